@@ -1,0 +1,72 @@
+"""The one small interface every connection type implements."""
+
+from __future__ import annotations
+
+import abc
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from ..results import CommandResult
+
+if TYPE_CHECKING:
+    from ..inventory import Host
+
+
+def data_dir() -> Path:
+    """Where the tool keeps its own files (known_hosts, journal, lab): $REMOTE_SUPPORT_HOME or XDG."""
+    home = os.environ.get("REMOTE_SUPPORT_HOME")
+    if home:
+        return Path(home)
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "remote-support"
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    """Settings of a run that apply to every connection (the CLI's options)."""
+
+    connect_timeout: float = 10.0
+    command_timeout: float | None = None  # per command; None = no limit beyond the host deadline
+    host_timeout: float | None = None  # overall, per host, from connect to close
+    accept_new_host_keys: bool = False
+    known_hosts: tuple[str, ...] = ()  # extra known_hosts files to trust
+    ssh_config: str | None = None  # None = ~/.ssh/config when it exists
+    keepalive: int = 15
+    become_password: str | None = None  # from --ask-become-pass; overrides inventory
+
+
+class Connection(abc.ABC):
+    """A session with one host. Open once, run many commands, close.
+
+    Errors are raised as :class:`remote_support.errors.ConnectError` subclasses; a command that
+    runs and exits non-zero is not an error, it is a CommandResult with rc != 0.
+    """
+
+    def __init__(self, host: "Host", options: ConnectOptions):
+        self.host = host
+        self.options = options
+
+    @abc.abstractmethod
+    def open(self) -> None: ...
+
+    @abc.abstractmethod
+    def run(self, command: str, *, timeout: float | None = None, stdin: bytes | str | None = None,
+            become: bool = False) -> CommandResult: ...
+
+    @abc.abstractmethod
+    def put(self, source: str | Path | bytes | BinaryIO, remote_path: str, *, mode: int | None = None) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, remote_path: str) -> bytes: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> "Connection":
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
