@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make demo` (the main job on a built-in lab) and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DEMO_HOSTS ?= 5
+APT_PACKAGES := openssh-server openssh-client sudo iproute2 procps util-linux
+
+.PHONY: deps system-deps demo test bench clean
+
+# Debian packages the lab and the tests need (sshd, sudo for become tests). Root installs them;
+# anybody else must already have them (the lab then runs sshd as that user).
+system-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  if ! [ -x /usr/sbin/sshd ] || ! command -v sudo >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	  fi; \
+	elif ! [ -x /usr/sbin/sshd ]; then \
+	  echo "openssh-server is missing: ask an admin for 'apt-get install $(APT_PACKAGES)'"; exit 1; \
+	fi
+
+$(BIN)/remote-support: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+deps: system-deps $(BIN)/remote-support
+
+demo: deps
+	$(BIN)/remote-support lab up $(DEMO_HOSTS)
+	$(BIN)/remote-support exec all -i "$$($(BIN)/remote-support lab inventory)" -- 'uname -n; uptime'
+	$(BIN)/remote-support exec all -i "$$($(BIN)/remote-support lab inventory)" --become --group -- 'id -un'
+
+test: deps
+	$(BIN)/python -m pytest -q
+
+bench: deps
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	-$(BIN)/remote-support lab down
+	rm -rf $(VENV) build *.egg-info

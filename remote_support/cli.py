@@ -1,0 +1,364 @@
+"""The `remote-support` command line.
+
+Only click is imported at start-up; everything else is imported by the command that needs it, so
+`remote-support --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Any, Sequence
+
+import click
+
+from . import __version__
+
+if TYPE_CHECKING:
+    from .inventory import Host, Inventory
+
+INVENTORY_ENV = "REMOTE_SUPPORT_INVENTORY"
+
+
+class _State:
+    debug = False
+
+
+# ------------------------------------------------------------------ shared options
+
+
+def inventory_option(func):
+    return click.option(
+        "-i", "--inventory", "inventories", multiple=True, metavar="PATH",
+        help=f"Inventory file or directory (repeat to merge). Default: ${INVENTORY_ENV} (':'-separated).",
+    )(func)
+
+
+def connection_options(func):
+    options = [
+        click.option("-f", "--forks", type=int, default=20, show_default=True, help="Hosts worked on at once."),
+        click.option("--serial", metavar="N|N%|LIST", help="Run in batches, e.g. 10, 25% or 1,5,25%."),
+        click.option("--max-fail-percentage", type=float, metavar="PCT",
+                     help="Stop starting hosts once more than PCT% of a batch has failed."),
+        click.option("-b", "--become", is_flag=True, help="Run with sudo (to --become-user)."),
+        click.option("--become-user", metavar="USER", help="User to become (default: root)."),
+        click.option("-K", "--ask-become-pass", is_flag=True, help="Prompt once for the sudo password."),
+        click.option("--timeout", "command_timeout", type=float, metavar="S",
+                     help="Stop a command that runs longer than S seconds."),
+        click.option("--connect-timeout", type=float, default=10.0, show_default=True, metavar="S",
+                     help="Give up reaching a host after S seconds."),
+        click.option("--host-timeout", type=float, metavar="S",
+                     help="Overall limit per host, from connect to the last command."),
+        click.option("--accept-new-host-keys", is_flag=True,
+                     help="Trust hosts seen for the first time and record their keys; changed keys are "
+                          "always refused."),
+        click.option("--known-hosts", multiple=True, metavar="FILE", help="Extra known_hosts file to trust."),
+        click.option("--ssh-config", metavar="FILE", help="OpenSSH client config (default ~/.ssh/config)."),
+        click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def load(inventories: Sequence[str], limit: str | None) -> tuple["Inventory", list["Host"]]:
+    from .errors import UsageError
+    from .inventory import load_inventory
+
+    paths = list(inventories)
+    if not paths and os.environ.get(INVENTORY_ENV):
+        paths = [p for p in os.environ[INVENTORY_ENV].split(":") if p]
+    if not paths:
+        raise UsageError(f"no inventory: pass -i FILE or set {INVENTORY_ENV} "
+                         "(try `remote-support lab up` for a practice one)")
+    inventory = load_inventory(paths)
+    return inventory, inventory.select(limit)
+
+
+def preflight(hosts: Sequence["Host"]) -> None:
+    """Fail before anything runs on what would fail every host: connection types, key files."""
+    from .connections import connection_class
+
+    keys: set[tuple[str, Any]] = set()
+    for host in hosts:
+        connection_class(host.connection)
+        if host.connection == "ssh" and host.get("private_key_file"):
+            keys.add((str(host.get("private_key_file")), host.vars.get("private_key_passphrase")))
+    if keys:
+        from .connections.ssh import load_private_key
+        from .secrets import reveal
+
+        for path, passphrase in sorted(keys, key=lambda k: k[0]):
+            load_private_key(path, reveal(passphrase))
+
+
+def with_overrides(hosts: Sequence["Host"], **overrides: Any) -> list["Host"]:
+    """Command-line settings that win over the inventory (as Ansible's -b, --become-user, -K)."""
+    from dataclasses import replace
+
+    values = {k: v for k, v in overrides.items() if v not in (None, False)}
+    if not values:
+        return list(hosts)
+    return [replace(h, vars={**h.vars, **values}) for h in hosts]
+
+
+def consoles(as_json: bool):
+    from rich.console import Console
+
+    out = Console(highlight=False, soft_wrap=False)
+    err = Console(stderr=True, highlight=False)
+    return out, err
+
+
+# ------------------------------------------------------------------ the command group
+
+
+class _Group(click.Group):
+    def format_epilog(self, ctx, formatter):
+        if self.epilog:
+            formatter.write_paragraph()
+            for line in self.epilog.splitlines():
+                formatter.write_text(line) if line.strip() else formatter.write_paragraph()
+
+
+EXAMPLES = """Examples:
+  remote-support lab up 5 && export REMOTE_SUPPORT_INVENTORY=$(remote-support lab inventory)
+  remote-support exec all -- uptime
+  remote-support exec 'lab:!lab-003' -f 50 --become -- systemctl is-active ssh
+  remote-support inventory list -i inventories/example.yml -l workstations"""
+
+
+@click.group(cls=_Group, epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="remote-support")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
+def cli(debug: bool) -> None:
+    """Run commands and tasks on many hosts over SSH, WinRM and network CLIs, and record what happened."""
+    _State.debug = debug
+    if debug:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(threadName)s %(name)s: %(message)s")
+        logging.getLogger("paramiko").setLevel(logging.INFO)
+
+
+@cli.command(name="exec", epilog="""Examples:
+  remote-support exec all -i inventories/example.yml -- uptime
+  remote-support exec 'workstations:!pc-042' -f 50 --timeout 30 -- ipconfig /flushdns
+  remote-support exec lab --become -K --group -- 'apt-get -s upgrade | tail -1'""")
+@click.argument("pattern")
+@click.argument("command", nargs=-1, required=True)
+@inventory_option
+@connection_options
+@click.option("-o", "--one-line", is_flag=True, help="One line per host (as ansible -o).")
+@click.option("-g", "--group", "grouped", is_flag=True, help="Group hosts with identical output (as clush -b).")
+def exec_(pattern: str, command: tuple[str, ...], inventories, one_line: bool, grouped: bool, **opts) -> None:
+    """Run COMMAND on every host matching PATTERN and print each host's output.
+
+    Put `--` before the command so its options are not read as ours.
+    """
+    from .errors import CommandTimeout
+    from .results import StepResult, Status
+
+    text = " ".join(command)
+    become = opts["become"]
+    timeout = opts["command_timeout"]
+
+    def work(connection):
+        try:
+            result = connection.run(text, timeout=timeout, become=become)
+        except CommandTimeout as exc:
+            partial = getattr(exc, "result", None)
+            return [StepResult("command", Status.FAILED, command=text, reason=exc.reason,
+                               stdout=partial.stdout if partial else "", stderr=partial.stderr if partial else "",
+                               duration=partial.duration if partial else 0.0)]
+        return [StepResult.from_command("command", result)]
+
+    run = _run(inventories, pattern, work, opts)
+    out, err = consoles(opts["as_json"])
+    if opts["as_json"]:
+        from .output import dumps, run_to_dict
+
+        click.echo(dumps(run_to_dict(run)))
+    else:
+        from .output import print_command_output, print_summary
+
+        print_command_output(out, run, one_line=one_line, grouped=grouped)
+        print_summary(err, run)
+    sys.exit(run.exit_code)
+
+
+def _run(inventories, pattern: str, work, opts: dict):
+    """Select hosts, check everything that can be checked up front, then run ``work`` on each host."""
+    from .connections.base import ConnectOptions
+    from .output import LiveOutput
+    from .runner import Runner, parse_serial
+
+    _, hosts = load(inventories, pattern)
+    become_password = None
+    if opts["ask_become_pass"]:
+        become_password = click.prompt("BECOME password", hide_input=True, err=True)
+        from .secrets import MASK
+
+        MASK.add(become_password)
+    hosts = with_overrides(hosts, become=opts["become"] or None, become_user=opts["become_user"],
+                           become_password=become_password)
+    preflight(hosts)
+    options = ConnectOptions(connect_timeout=opts["connect_timeout"], command_timeout=opts["command_timeout"],
+                             host_timeout=opts["host_timeout"], accept_new_host_keys=opts["accept_new_host_keys"],
+                             known_hosts=tuple(opts["known_hosts"]), ssh_config=opts["ssh_config"])
+    _, err = consoles(opts["as_json"])
+    live = LiveOutput(err, len(hosts), quiet=opts["as_json"])
+    runner = Runner(options, forks=opts["forks"], serial=parse_serial(opts["serial"]),
+                    max_fail_percentage=opts["max_fail_percentage"], events=live, debug=_State.debug)
+    with live:
+        return runner.run(hosts, work)
+
+
+# ------------------------------------------------------------------ inventory
+
+
+@cli.group(cls=_Group)
+def inventory() -> None:
+    """Look at inventories: which hosts, which groups, which variables."""
+
+
+@inventory.command(name="list", epilog="""Examples:
+  remote-support inventory list -i inventories/example.yml
+  remote-support inventory list -i inventories/ansible/hosts.ini -l 'linux:&prod' --vars
+  remote-support inventory list -i a.yml -i b.ini --json""")
+@inventory_option
+@click.option("-l", "--limit", "pattern", metavar="PATTERN", help="Only hosts matching PATTERN (default all).")
+@click.option("--vars", "show_vars", is_flag=True, help="Show every merged variable (secrets masked).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: each host's groups and merged variables.")
+def inventory_list(inventories, pattern: str | None, show_vars: bool, as_json: bool) -> None:
+    """List hosts with their connection settings, groups and merged variables."""
+    from .secrets import MASK
+
+    _, hosts = load(inventories, pattern)
+    if as_json:
+        from .output import dumps
+
+        data = {h.name: {"groups": list(h.groups), "source": h.source, "vars": MASK.variables(dict(h.vars))}
+                for h in hosts}
+        click.echo(dumps(data))
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    out, _ = consoles(False)
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("host", "address", "port", "user", "connection", "groups"):
+        table.add_column(column, overflow="fold")
+    if show_vars:
+        table.add_column("vars", overflow="fold")
+    for h in hosts:
+        row = [h.name, h.address, str(h.port or "-"), h.user or "-", h.connection,
+               ",".join(g for g in h.groups if g != "all")]
+        if show_vars:
+            shown = MASK.variables(dict(h.vars))
+            row.append("\n".join(f"{k}={v}" for k, v in sorted(shown.items())))
+        table.add_row(*(escape(str(c)) for c in row))
+    out.print(table)
+    out.print(f"[dim]{len(hosts)} hosts[/]")
+
+
+# ------------------------------------------------------------------ lab
+
+
+@cli.group(cls=_Group)
+def lab() -> None:
+    """A practice lab of real OpenSSH hosts on this machine's loopback addresses."""
+
+
+@lab.command(name="up", epilog="""Examples:
+  remote-support lab up            # 5 hosts
+  remote-support lab up 200
+  export REMOTE_SUPPORT_INVENTORY=$(remote-support lab inventory)""")
+@click.argument("count", type=int, default=5)
+def lab_up(count: int) -> None:
+    """Start COUNT sshd hosts (lab-001...) and write their inventory and known_hosts."""
+    from .lab import Lab
+
+    if count < 1:
+        from .errors import UsageError
+
+        raise UsageError(f"lab up {count}: the lab needs at least one host")
+    lab_ = Lab()
+    hosts = lab_.up(count)
+    click.echo(f"lab: {len(hosts)} hosts up ({hosts[0].address} .. {hosts[-1].address}) as user {lab_.user}",
+               err=True)
+    click.echo(f"inventory:   {lab_.inventory_path}", err=True)
+    click.echo(f"known_hosts: {lab_.known_hosts_path}", err=True)
+    click.echo(f"try:  remote-support exec all -i {lab_.inventory_path} -- uname -a", err=True)
+
+
+@lab.command(name="down")
+def lab_down() -> None:
+    """Stop every lab host (keys are kept so known_hosts stays valid)."""
+    from .lab import Lab
+
+    stopped = Lab().down()
+    click.echo(f"lab: {stopped} hosts stopped", err=True)
+
+
+@lab.command(name="status")
+def lab_status() -> None:
+    """Show each lab host, its address and whether its sshd runs."""
+    from .lab import Lab
+
+    rows = Lab().status()
+    if not rows:
+        click.echo("lab: not up (remote-support lab up)", err=True)
+        return
+    for row in rows:
+        state = "running" if row.running else "stopped"
+        click.echo(f"{row.name}  {row.address}:{row.port}  pid {row.pid or '-'}  {state}")
+
+
+@lab.command(name="inventory")
+def lab_inventory() -> None:
+    """Print the path of the lab's inventory (for -i or $REMOTE_SUPPORT_INVENTORY)."""
+    from .lab import Lab
+
+    click.echo(str(Lab().inventory_path))
+
+
+# ------------------------------------------------------------------ entry point
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point: errors become one clear line and an Ansible-style exit code."""
+    from .results import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED
+
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="remote-support",
+                 standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:
+        from .errors import RemoteSupportError
+
+        if _State.debug:
+            import traceback
+
+            traceback.print_exc()
+        if isinstance(exc, RemoteSupportError):
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(exc.exit_code)
+        click.secho(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+                    fg="red", err=True)
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,241 @@
+"""What the technician sees: live progress while hosts finish, per-host output and the final summary.
+
+Progress and summaries go to stderr so that stdout carries only command output (or JSON with --json)
+and can be piped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from typing import Any, Iterable, Sequence
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .inventory import Host
+from .results import HostResult, RunResult, Status
+from .secrets import MASK
+
+STYLES = {
+    Status.OK: "green",
+    Status.CHANGED: "yellow",
+    Status.FAILED: "bold red",
+    Status.UNREACHABLE: "bold magenta",
+    Status.SKIPPED: "cyan",
+    Status.INTERRUPTED: "bold yellow",
+}
+
+#: up to this many hosts, each finishing host gets a line; above it, a progress bar
+LINE_PER_HOST_LIMIT = 30
+#: up to this many hosts, the summary lists every host; above it, only those that did not go well
+SUMMARY_ALL_LIMIT = 50
+
+
+class LiveOutput:
+    """RunEvents for a terminal: a line per finishing host, or a progress bar for many hosts."""
+
+    def __init__(self, console: Console, total: int, *, quiet: bool = False):
+        self.console = console
+        self.total = total
+        self.quiet = quiet
+        self._lock = threading.Lock()
+        self._progress: Progress | None = None
+        self._task = None
+        if not quiet and total > LINE_PER_HOST_LIMIT:
+            self._progress = Progress(TextColumn("[bold]running"), BarColumn(), MofNCompleteColumn(),
+                                      TextColumn("{task.fields[tally]}"), TimeElapsedColumn(),
+                                      console=console, transient=True)
+            self._task = self._progress.add_task("hosts", total=total, tally="")
+        self._counts = {s: 0 for s in Status}
+
+    def __enter__(self) -> "LiveOutput":
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def host_started(self, host: Host) -> None:
+        pass
+
+    def host_finished(self, result: HostResult) -> None:
+        if self.quiet:
+            return
+        with self._lock:
+            self._counts[result.status] += 1
+            if self._progress is None:
+                self.console.print(host_line(result), highlight=False)
+                return
+            tally = " ".join(f"[{STYLES[s]}]{s.value}={n}[/]" for s, n in self._counts.items() if n)
+            self._progress.update(self._task, advance=1, tally=tally)
+            if result.status in (Status.FAILED, Status.UNREACHABLE):
+                self._progress.console.print(host_line(result), highlight=False)
+
+
+def host_line(result: HostResult) -> str:
+    style = STYLES[result.status]
+    reason = f"  {escape(MASK(result.reason))}" if result.reason else ""
+    return (f"[{style}]{result.status.value:<11}[/] {escape(result.host)}  "
+            f"[dim]{result.duration:.1f}s[/]{reason}")
+
+
+def totals_line(run: RunResult) -> str:
+    counts = run.count()
+    parts = [f"[{STYLES[s]}]{s.value}={n}[/]" if n else f"{s.value}={n}" for s, n in counts.items()]
+    return " ".join(parts)
+
+
+def print_summary(console: Console, run: RunResult, *, title: str = "Summary") -> None:
+    """The per-host table that ends every run, then the totals and why the run stopped, if it did."""
+    rows = list(run.hosts)
+    hidden = 0
+    if len(rows) > SUMMARY_ALL_LIMIT:
+        shown = [r for r in rows if r.status not in (Status.OK, Status.CHANGED, Status.SKIPPED)]
+        hidden = len(rows) - len(shown)
+        rows = shown
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    table.add_column("host", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("rc", justify="right")
+    table.add_column("time", justify="right")
+    table.add_column("reason", overflow="fold")
+    for result in rows:
+        rcs = {s.rc for s in result.steps if s.rc is not None}
+        rc = ",".join(str(r) for r in sorted(rcs)) if rcs else "-"
+        table.add_row(escape(result.host), f"[{STYLES[result.status]}]{result.status.value}[/]", rc,
+                      f"{result.duration:.1f}s", escape(MASK(result.reason)))
+    if rows:
+        console.print(table)
+    if hidden:
+        console.print(f"[dim]... and {hidden} more hosts that went well (use --json for all)[/]")
+    console.print(f"{len(run.hosts)} hosts: {totals_line(run)}", highlight=False)
+    if run.aborted_reason:
+        console.print(f"[bold red]run stopped:[/] {escape(run.aborted_reason)}")
+    if run.interrupted:
+        console.print("[bold yellow]run interrupted (Ctrl-C):[/] hosts still running were stopped")
+
+
+# ------------------------------------------------------------------ ad-hoc command output
+
+
+def fold_names(names: Sequence[str]) -> str:
+    """``lab-001,lab-002,lab-003,web`` -> ``lab-[001-003],web`` (as ClusterShell's nodesets)."""
+    groups: dict[tuple[str, str, int], list[int]] = {}
+    order: list[tuple[str, str, int] | str] = []
+    for name in names:
+        match = re.fullmatch(r"(.*?)(\d+)(\D*)", name)
+        if not match:
+            order.append(name)
+            continue
+        key = (match.group(1), match.group(3), len(match.group(2)))
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(int(match.group(2)))
+    parts = []
+    for item in order:
+        if isinstance(item, str):
+            parts.append(item)
+            continue
+        prefix, suffix, width = item
+        numbers = sorted(set(groups[item]))
+        if len(numbers) == 1:
+            parts.append(f"{prefix}{numbers[0]:0{width}d}{suffix}")
+            continue
+        ranges, start, prev = [], numbers[0], numbers[0]
+        for n in numbers[1:] + [None]:
+            if n is not None and n == prev + 1:
+                prev = n
+                continue
+            ranges.append(f"{start:0{width}d}" if start == prev else f"{start:0{width}d}-{prev:0{width}d}")
+            if n is not None:
+                start = prev = n
+        parts.append(f"{prefix}[{','.join(ranges)}]{suffix}")
+    return ",".join(parts)
+
+
+def print_command_output(console: Console, run: RunResult, *, one_line: bool = False,
+                         grouped: bool = False) -> None:
+    """Each host's stdout, stderr and rc: one block a host, one line a host (-o), or grouped by output."""
+    if grouped:
+        buckets: dict[tuple, list[str]] = {}
+        for result in run.hosts:
+            buckets.setdefault(_output_key(result), []).append(result.host)
+        for key, names in buckets.items():
+            status, rc, stdout, stderr, reason = key
+            header = f"{fold_names(names)} ({len(names)}) | {status} | rc={rc if rc is not None else '-'}"
+            console.rule(f"[{STYLES[Status(status)]}]{escape(header)}[/]", align="left")
+            _print_streams(console, stdout, stderr, reason)
+        return
+    for result in run.hosts:
+        status, rc, stdout, stderr, reason = _output_key(result)
+        rc_text = f"rc={rc}" if rc is not None else "rc=-"
+        style = STYLES[result.status]
+        if one_line:
+            body = (stdout + (" " + stderr if stderr else "")).strip().replace("\n", "\\n")
+            body = body or reason
+            console.print(f"[{style}]{escape(result.host)} | {status} | {rc_text}[/] | {escape(body)}",
+                          highlight=False, soft_wrap=True)
+            continue
+        console.print(f"[{style}]{escape(result.host)} | {status} | {rc_text} >>[/]", highlight=False)
+        _print_streams(console, stdout, stderr, reason)
+
+
+def _output_key(result: HostResult) -> tuple:
+    step = result.steps[0] if result.steps else None
+    stdout = MASK(step.stdout) if step else ""
+    stderr = MASK(step.stderr) if step else ""
+    reason = MASK(result.reason) if result.status not in (Status.OK, Status.CHANGED) else ""
+    return (result.status.value, step.rc if step else None, stdout, stderr, reason)
+
+
+def _print_streams(console: Console, stdout: str, stderr: str, reason: str) -> None:
+    if stdout:
+        console.out(stdout.rstrip("\n"), highlight=False)
+    if stderr:
+        console.print(f"[red]{escape(stderr.rstrip())}[/]", highlight=False)
+    if reason and not stderr.strip().endswith(reason):
+        console.print(f"[dim]{escape(reason)}[/]", highlight=False)
+
+
+# ------------------------------------------------------------------ JSON
+
+
+def run_to_dict(run: RunResult) -> dict[str, Any]:
+    return {
+        "summary": {s.value: n for s, n in run.count().items()},
+        "exit_code": run.exit_code,
+        "interrupted": run.interrupted,
+        "aborted_reason": run.aborted_reason,
+        "hosts": [host_to_dict(h) for h in run.hosts],
+    }
+
+
+def host_to_dict(result: HostResult) -> dict[str, Any]:
+    return {
+        "host": result.host,
+        "status": result.status.value,
+        "reason": MASK(result.reason),
+        "duration": round(result.duration, 3),
+        "steps": [
+            {"name": s.name, "status": s.status.value, "command": MASK(s.command or ""), "rc": s.rc,
+             "stdout": MASK(s.stdout), "stderr": MASK(s.stderr), "reason": MASK(s.reason),
+             "duration": round(s.duration, 3)}
+            for s in result.steps
+        ],
+    }
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=False, default=str)
+
+
+def iter_json_lines(items: Iterable[dict]) -> Iterable[str]:
+    for item in items:
+        yield json.dumps(item, default=str)
