@@ -113,12 +113,20 @@ def consoles(as_json: bool):
 # ------------------------------------------------------------------ the command group
 
 
+def _format_epilog(self, ctx, formatter) -> None:
+    # Examples are shown as written: click would re-wrap them into one paragraph.
+    if self.epilog:
+        formatter.write("\n" + self.epilog.rstrip() + "\n")
+
+
+class _Command(click.Command):
+    format_epilog = _format_epilog
+
+
 class _Group(click.Group):
-    def format_epilog(self, ctx, formatter):
-        if self.epilog:
-            formatter.write_paragraph()
-            for line in self.epilog.splitlines():
-                formatter.write_text(line) if line.strip() else formatter.write_paragraph()
+    format_epilog = _format_epilog
+    command_class = _Command
+    group_class = type  # subgroups are _Group too
 
 
 EXAMPLES = """Examples:
@@ -217,7 +225,7 @@ def _run(inventories, pattern: str, work, opts: dict):
 # ------------------------------------------------------------------ inventory
 
 
-@cli.group(cls=_Group)
+@cli.group()
 def inventory() -> None:
     """Look at inventories: which hosts, which groups, which variables."""
 
@@ -265,7 +273,7 @@ def inventory_list(inventories, pattern: str | None, show_vars: bool, as_json: b
 # ------------------------------------------------------------------ lab
 
 
-@cli.group(cls=_Group)
+@cli.group()
 def lab() -> None:
     """A practice lab of real OpenSSH hosts on this machine's loopback addresses."""
 

@@ -99,6 +99,10 @@ class Runner:
         self._stop = threading.Event()
         self._slots: dict[str, _Slot] = {}
         self._results: dict[str, HostResult] = {}
+        self._budget: int | None = None  # failures allowed in the current batch
+        self._failed = 0
+        self._batch_size = 0
+        self._aborted = ""
         self._lock = threading.Lock()
 
     def run(self, hosts: Sequence[Host], work: Work) -> RunResult:
@@ -126,42 +130,27 @@ class Runner:
     # -- one batch
 
     def _run_batch(self, pool: cf.ThreadPoolExecutor, batch: list[Host], work: Work) -> str:
-        budget = (math.floor(len(batch) * self.max_fail_percentage / 100)
-                  if self.max_fail_percentage is not None else None)
-        futures = {pool.submit(self._run_host, host, work): host for host in batch}
-        failed = 0
-        aborted = ""
-        pending = set(futures)
+        self._budget = (math.floor(len(batch) * self.max_fail_percentage / 100)
+                        if self.max_fail_percentage is not None else None)
+        self._failed = 0
+        self._aborted = ""
+        self._batch_size = len(batch)
+        pending = {pool.submit(self._run_host, host, work) for host in batch}
         while pending:
             # A short wait keeps the main thread responsive to Ctrl-C.
-            done, pending = cf.wait(pending, timeout=0.2, return_when=cf.FIRST_COMPLETED)
-            for future in done:
-                host = futures[future]
-                if future.cancelled():
-                    continue
-                result = future.result()
-                if result.status in (Status.FAILED, Status.UNREACHABLE):
-                    failed += 1
-            if budget is not None and failed > budget and not aborted:
-                aborted = (f"max fail percentage exceeded: {failed} of {len(batch)} hosts failed "
-                           f"(limit {self.max_fail_percentage:g}%)")
-                for future in list(pending):
-                    if future.cancel():
-                        host = futures[future]
-                        with self._lock:
-                            self._results[host.name] = self._not_run(host, aborted, False)
-                        pending.discard(future)
-        if not aborted and batch and failed == len(batch) and self.serial:
-            aborted = f"every host of a batch of {len(batch)} failed: stopping before the next batch"
-        return aborted
+            _, pending = cf.wait(pending, timeout=0.2)
+        if not self._aborted and batch and self._failed == len(batch) and self.serial:
+            return f"every host of a batch of {len(batch)} failed: stopping before the next batch"
+        return self._aborted
 
     def _run_host(self, host: Host, work: Work) -> HostResult:
-        slot = _Slot(host, started=time.time())
+        # Workers decide whether to start a host, so no host starts once the budget is spent.
         with self._lock:
-            if self._stop.is_set():
-                result = self._results[host.name] = self._not_run(host, "interrupted", True)
+            if self._stop.is_set() or self._aborted:
+                result = self._results[host.name] = self._not_run(host, self._aborted or "interrupted",
+                                                                  self._stop.is_set())
                 return result
-            self._slots[host.name] = slot
+            slot = self._slots[host.name] = _Slot(host, started=time.time())
         self.events.host_started(host)
         try:
             result = self._attempt(slot, work)
@@ -174,6 +163,11 @@ class Runner:
                                 result.started, result.ended)
         with self._lock:
             self._results[host.name] = result
+            if result.status in (Status.FAILED, Status.UNREACHABLE):
+                self._failed += 1
+                if self._budget is not None and self._failed > self._budget and not self._aborted:
+                    self._aborted = (f"max fail percentage exceeded: {self._failed} of {self._batch_size} "
+                                     f"hosts failed (limit {self.max_fail_percentage:g}%)")
         self.events.host_finished(result)
         return result
 

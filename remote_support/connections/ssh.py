@@ -83,26 +83,42 @@ def load_private_key(path: str, passphrase: str | None = None) -> paramiko.PKey:
         if cache_key in _keys:
             return _keys[cache_key]
     try:
-        key = paramiko.PKey.from_path(path, password=passphrase)
+        # paramiko 5 hands the password to cryptography, which wants bytes
+        key = paramiko.PKey.from_path(path, password=passphrase.encode() if passphrase else None)
     except FileNotFoundError:
         raise KeyFileError(f"private key file {path} does not exist: fix private_key_file") from None
     except PermissionError:
         raise KeyFileError(f"private key file {path} is not readable by this user: check its permissions") from None
     except IsADirectoryError:
         raise KeyFileError(f"private key file {path} is a directory: point private_key_file at the key") from None
-    except (TypeError, paramiko.PasswordRequiredException):
-        # cryptography raises TypeError when an encrypted key is given no password
-        raise KeyFileError(f"private key file {path} is encrypted: give its passphrase "
-                           "(private_key_passphrase, or --ask-key-passphrase)") from None
-    except ValueError as exc:
-        if passphrase is not None and ("password" in str(exc).lower() or "decrypt" in str(exc).lower()):
+    except (TypeError, ValueError, paramiko.SSHException, paramiko.UnknownKeyType) as exc:
+        if _is_encrypted(path):
+            if passphrase is None:
+                raise KeyFileError(f"private key file {path} is encrypted: give its passphrase "
+                                   "(private_key_passphrase in the inventory, as a secret reference)") from None
             raise KeyFileError(f"wrong passphrase for private key file {path}") from None
-        raise KeyFileError(f"private key file {path} is not a private key paramiko can read: {exc}") from None
-    except (paramiko.SSHException, paramiko.UnknownKeyType) as exc:
-        raise KeyFileError(f"private key file {path} cannot be used: {exc}") from None
+        raise KeyFileError(f"private key file {path} is not a private key that can be used: {exc}") from None
     with _keys_lock:
         _keys[cache_key] = key
     return key
+
+
+def _is_encrypted(path: str) -> bool:
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return False
+    if b"BEGIN OPENSSH PRIVATE KEY" in data:
+        try:
+            serialization.load_ssh_private_key(data, password=None)
+        except TypeError:  # "Key is password-protected, but password was not provided"
+            return True
+        except ValueError:
+            return False
+        return False
+    return b"ENCRYPTED" in data
 
 
 def tool_known_hosts() -> Path:
@@ -205,6 +221,7 @@ class SSHConnection(Connection):
         self._sftp: paramiko.SFTPClient | None = None
         self._jump: "SSHConnection | None" = None
         self._deadline: float | None = None
+        self._channels: set[paramiko.Channel] = set()  # commands in flight, stopped on close()
 
     # -- open / close
 
@@ -218,8 +235,11 @@ class SSHConnection(Connection):
             self._transport = transport
             known = self._known_keys(s)
             self._prefer_known_key_types(transport, known)
+            transport.banner_timeout = s.connect_timeout
             try:
                 transport.start_client(timeout=s.connect_timeout)
+                if not transport.initial_kex_done:  # start_client returns quietly on its timeout
+                    raise paramiko.SSHException(f"no answer within {s.connect_timeout:g}s")
             except (paramiko.SSHException, EOFError, OSError) as exc:
                 raise UnreachableError(self.host.name, f"unreachable: SSH handshake with {s.address}:{s.port} "
                                        f"failed: {exc or type(exc).__name__}",
@@ -233,6 +253,9 @@ class SSHConnection(Connection):
             raise
 
     def close(self) -> None:
+        # Closing from another thread (Ctrl-C) must not leave the commands running on the host.
+        for chan in list(self._channels):
+            self._stop(chan)
         if self._sftp is not None:
             try:
                 self._sftp.close()
@@ -429,6 +452,7 @@ class SSHConnection(Connection):
             raise UnreachableError(self.host.name, f"unreachable: connection lost: {exc}") from None
         become_session = _Become(self.host) if become else None
         wire_command = become_session.wrap(command) if become_session else command
+        self._channels.add(chan)
         try:
             chan.exec_command(wire_command)
             reader = _ChannelReader(chan, deadline)
@@ -449,6 +473,7 @@ class SSHConnection(Connection):
             raise UnreachableError(self.host.name, f"unreachable: connection lost while running a command: "
                                    f"{exc}") from None
         finally:
+            self._channels.discard(chan)
             chan.close()
         stdout = reader.stdout_text()
         stderr = reader.stderr_text()

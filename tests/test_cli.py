@@ -1,0 +1,154 @@
+"""The command line, run as a technician runs it: a real process against the lab."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+
+def cli(*args: str, check: int | None = None, **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "remote_support", *args], capture_output=True, text=True,
+                            timeout=120, **kwargs)
+    if check is not None:
+        assert result.returncode == check, result.stdout + result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def small_inventory(lab, tmp_path_factory):
+    """Five lab hosts, one dead host, and a secret, in the native format."""
+    entries = lab.status()[:5]
+    lines = ["defaults:", f"  user: {lab.user}", f"  private_key_file: {lab.client_key_path}",
+             f"  known_hosts_file: {lab.known_hosts_path}", "  api_token: tok-9f8e7d6c5b4a",
+             "groups:", "  office: {}", "  broken: {}", "hosts:"]
+    for e in entries:
+        lines.append(f"  {e.name}: {{address: {e.address}, port: {e.port}, groups: [office]}}")
+    lines.append("  ghost-001: {address: 127.0.0.1, port: 1, groups: [broken]}")
+    path = tmp_path_factory.mktemp("inv") / "inventory.yml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_help_of_every_command_shows_an_example():
+    for command in ([], ["exec"], ["inventory", "list"], ["lab", "up"]):
+        result = cli(*command, "--help", check=0)
+        assert "Examples:" in result.stdout, command
+
+
+def test_exec_prints_each_host_output_and_a_summary(lab, small_inventory):
+    result = cli("exec", "office", "-i", str(small_inventory), "--", "uname", "-n", check=0)
+    for entry in lab.status()[:5]:
+        assert f"{entry.name} | ok | rc=0 >>\n{entry.name}\n" in result.stdout
+    assert "ok=5" in result.stderr and "failed=0" in result.stderr
+
+
+def test_exec_one_line_and_grouped_output(lab, small_inventory):
+    one = cli("exec", "office", "-i", str(small_inventory), "-o", "--", "echo same", check=0)
+    assert len([l for l in one.stdout.splitlines() if l.endswith("| ok | rc=0 | same")]) == 5
+    grouped = cli("exec", "office", "-i", str(small_inventory), "--group", "--", "echo same", check=0)
+    assert grouped.stdout.count("same") == 1
+    assert "(5)" in grouped.stdout
+
+
+def test_exec_json_and_exit_code_for_unreachable(lab, small_inventory):
+    result = cli("exec", "all", "-i", str(small_inventory), "--json", "--", "true", check=4)
+    data = json.loads(result.stdout)
+    assert data["summary"]["ok"] == 5 and data["summary"]["unreachable"] == 1
+    ghost = next(h for h in data["hosts"] if h["host"] == "ghost-001")
+    assert ghost["status"] == "unreachable" and "connection refused" in ghost["reason"]
+    assert "Traceback" not in result.stderr
+
+
+def test_exec_exit_code_for_failed_command(small_inventory):
+    result = cli("exec", "office", "-i", str(small_inventory), "--", "exit 7", check=2)
+    assert "exit code 7" in result.stderr
+
+
+def test_exec_timeout_fails_the_host_with_a_reason(small_inventory, lab):
+    name = lab.status()[0].name
+    result = cli("exec", name, "-i", str(small_inventory), "--timeout", "1", "--", "sleep 30", check=2)
+    assert "timed out after 1s" in result.stderr
+
+
+def test_environment_variable_names_the_default_inventory(small_inventory, lab):
+    env = {**os.environ, "REMOTE_SUPPORT_INVENTORY": str(small_inventory)}
+    cli("exec", lab.status()[0].name, "--", "true", check=0, env=env)
+    missing = cli("exec", "all", "--", "true", env={k: v for k, v in os.environ.items()
+                                                      if k != "REMOTE_SUPPORT_INVENTORY"})
+    assert missing.returncode == 5 and "no inventory" in missing.stderr
+
+
+def test_ctrl_c_stops_cleanly_and_reports_interrupted_hosts(small_inventory):
+    process = subprocess.Popen([sys.executable, "-m", "remote_support", "exec", "office", "-i",
+                                str(small_inventory), "--", "sleep 30"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=20)
+    assert process.returncode == 99, stderr
+    assert "interrupted" in stderr and "interrupted=5" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_inventory_list_masks_secrets(small_inventory):
+    table = cli("inventory", "list", "-i", str(small_inventory), "--vars", check=0)
+    assert "ghost-001" in table.stdout and "tok-9f8e7d6c5b4a" not in table.stdout
+    data = json.loads(cli("inventory", "list", "-i", str(small_inventory), "--json", check=0).stdout)
+    assert data["ghost-001"]["vars"]["api_token"] == "********"
+    assert "office" in data[next(iter(data))]["groups"]
+
+
+# ---------------------------------------------------------------- bad input: clear error, exit 5, nothing runs
+
+
+@pytest.mark.parametrize("args, message", [
+    (["exec", "nosuchgroup", "--", "true"], "nosuchgroup"),
+    (["exec", "office", "-f", "-3", "--", "true"], "--forks -3"),
+    (["exec", "office", "--serial", "0", "--", "true"], "--serial"),
+])
+def test_bad_options_and_patterns(small_inventory, args, message):
+    result = cli(*args[:2], "-i", str(small_inventory), *args[2:])
+    assert result.returncode == 5, result.stdout + result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_malformed_inventory_names_file_and_line(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("hosts:\n  pc-1: {address: 10.0.0.1\n  pc-2: {address: 10.0.0.2}\n")
+    result = cli("exec", "all", "-i", str(bad), "--", "true")
+    assert result.returncode == 5
+    assert f"{bad}:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_connection_type_lists_valid_ones(tmp_path):
+    bad = tmp_path / "inv.yml"
+    bad.write_text("hosts:\n  pc-1: {address: 10.0.0.1, connection: telnet}\n")
+    result = cli("inventory", "list", "-i", str(bad))
+    assert result.returncode == 5 and "telnet" in result.stderr and "ssh" in result.stderr
+
+
+def test_unreadable_key_file_stops_before_anything_runs(tmp_path, lab):
+    entry = lab.status()[0]
+    inv = tmp_path / "inv.yml"
+    inv.write_text(f"hosts:\n  {entry.name}: {{address: {entry.address}, port: {entry.port}, "
+                   f"private_key_file: {tmp_path}/nokey}}\n")
+    result = cli("exec", "all", "-i", str(inv), "--", "touch /tmp/should-not-exist")
+    assert result.returncode == 5 and f"{tmp_path}/nokey" in result.stderr
+
+
+def test_wrong_key_passphrase_stops_before_anything_runs(tmp_path, lab):
+    key = tmp_path / "locked"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "right-phrase", "-f", str(key)], check=True)
+    entry = lab.status()[0]
+    inv = tmp_path / "inv.yml"
+    inv.write_text(f"hosts:\n  {entry.name}: {{address: {entry.address}, port: {entry.port}, "
+                   f"private_key_file: {key}, private_key_passphrase: wrong-phrase}}\n")
+    result = cli("exec", "all", "-i", str(inv), "--", "true")
+    assert result.returncode == 5 and "wrong passphrase" in result.stderr
+    assert "wrong-phrase" not in result.stderr
