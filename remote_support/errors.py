@@ -20,8 +20,8 @@ class UsageError(RemoteSupportError):
     exit_code = 5
 
 
-class InventoryError(UsageError):
-    """An inventory file or directory that cannot be used."""
+class SourceError(UsageError):
+    """A file the user wrote (inventory, task) that cannot be used; says file:line."""
 
     def __init__(self, message: str, *, source: str | None = None, line: int | None = None):
         self.source = source
@@ -30,6 +30,10 @@ class InventoryError(UsageError):
         if source:
             where = f"{source}:{line}: " if line else f"{source}: "
         super().__init__(where + message)
+
+
+class InventoryError(SourceError):
+    """An inventory file or directory that cannot be used."""
 
 
 class PatternError(UsageError):
@@ -44,8 +48,8 @@ class KeyFileError(UsageError):
     """A private key file that cannot be read or decrypted."""
 
 
-class TaskError(UsageError):
-    """A task definition that cannot be used."""
+class TaskError(SourceError):
+    """A task definition, or the parameters given to it, that cannot be used."""
 
 
 class TemplateError(RemoteSupportError):

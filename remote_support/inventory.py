@@ -30,19 +30,18 @@ from __future__ import annotations
 import ast
 import fnmatch
 import ipaddress
-import json
 import os
 import re
 import shlex
 import string
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
-import yaml
 
 from .errors import InventoryError, PatternError
 from .secrets import SecretRef, reveal
+from .yamlfile import Map, Seq, load_yaml
 
 #: connection types a host may name; the classes live in remote_support.connections
 CONNECTION_TYPES = ("ssh", "winrm", "network", "local")
@@ -367,7 +366,7 @@ class _Loader:
         text = _read_text(path)
         ext = os.path.splitext(path)[1].lower()
         if ext in _YAML_EXTS:
-            data = _load_yaml(text, path)
+            data = load_yaml(text, path, InventoryError)
             if data is None:
                 return  # an empty file adds nothing; an inventory with no host at all is caught later
             if not isinstance(data, dict):
@@ -377,7 +376,7 @@ class _Loader:
         else:
             # Like Ansible: a file without a YAML extension is YAML if it parses as a mapping, else INI.
             try:
-                data = _load_yaml(text, path)
+                data = load_yaml(text, path, InventoryError)
             except InventoryError:
                 if _looks_like_yaml(text):
                     raise
@@ -456,7 +455,7 @@ class _Loader:
 
     # ---- native YAML
 
-    def _load_native(self, data: _Map, path: str) -> None:
+    def _load_native(self, data: Map, path: str) -> None:
         defaults = _mapping(data.get("defaults"), path, data.line_of("defaults"), "defaults",
                             "a mapping of variable names to values")
         for key, value in defaults.items():
@@ -506,7 +505,7 @@ class _Loader:
         for key, section in body.items():  # in the file's order, as Ansible does
             sline = body.line_of(key)
             if isinstance(section, str):  # Ansible allows `hosts: web1` for a single entry
-                section = _Map({section: None}, line=sline)
+                section = Map({section: None}, line=sline)
             if section is None:
                 continue
             if not isinstance(section, dict):
@@ -551,9 +550,9 @@ class _Loader:
 
     def _vars_file(self, path: str) -> dict[str, _Var]:
         if path not in self._vars_files:
-            data = _load_yaml(_read_text(path), path)
+            data = load_yaml(_read_text(path), path, InventoryError)
             if data is None:
-                data = _Map()
+                data = Map()
             if not isinstance(data, dict):
                 raise InventoryError(f"a variables file must be a mapping of variable names to values, not a "
                                      f"{_kind(data)}", source=path, line=1)
@@ -910,116 +909,7 @@ def _is_ipv6(text: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------------------
-# YAML with line numbers
-
-
-class _Map(dict):
-    """A YAML mapping that remembers its own line and each key's line (1-based)."""
-
-    def __init__(self, *args: Any, line: int = 0, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.line = line
-        self.lines: dict[Any, int] = {}
-
-    def line_of(self, key: Any) -> int:
-        return self.lines.get(key, self.line)
-
-
-class _Seq(list):
-    """A YAML sequence that remembers each item's line."""
-
-    def __init__(self, *args: Any, line: int = 0):
-        super().__init__(*args)
-        self.line = line
-        self.lines: list[int] = []
-
-
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that records line numbers and rejects duplicate keys, which PyYAML silently accepts."""
-
-    def __init__(self, stream: str, path: str):
-        super().__init__(stream)
-        self.path = path
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            # Keys merged in with `<<:` may be overridden on purpose; only the mapping's own keys count.
-            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
-                continue
-            key = self.construct_object(key_node)
-            line = key_node.start_mark.line + 1
-            if key in seen:
-                raise InventoryError(f"key {key!r} appears twice in the same mapping (first at line {seen[key]}): "
-                                     f"YAML keeps only the last one; remove or merge one of them",
-                                     source=self.path, line=line)
-            seen[key] = line
-        return super().construct_mapping(node, deep=deep)
-
-
-def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Iterator[_Map]:
-    data = _Map(line=node.start_mark.line + 1)
-    yield data
-    data.update(loader.construct_mapping(node))
-    for key_node, _ in node.value:  # flattened by now; the mapping's own keys come last and win
-        key = loader.construct_object(key_node)
-        try:
-            data.lines[key] = key_node.start_mark.line + 1
-        except TypeError:  # an unhashable key would have failed above; keep going regardless
-            pass
-
-
-def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> Iterator[_Seq]:
-    data = _Seq(line=node.start_mark.line + 1)
-    yield data
-    data.extend(loader.construct_sequence(node))
-    data.lines = [item.start_mark.line + 1 for item in node.value]
-
-
-def _construct_vault(loader: _LineLoader, node: yaml.Node) -> Any:
-    raise InventoryError("Ansible Vault values (!vault) are not supported: store the secret elsewhere and write "
-                         "{secret: \"env:NAME\"} or {secret: \"file:PATH\"}", source=loader.path,
-                         line=node.start_mark.line + 1)
-
-
-_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
-_LineLoader.add_constructor("!vault", _construct_vault)
-
-
-def _load_yaml(text: str, path: str) -> Any:
-    loader = _LineLoader(text, path)
-    try:
-        return loader.get_single_data()
-    except yaml.MarkedYAMLError as exc:
-        if path.endswith(".json") or text.lstrip().startswith("{"):
-            return _load_json(text, path)  # JSON may indent with tabs, which YAML refuses
-        mark = exc.problem_mark or exc.context_mark
-        what = ", ".join(str(p) for p in (exc.context, exc.problem) if p)
-        raise InventoryError(f"not valid YAML ({what}): fix the syntax on this line or just above it",
-                             source=path, line=mark.line + 1 if mark else None) from None
-    except yaml.YAMLError as exc:
-        raise InventoryError(f"not valid YAML ({exc}): fix the syntax", source=path) from None
-    finally:
-        loader.dispose()
-
-
-def _load_json(text: str, path: str) -> Any:
-    """JSON that is not YAML: without line numbers, which only the YAML loader tracks."""
-
-    def mapping(pairs: list[tuple[str, Any]]) -> _Map:
-        data = _Map()
-        for key, value in pairs:
-            if key in data:
-                raise InventoryError(f"key {key!r} appears twice in the same object: remove or merge one of them",
-                                     source=path)
-            data[key] = value
-        return data
-
-    try:
-        return json.loads(text, object_pairs_hook=mapping)
-    except json.JSONDecodeError as exc:
-        raise InventoryError(f"not valid JSON ({exc.msg}): fix the syntax", source=path, line=exc.lineno) from None
+# YAML with line numbers (remote_support.yamlfile), and JSON
 
 
 def _looks_like_yaml(text: str) -> bool:
@@ -1096,12 +986,12 @@ def _value(value: Any, path: str, line: int) -> Any:
     return value
 
 
-def _mapping(value: Any, path: str, line: int, what: str, expected: str) -> _Map:
+def _mapping(value: Any, path: str, line: int, what: str, expected: str) -> Map:
     if value is None:
-        return _Map(line=line)
+        return Map(line=line)
     if not isinstance(value, dict):
         raise InventoryError(f"{what} must be {expected}, not a {_kind(value)}", source=path, line=line)
-    return value if isinstance(value, _Map) else _Map(value, line=line)
+    return value if isinstance(value, Map) else Map(value, line=line)
 
 
 def _names(value: Any, path: str, line: int, what: str) -> list[tuple[str, int]]:
@@ -1112,11 +1002,11 @@ def _names(value: Any, path: str, line: int, what: str) -> list[tuple[str, int]]
         return [(value, line)]
     if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
         raise InventoryError(f"{what} must be a list of names, e.g. [web, db]", source=path, line=line)
-    lines = value.lines if isinstance(value, _Seq) else [line] * len(value)
+    lines = value.lines if isinstance(value, Seq) else [line] * len(value)
     return [(str(v), n) for v, n in zip(value, lines)]
 
 
-def _check_group_keys(name: str, body: _Map, path: str) -> None:
+def _check_group_keys(name: str, body: Map, path: str) -> None:
     for key in body:
         if key not in _GROUP_KEYS:
             raise InventoryError(f"group {name} has unknown key {key!r}: a group may only have "
