@@ -6,6 +6,7 @@ Only click is imported at start-up; everything else is imported by the command t
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import TYPE_CHECKING, Any, Sequence
@@ -102,7 +103,8 @@ def with_overrides(hosts: Sequence["Host"], **overrides: Any) -> list["Host"]:
     return [replace(h, vars={**h.vars, **values}) for h in hosts]
 
 
-def consoles(as_json: bool):
+def consoles():
+    """stdout for results, stderr for progress and summaries."""
     from rich.console import Console
 
     out = Console(highlight=False, soft_wrap=False)
@@ -182,14 +184,12 @@ def exec_(pattern: str, command: tuple[str, ...], inventories, one_line: bool, g
         return [StepResult.from_command("command", result)]
 
     run = _run(inventories, pattern, work, opts)
-    out, err = consoles(opts["as_json"])
     if opts["as_json"]:
-        from .output import dumps, run_to_dict
-
-        click.echo(dumps(run_to_dict(run)))
+        click.echo(json.dumps(run.to_dict(), indent=2, default=str))
     else:
         from .output import print_command_output, print_summary
 
+        out, err = consoles()
         print_command_output(out, run, one_line=one_line, grouped=grouped)
         print_summary(err, run)
     sys.exit(run.exit_code)
@@ -198,7 +198,6 @@ def exec_(pattern: str, command: tuple[str, ...], inventories, one_line: bool, g
 def _run(inventories, pattern: str, work, opts: dict):
     """Select hosts, check everything that can be checked up front, then run ``work`` on each host."""
     from .connections.base import ConnectOptions
-    from .output import LiveOutput
     from .runner import Runner, parse_serial
 
     _, hosts = load(inventories, pattern)
@@ -214,11 +213,15 @@ def _run(inventories, pattern: str, work, opts: dict):
     options = ConnectOptions(connect_timeout=opts["connect_timeout"], command_timeout=opts["command_timeout"],
                              host_timeout=opts["host_timeout"], accept_new_host_keys=opts["accept_new_host_keys"],
                              known_hosts=tuple(opts["known_hosts"]), ssh_config=opts["ssh_config"])
-    _, err = consoles(opts["as_json"])
-    live = LiveOutput(err, len(hosts), quiet=opts["as_json"])
     runner = Runner(options, forks=opts["forks"], serial=parse_serial(opts["serial"]),
-                    max_fail_percentage=opts["max_fail_percentage"], events=live, debug=_State.debug)
-    with live:
+                    max_fail_percentage=opts["max_fail_percentage"], debug=_State.debug)
+    if opts["as_json"]:
+        return runner.run(hosts, work)  # no live output: JSON alone on stdout, and no rich to import
+    from .output import LiveOutput
+
+    _, err = consoles()
+    with LiveOutput(err, len(hosts)) as live:
+        runner.events = live
         return runner.run(hosts, work)
 
 
@@ -244,16 +247,14 @@ def inventory_list(inventories, pattern: str | None, show_vars: bool, as_json: b
 
     _, hosts = load(inventories, pattern)
     if as_json:
-        from .output import dumps
-
         data = {h.name: {"groups": list(h.groups), "source": h.source, "vars": MASK.variables(dict(h.vars))}
                 for h in hosts}
-        click.echo(dumps(data))
+        click.echo(json.dumps(data, indent=2, default=str))
         return
     from rich.markup import escape
     from rich.table import Table
 
-    out, _ = consoles(False)
+    out, _ = consoles()
     table = Table(show_edge=False, pad_edge=False)
     for column in ("host", "address", "port", "user", "connection", "groups"):
         table.add_column(column, overflow="fold")

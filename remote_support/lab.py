@@ -552,12 +552,14 @@ def _run(argv: list[str], input: str | None = None) -> None:
                        f"{result.stderr.strip()}")
 
 
-def _write_text(path: Path, text: str, mode: int = 0o644) -> None:
-    """Replace ``path`` atomically."""
+def _write_text(path: Path, text: str, mode: int = 0o644, owner: tuple[int, int] | None = None) -> None:
+    """Replace ``path`` atomically; ``owner`` is set before the rename, so readers never see a wrong owner."""
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
     with os.fdopen(fd, "w") as f:
         f.write(text)
+        if owner is not None:
+            os.fchown(f.fileno(), *owner)
     os.chmod(tmp, mode)
     os.replace(tmp, path)
 
@@ -641,8 +643,8 @@ def _remove_authorized_key(user: str, blob: str) -> None:
     lines = path.read_text().splitlines()
     kept = [line for line in lines if not (len(line.split()) > 1 and line.split()[1] == blob)]
     if kept != lines:
-        _write_private(path, "".join(line + "\n" for line in kept))
-        os.chown(path, entry.pw_uid, entry.pw_gid)
+        # sshd of another running lab may read the file any moment: owner right before it appears
+        _write_text(path, "".join(line + "\n" for line in kept), 0o600, owner=(entry.pw_uid, entry.pw_gid))
 
 
 def _install_sudoers(text: str) -> None:

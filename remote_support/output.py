@@ -6,10 +6,9 @@ and can be piped.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
-from typing import Any, Iterable, Sequence
+from typing import Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -202,40 +201,3 @@ def _print_streams(console: Console, stdout: str, stderr: str, reason: str) -> N
         console.print(f"[red]{escape(stderr.rstrip())}[/]", highlight=False)
     if reason and not stderr.strip().endswith(reason):
         console.print(f"[dim]{escape(reason)}[/]", highlight=False)
-
-
-# ------------------------------------------------------------------ JSON
-
-
-def run_to_dict(run: RunResult) -> dict[str, Any]:
-    return {
-        "summary": {s.value: n for s, n in run.count().items()},
-        "exit_code": run.exit_code,
-        "interrupted": run.interrupted,
-        "aborted_reason": run.aborted_reason,
-        "hosts": [host_to_dict(h) for h in run.hosts],
-    }
-
-
-def host_to_dict(result: HostResult) -> dict[str, Any]:
-    return {
-        "host": result.host,
-        "status": result.status.value,
-        "reason": MASK(result.reason),
-        "duration": round(result.duration, 3),
-        "steps": [
-            {"name": s.name, "status": s.status.value, "command": MASK(s.command or ""), "rc": s.rc,
-             "stdout": MASK(s.stdout), "stderr": MASK(s.stderr), "reason": MASK(s.reason),
-             "duration": round(s.duration, 3)}
-            for s in result.steps
-        ],
-    }
-
-
-def dumps(data: Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=False, default=str)
-
-
-def iter_json_lines(items: Iterable[dict]) -> Iterable[str]:
-    for item in items:
-        yield json.dumps(item, default=str)

@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from .secrets import MASK
+
 
 class Status(str, enum.Enum):
     OK = "ok"
@@ -49,10 +51,23 @@ class StepResult:
     duration: float = 0.0
     attempts: int = 1
     data: dict[str, Any] = field(default_factory=dict)
+    ignored: bool = False  # failed, but the step said ignore_errors: the host goes on and is not failed
 
     @property
     def changed(self) -> bool:
         return self.status is Status.CHANGED
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {"name": self.name, "status": self.status.value, "command": MASK(self.command or ""),
+                "rc": self.rc, "stdout": MASK(self.stdout), "stderr": MASK(self.stderr),
+                "reason": MASK(self.reason), "duration": round(self.duration, 3), "attempts": self.attempts}
+        if self.diff:
+            data["diff"] = MASK(self.diff)
+        if self.ignored:
+            data["ignored"] = True
+        if self.data:
+            data["data"] = self.data
+        return data
 
     @classmethod
     def from_command(cls, name: str, result: CommandResult, *, changed: bool = False) -> "StepResult":
@@ -89,6 +104,10 @@ class HostResult:
     def duration(self) -> float:
         return max(0.0, self.ended - self.started)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"host": self.host, "status": self.status.value, "reason": MASK(self.reason),
+                "duration": round(self.duration, 3), "steps": [s.to_dict() for s in self.steps]}
+
 
 # Exit codes as Ansible's.
 EXIT_OK = 0
@@ -112,6 +131,16 @@ class RunResult:
         for h in self.hosts:
             counts[h.status] += 1
         return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run as JSON-ready data (``--json``), secrets masked."""
+        return {
+            "summary": {s.value: n for s, n in self.count().items()},
+            "exit_code": self.exit_code,
+            "interrupted": self.interrupted,
+            "aborted_reason": self.aborted_reason,
+            "hosts": [h.to_dict() for h in self.hosts],
+        }
 
     @property
     def exit_code(self) -> int:

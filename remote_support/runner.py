@@ -193,8 +193,11 @@ class Runner:
             if self.debug:
                 reason += "\n" + traceback.format_exc()
             return HostResult(host.name, Status.FAILED, tuple(steps), reason, slot.started, time.time())
-        status = worst([s.status for s in steps]) if steps else Status.OK
-        reason = next((s.reason or f"step {s.name!r} failed" for s in steps if s.status is Status.FAILED), "")
+        status = worst([Status.OK if s.ignored else s.status for s in steps]) if steps else Status.OK
+        reason = next((s.reason or f"step {s.name!r} failed" for s in steps
+                       if s.status in (Status.FAILED, Status.UNREACHABLE) and not s.ignored), "")
+        if not reason and status is Status.SKIPPED:
+            reason = steps[0].reason
         return HostResult(host.name, status, steps, reason, slot.started, time.time())
 
     # -- stopping

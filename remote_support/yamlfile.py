@@ -38,7 +38,7 @@ class Seq(list):
         return self.lines[index] if index < len(self.lines) else self.line
 
 
-class _LineLoader(yaml.SafeLoader):
+class _LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml: 6x faster, same marks
     """SafeLoader that records line numbers and rejects duplicate keys, which PyYAML silently accepts."""
 
     def __init__(self, stream: str, path: str, error: type[SourceError]):

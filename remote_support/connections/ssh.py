@@ -57,18 +57,35 @@ class _FileCache:
             return value
 
 
-def _parse_known_hosts(path: str) -> paramiko.HostKeys:
-    keys = paramiko.HostKeys()
-    try:
-        keys.load(path)
-    except (OSError, paramiko.SSHException):
-        # An unreadable or partly bad known_hosts must not make every host "unknown" silently, but
-        # paramiko already skips bad lines; an unreadable file simply contributes nothing.
-        pass
-    return keys
+class _KnownHostsFile:
+    """One known_hosts file, indexed by host name once (HostKeys.lookup scans every line per call)."""
+
+    def __init__(self, path: str):
+        keys = paramiko.HostKeys()
+        try:
+            keys.load(path)
+        except (OSError, paramiko.SSHException):
+            # paramiko skips bad lines itself; an unreadable file simply contributes nothing
+            pass
+        self.plain: dict[str, dict[str, paramiko.PKey]] = {}
+        self.hashed: list = []
+        for entry in keys._entries:
+            for name in entry.hostnames:
+                if name.startswith("|1|"):
+                    self.hashed.append(entry)
+                else:
+                    self.plain.setdefault(name, {}).setdefault(entry.key.get_name(), entry.key)
+
+    def lookup(self, name: str) -> dict[str, paramiko.PKey]:
+        found = dict(self.plain.get(name, {}))
+        for entry in self.hashed:
+            for hashed in entry.hostnames:
+                if hashed.startswith("|1|") and paramiko.HostKeys.hash_host(name, hashed) == hashed:
+                    found.setdefault(entry.key.get_name(), entry.key)
+        return found
 
 
-_known_hosts = _FileCache(_parse_known_hosts)
+_known_hosts = _FileCache(_KnownHostsFile)
 _ssh_configs = _FileCache(paramiko.SSHConfig.from_path)
 _keys: dict[tuple[str, str | None], paramiko.PKey] = {}
 _keys_lock = threading.Lock()
@@ -326,13 +343,11 @@ class SSHConnection(Connection):
         found: dict[str, tuple[paramiko.PKey, str]] = {}
         for path in s.known_hosts:
             keys = _known_hosts.get(path)
-            if not keys:
+            if keys is None:
                 continue
             for name in s.host_key_names:
-                entry = keys.lookup(name)
-                if entry:
-                    for ktype in entry.keys():
-                        found.setdefault(ktype, (entry[ktype], path))
+                for ktype, key in keys.lookup(name).items():
+                    found.setdefault(ktype, (key, path))
         return found
 
     @staticmethod
@@ -600,7 +615,12 @@ class _ChannelReader:
             wait = min(wait, self.deadline - time.monotonic())
             if wait <= 0:
                 return False
-        if not (chan.recv_ready() or chan.recv_stderr_ready() or chan.closed or chan.eof_received):
+        if chan.recv_ready() or chan.recv_stderr_ready():
+            pass
+        elif chan.eof_received or chan.closed:
+            # only the exit status is still to come: wait for it rather than spin
+            chan.status_event.wait(wait)
+        else:
             select.select([chan], [], [], wait)
         while chan.recv_ready():
             self.stdout += chan.recv(_CHUNK)
