@@ -225,6 +225,137 @@ def _run(inventories, pattern: str, work, opts: dict):
         return runner.run(hosts, work)
 
 
+# ------------------------------------------------------------------ tasks
+
+
+def parse_extra_vars(values: Sequence[str]) -> dict[str, Any]:
+    """``-e k=v``, ``-e @file.yml`` and ``-e '{"json": 1}'``, later ones winning, as Ansible's."""
+    from .errors import SourceError, UsageError
+    from .yamlfile import load_yaml
+
+    result: dict[str, Any] = {}
+    for value in values:
+        if value.startswith("@"):
+            path = value[1:]
+            try:
+                text = open(path, encoding="utf-8").read()
+            except OSError as exc:
+                raise UsageError(f"-e {value}: cannot read {path} ({exc.strerror})") from None
+            data = load_yaml(text, path, SourceError)
+            if not isinstance(data, dict):
+                raise UsageError(f"-e {value}: {path} must hold a mapping of variables")
+            result.update(data)
+        elif value.lstrip().startswith("{"):
+            data = load_yaml(value, "-e", SourceError)
+            if not isinstance(data, dict):
+                raise UsageError(f"-e {value}: a JSON object of variables was expected")
+            result.update(data)
+        else:
+            import shlex
+
+            for pair in shlex.split(value):
+                key, sep, val = pair.partition("=")
+                if not sep or not key.isidentifier():
+                    raise UsageError(f"-e {pair!r}: write NAME=VALUE, @FILE.yml or a JSON object")
+                result[key] = val
+    return result
+
+
+@cli.command(epilog="""Examples:
+  remote-support run tasks/flush-dns.yml -l pc-042 --ticket INC-1234
+  remote-support run restart-service -l 'web:!web-03' -e service=nginx --check --diff
+  remote-support run install-packages -l workstations -e packages=htop,curl -f 50 --serial 25%""")
+@click.argument("task_name", metavar="TASK")
+@inventory_option
+@click.option("-l", "--limit", "pattern", metavar="PATTERN", default="all", show_default=True,
+              help="Hosts to run on (Ansible pattern).")
+@click.option("-e", "--extra-vars", multiple=True, metavar="NAME=VALUE|@FILE",
+              help="Parameters and variables (highest precedence); repeat.")
+@click.option("-C", "--check", is_flag=True, help="Change nothing: report what would change.")
+@click.option("-D", "--diff", is_flag=True, help="Show the changes to files, packages and services.")
+@click.option("-t", "--tags", multiple=True, help="Only steps with these tags.")
+@click.option("--skip-tags", multiple=True, help="Skip steps with these tags.")
+@click.option("--ticket", metavar="ID", help="Ticket this run is for (recorded with the run).")
+@click.option("-v", "--verbose", is_flag=True, help="Show every step's output for every host.")
+@connection_options
+def run(task_name: str, inventories, pattern: str, extra_vars, check: bool, diff: bool, tags, skip_tags,
+        ticket: str | None, verbose: bool, **opts) -> None:
+    """Run a TASK (a path, or a name from `tasks list`) on the hosts matching --limit."""
+    from .executor import TaskRun
+    from .tasks import find_task, load_task
+
+    task = load_task(find_task(task_name))
+    split = lambda values: [t for v in values for t in v.split(",") if t]  # noqa: E731
+    task_run = TaskRun(task, extra_vars=parse_extra_vars(extra_vars), check=check, diff=diff,
+                       tags=split(tags), skip_tags=split(skip_tags))
+    if not opts["as_json"]:
+        from .output import task_header
+
+        _, err = consoles()
+        err.print(task_header(task.name, pattern, check=check, ticket=ticket), highlight=False)
+    result = _run(inventories, pattern, task_run.work, opts)
+    if opts["as_json"]:
+        data = {"task": task.name, "path": str(task.path), "ticket": ticket, "check": check, **result.to_dict()}
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        from .output import print_steps, print_summary
+
+        _, err = consoles()
+        print_steps(err, result, verbose=verbose, diff=diff or check)
+        print_summary(err, result, title=f"{task.name}{' (check mode: nothing was changed)' if check else ''}")
+    sys.exit(result.exit_code)
+
+
+@cli.group()
+def tasks() -> None:
+    """The task library: what each task does and which parameters it takes."""
+
+
+@tasks.command(name="list", epilog="""Examples:
+  remote-support tasks list
+  REMOTE_SUPPORT_TASKS=~/our-tasks remote-support tasks list""")
+def tasks_list() -> None:
+    """List the tasks found in $REMOTE_SUPPORT_TASKS, ./tasks and the shipped library."""
+    from .tasks import load_task, task_dirs
+
+    seen = set()
+    for directory in task_dirs():
+        for path in sorted(directory.glob("*.y*ml")):
+            if path.stem in seen:
+                continue
+            seen.add(path.stem)
+            task = load_task(path)
+            params = ", ".join(p.name + ("" if p.required else "?") for p in task.params)
+            click.echo(f"{path.stem:<22} {task.name}" + (f"  [{params}]" if params else ""))
+
+
+@tasks.command(name="show", epilog="""Examples:
+  remote-support tasks show restart-service""")
+@click.argument("task_name", metavar="TASK")
+def tasks_show(task_name: str) -> None:
+    """Describe a TASK: what it does, where it runs, its parameters and steps."""
+    from .tasks import find_task, load_task
+
+    task = load_task(find_task(task_name))
+    click.echo(f"{task.name}  ({task.path})")
+    if task.description:
+        click.echo(f"\n{task.description.strip()}")
+    if task.os_families or task.connections:
+        click.echo(f"\nsupports: {', '.join(task.os_families + task.connections)}")
+    if task.params:
+        click.echo("\nparameters:")
+        for p in task.params:
+            default = "" if p.required or p.default is None else f" (default {p.default!r})"
+            need = " required" if p.required else ""
+            click.echo(f"  {p.name:<18} {p.type}{need}{default}  {p.description}")
+    click.echo("\nsteps:")
+    for step in task.steps:
+        when = f"  when {step.when}" if step.when else ""
+        click.echo(f"  - {step.name} [{step.kind}]{when}")
+    for handler in task.handlers:
+        click.echo(f"  - handler: {handler.name} [{handler.kind}]")
+
+
 # ------------------------------------------------------------------ inventory
 
 

@@ -201,3 +201,59 @@ def _print_streams(console: Console, stdout: str, stderr: str, reason: str) -> N
         console.print(f"[red]{escape(stderr.rstrip())}[/]", highlight=False)
     if reason and not stderr.strip().endswith(reason):
         console.print(f"[dim]{escape(reason)}[/]", highlight=False)
+
+
+# ------------------------------------------------------------------ task runs
+
+
+STEP_MARKS = {
+    Status.OK: "[green]ok[/]", Status.CHANGED: "[yellow]changed[/]", Status.FAILED: "[bold red]FAILED[/]",
+    Status.UNREACHABLE: "[bold magenta]UNREACHABLE[/]", Status.SKIPPED: "[cyan]skipped[/]",
+    Status.INTERRUPTED: "[bold yellow]interrupted[/]",
+}
+#: up to this many hosts every host's steps are shown; above it only hosts that did not go well
+STEPS_ALL_LIMIT = 10
+_TAIL = 12
+
+
+def print_steps(console: Console, run: RunResult, *, verbose: bool = False, diff: bool = False) -> None:
+    """Each host's steps: what ran, what changed, and for a failure the end of its output."""
+    show_all = verbose or len(run.hosts) <= STEPS_ALL_LIMIT
+    for result in run.hosts:
+        if not show_all and result.status in (Status.OK, Status.CHANGED, Status.SKIPPED):
+            continue
+        console.print(f"[bold]{escape(result.host)}[/] [{STYLES[result.status]}]{result.status.value}[/]",
+                      highlight=False)
+        for step in result.steps:
+            note = step.reason
+            if step.ignored:
+                mark = "[yellow]failed (ignored)[/]"
+            else:
+                mark = STEP_MARKS[step.status]
+            rc = f" rc={step.rc}" if step.rc not in (None, 0) else ""
+            attempts = f" after {step.attempts} attempts" if step.attempts > 1 else ""
+            console.print(f"  {mark} {escape(step.name)}[dim]{rc}{attempts} {step.duration:.1f}s[/]"
+                          + (f"  {escape(MASK(note))}" if note else ""), highlight=False)
+            if (diff or verbose) and step.diff:
+                for line in MASK(step.diff).rstrip("\n").splitlines():
+                    style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+                    console.print(f"    [{style}]{escape(line)}[/]", highlight=False)
+            if step.status is Status.FAILED or verbose:
+                for stream, style in ((step.stdout, "dim"), (step.stderr, "red")):
+                    lines = MASK(stream).rstrip("\n").splitlines()
+                    if not lines:
+                        continue
+                    if len(lines) > _TAIL and not verbose:
+                        console.print(f"    [dim]... {len(lines) - _TAIL} more lines above[/]")
+                        lines = lines[-_TAIL:]
+                    for line in lines:
+                        console.print(f"    [{style}]{escape(line)}[/]", highlight=False)
+
+
+def task_header(name: str, pattern: str, *, check: bool, ticket: str | None) -> str:
+    parts = [f"[bold]{escape(name)}[/] on [bold]{escape(pattern)}[/]"]
+    if ticket:
+        parts.append(f"ticket {escape(ticket)}")
+    if check:
+        parts.append("[yellow]check mode: nothing will be changed[/]")
+    return " | ".join(parts)

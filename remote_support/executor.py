@@ -1,0 +1,386 @@
+"""Runs one Task on one host: variables, when, loop, retries, register, handlers, check and diff modes.
+
+Variable precedence, lowest first: the task's ``vars`` < parameter defaults < inventory variables <
+a step's ``vars`` < registered results < ``-e`` extra variables (which also give parameters). Facts are
+under ``facts`` (gathered once per host, on first use), loop items under ``item`` (or ``loop_var``).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from .connections.base import Connection
+from .errors import ConnectError, RemoteSupportError, TaskError, TemplateError
+from .inventory import Host
+from .results import Status, StepResult
+from .secrets import MASK, is_secret_name
+from .steps.base import Outcome, StepContext, as_bool, check_arg
+from .tasks import Step, Task
+from .templating import Templar
+
+#: names every step may use besides the host's variables
+MAGIC_VARS = ("inventory_hostname", "host", "groups", "facts", "check_mode", "diff_mode", "task", "params",
+              "range", "dict", "lipsum", "cycler", "joiner", "namespace", "true", "false", "none",
+              "True", "False", "None", "loop", "result")
+
+
+class LazyFacts(Mapping):
+    """``facts`` in templates: gathered from the host the first time a step looks at them."""
+
+    def __init__(self, gather: Callable[[], dict[str, Any]]):
+        self._gather = gather
+
+    def _data(self) -> dict[str, Any]:
+        return self._gather()
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+
+class TaskRun:
+    """One task with its parameters and modes; ``work(connection)`` runs it on one host."""
+
+    def __init__(self, task: Task, *, extra_vars: Mapping[str, Any] | None = None, check: bool = False,
+                 diff: bool = False, tags: Sequence[str] = (), skip_tags: Sequence[str] = (),
+                 fetch_dir: Path | None = None):
+        self.task = task
+        self.extra_vars = dict(extra_vars or {})
+        self.params = task.resolve_params(self.extra_vars)  # raises TaskError on bad or missing parameters
+        for param in task.params:
+            if param.secret and self.params.get(param.name):
+                MASK.add(str(self.params[param.name]))
+        for name, value in self.extra_vars.items():
+            if is_secret_name(name) and isinstance(value, str):
+                MASK.add(value)
+        self.check = check
+        self.diff = diff
+        self.tags = set(tags)
+        self.skip_tags = set(skip_tags)
+        self.fetch_dir = fetch_dir or Path.cwd() / "fetched"
+        self.templar = Templar(task.search_path())
+        self._check_templates()
+
+    # -- before anything runs
+
+    def _check_templates(self) -> None:
+        """Parse every expression and template file now: a syntax error or a missing template stops the run."""
+        self._used: dict[str, set[str]] = {}
+        for step in self.all_steps():
+            names: set[str] = set()
+            kind = step.implementation
+            for key, value in step.args.items():
+                if key in kind.raw_args:
+                    for expression in (value if isinstance(value, list) else [value]):
+                        if isinstance(expression, str):
+                            names |= self.templar.check_expression(expression, where=step.where)
+                else:
+                    names |= self.templar.check_string(value, where=step.where)
+            for expression in (step.when, step.until, step.changed_when, step.failed_when):
+                if isinstance(expression, str):
+                    names |= self.templar.check_expression(expression, where=step.where)
+            names |= self.templar.check_string(step.loop, where=step.where)
+            names |= self.templar.check_string(step.vars, where=step.where)
+            for template in kind.templates(step.args):
+                if "{{" not in template:
+                    names |= {f"{n}@{template}" for n in self.templar.check_file(template)}
+            self._used[step.where] = names
+
+    def all_steps(self) -> list[Step]:
+        return [*self.task.steps, *self.task.handlers]
+
+    def undefined(self, host: Host) -> str | None:
+        """The first variable a step uses that this host will not have, as a message; None if all are there."""
+        known = set(host.vars) | set(self.params) | set(self.extra_vars) | set(self.task.vars) | set(MAGIC_VARS)
+        for step in self.all_steps():
+            known |= set(step.vars) | {step.loop_var}
+            if step.register:
+                known.add(step.register)
+        for step in self.all_steps():
+            for name in sorted(self._used[step.where]):
+                variable, _, template = name.partition("@")
+                if variable in known:
+                    continue
+                if template:
+                    line = self._line_in_template(template, variable)
+                    return (f"undefined variable {variable!r} in template {template}{':' + str(line) if line else ''} "
+                            f"(step at {step.where}): define it in the inventory, as a parameter or with -e")
+                return (f"undefined variable {variable!r} at {step.where}: define it in the inventory, as a "
+                        f"parameter or with -e")
+        return None
+
+    def _line_in_template(self, template: str, variable: str) -> int | None:
+        try:
+            source, _, _ = self.templar.env.loader.get_source(self.templar.env, template)
+        except Exception:  # only a hint for the message; the variable is reported anyway
+            return None
+        for number, line in enumerate(source.splitlines(), 1):
+            if re.search(r"[{%][^}]*\b" + re.escape(variable) + r"\b", line):
+                return number
+        return None
+
+    # -- on one host
+
+    def work(self, connection: Connection) -> list[StepResult]:
+        return _HostRun(self, connection).run()
+
+
+class _HostRun:
+    def __init__(self, run: TaskRun, connection: Connection):
+        self.run_ = run
+        self.task = run.task
+        self.connection = connection
+        self.host = connection.host
+        self.templar = run.templar
+        self.results: list[StepResult] = []
+        self.registered: dict[str, Any] = {}
+        self.notified: list[str] = []
+        self._facts: dict[str, Any] | None = None
+        self._facts_lock = threading.Lock()
+
+    # -- facts
+
+    def facts(self) -> dict[str, Any]:
+        with self._facts_lock:
+            if self._facts is None:
+                from .facts import gather_facts
+
+                self._facts = gather_facts(self.connection)
+            return self._facts
+
+    def variables(self, step: Step | None = None) -> dict[str, Any]:
+        host = self.host
+        values: dict[str, Any] = {**self.task.vars}
+        values.update({p.name: p.default for p in self.task.params})
+        values.update(host.vars)
+        values.update({
+            "inventory_hostname": host.name,
+            "host": {"name": host.name, "address": host.address, "groups": list(host.groups)},
+            "groups": list(host.groups), "facts": LazyFacts(self.facts), "check_mode": self.run_.check,
+            "diff_mode": self.run_.diff, "task": {"name": self.task.name, "path": str(self.task.path)},
+            "params": self.run_.params,
+        })
+        values.update(self.run_.params)
+        if step is not None and step.vars:
+            values.update(self.templar.render(step.vars, values, where=step.where))
+        values.update(self.registered)
+        values.update(self.run_.extra_vars)
+        return values
+
+    # -- the steps
+
+    def run(self) -> list[StepResult]:
+        problem = self.preflight()
+        if problem is not None:
+            return [problem]
+        failed = False
+        for step in self.task.steps:
+            if not self.selected(step):
+                continue
+            result = self.step(step)
+            self.results.append(result)
+            if result.status in (Status.FAILED, Status.UNREACHABLE) and not result.ignored:
+                failed = True
+                break
+        if not failed:
+            for handler in self.task.handlers:
+                if handler.name in self.notified:
+                    result = self.step(handler, handler=True)
+                    self.results.append(result)
+                    if result.status in (Status.FAILED, Status.UNREACHABLE) and not result.ignored:
+                        break
+        return self.results
+
+    def preflight(self) -> StepResult | None:
+        """Reasons not to start on this host, found before any command is sent."""
+        task = self.task
+        if task.connections and self.host.connection not in task.connections:
+            return StepResult("supports", Status.SKIPPED, reason=f"task {task.short_name} supports "
+                              f"{', '.join(task.connections)} hosts, not {self.host.connection}")
+        undefined = self.run_.undefined(self.host)
+        if undefined:
+            return StepResult("variables", Status.FAILED, reason=undefined)
+        if task.os_families:
+            try:
+                family = str(self.facts().get("os_family", ""))
+            except ConnectError as exc:
+                return StepResult("facts", Status.UNREACHABLE if exc.unreachable else Status.FAILED,
+                                  reason=exc.reason)
+            if family not in task.os_families:
+                return StepResult("supports", Status.SKIPPED, reason=f"task {task.short_name} supports "
+                                  f"{', '.join(task.os_families)}, this host is {family or 'unknown'}")
+        return None
+
+    def selected(self, step: Step) -> bool:
+        tags = set(step.tags)
+        if "never" in tags and not (tags & self.run_.tags):
+            return False
+        if tags & self.run_.skip_tags:
+            return False
+        if self.run_.tags and "always" not in tags and not (tags & self.run_.tags):
+            return False
+        return True
+
+    def step(self, step: Step, handler: bool = False) -> StepResult:
+        started = time.monotonic()
+        try:
+            variables = self.variables(step)
+            if step.loop is None:
+                outcome, attempts = self.one(step, variables)
+                items = None
+            else:
+                loop = self.templar.render(step.loop, variables, where=step.where)
+                if not isinstance(loop, (list, tuple)):
+                    raise TaskError(f"{step.where}: loop must be a list, this one is a {type(loop).__name__} "
+                                    f"({str(loop)[:60]!r})")
+                items = [self.one(step, {**variables, step.loop_var: item}) for item in loop]
+                outcome, attempts = _merge([o for o, _ in items]), max((a for _, a in items), default=1)
+        except ConnectError as exc:
+            status = Status.UNREACHABLE if exc.unreachable else Status.FAILED
+            partial = getattr(exc, "result", None)
+            return StepResult(step.name, status, reason=exc.reason + (f" ({exc.hint})" if exc.hint else ""),
+                              stdout=partial.stdout if partial else "", stderr=partial.stderr if partial else "",
+                              command=partial.command if partial else None, duration=time.monotonic() - started)
+        except (TemplateError, TaskError) as exc:
+            return StepResult(step.name, Status.FAILED, reason=str(exc), duration=time.monotonic() - started)
+        if step.register:
+            value = outcome.registered()
+            if items is not None:
+                value["results"] = [{**o.registered(), step.loop_var: item}
+                                    for (o, _), item in zip(items, self.templar.render(step.loop, variables,
+                                                                                       where=step.where))]
+            self.registered[step.register] = value
+        if outcome.changed and not outcome.failed:
+            for name in step.notify:
+                if name not in self.notified:
+                    self.notified.append(name)
+        return self.to_result(step, outcome, attempts, time.monotonic() - started)
+
+    def to_result(self, step: Step, outcome: Outcome, attempts: int, duration: float) -> StepResult:
+        if outcome.failed:
+            status = Status.FAILED
+        elif outcome.skipped:
+            status = Status.SKIPPED
+        elif outcome.changed:
+            status = Status.CHANGED
+        else:
+            status = Status.OK
+        reason = outcome.msg
+        ignored = status is Status.FAILED and step.ignore_errors
+        if ignored:
+            reason = f"failed, ignored: {reason}"
+        return StepResult(step.name, status, command=outcome.command, rc=outcome.rc, stdout=outcome.stdout,
+                          stderr=outcome.stderr, reason=reason, diff=outcome.diff, duration=duration,
+                          attempts=attempts, data=_jsonable(outcome.data), ignored=ignored)
+
+    def one(self, step: Step, variables: dict[str, Any]) -> tuple[Outcome, int]:
+        """One execution of a step (one loop item): when, render, run with retries, changed/failed_when."""
+        if step.when is not None and not _truth(self.templar.evaluate(step.when, variables, where=step.where)):
+            return Outcome(skipped=True, msg=f"condition false: {step.when}"), 1
+        kind = step.implementation
+        args = {}
+        for key, value in step.args.items():
+            if key in kind.raw_args:
+                args[key] = value
+            else:
+                args[key] = self.templar.render(value, variables, where=step.where, shell=key in kind.shell_args)
+                if key in kind.args:
+                    check_arg(kind.name, key, kind.args[key], args[key], step.where)
+        read_only = kind.read_only or step.check_mode is False or step.changed_when in (False, "false")
+        become = self.host.become if step.become is None else step.become
+        host = self.host
+        if step.become_user:
+            from dataclasses import replace
+
+            host = replace(host, vars={**host.vars, "become_user": step.become_user})
+            self.connection.host = host
+        ctx = StepContext(connection=self.connection, host=host, variables=variables, templar=self.templar,
+                          check=self.run_.check and not read_only, diff=self.run_.diff, become=become,
+                          timeout=step.timeout, where=step.where, facts=self.facts, task_dir=self.task.path.parent,
+                          fetch_dir=self.run_.fetch_dir)
+        attempts = 0
+        try:
+            while True:
+                attempts += 1
+                outcome = kind.run(ctx, args)
+                if step.until is None or outcome.skipped:
+                    break
+                probe = {**variables, "result": outcome.registered()}
+                if step.register:
+                    probe[step.register] = probe["result"]
+                if _truth(self.templar.evaluate(step.until, probe, where=step.where)):
+                    break
+                if attempts > step.retries:
+                    outcome.failed = True
+                    outcome.msg = f"until condition still false after {attempts} attempts: {step.until}"
+                    break
+                time.sleep(step.delay)
+        finally:
+            self.connection.host = self.host
+        if not outcome.skipped:
+            self.apply_conditions(step, outcome, variables)
+        return outcome, attempts
+
+    def apply_conditions(self, step: Step, outcome: Outcome, variables: dict[str, Any]) -> None:
+        probe = {**variables, "result": outcome.registered()}
+        if step.register:
+            probe[step.register] = probe["result"]
+        if step.changed_when is not None:
+            outcome.changed = _condition(self.templar, step.changed_when, probe, step.where)
+        if step.failed_when is not None:
+            outcome.failed = _condition(self.templar, step.failed_when, probe, step.where)
+            if outcome.failed and not outcome.msg:
+                outcome.msg = f"failed_when: {step.failed_when}"
+            elif not outcome.failed and outcome.msg.startswith("exit code"):
+                outcome.msg = ""
+            if outcome.failed:
+                outcome.changed = False
+
+
+def _condition(templar: Templar, value: Any, variables: dict, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    conditions = value if isinstance(value, list) else [value]
+    return all(_truth(templar.evaluate(str(c), variables, where=where)) for c in conditions)
+
+
+def _truth(value: Any) -> bool:
+    return as_bool(value) if isinstance(value, str) else bool(value)
+
+
+def _merge(outcomes: list[Outcome]) -> Outcome:
+    """One outcome for a loop: changed if any item changed, failed if any failed."""
+    if not outcomes:
+        return Outcome(skipped=True, msg="empty loop")
+    failed = [o for o in outcomes if o.failed]
+    merged = Outcome(
+        changed=any(o.changed for o in outcomes), failed=bool(failed),
+        skipped=all(o.skipped for o in outcomes), msg=failed[0].msg if failed else "",
+        command=outcomes[-1].command, rc=failed[0].rc if failed else outcomes[-1].rc,
+        stdout="".join(o.stdout for o in outcomes), stderr="".join(o.stderr for o in outcomes),
+        diff="".join(o.diff for o in outcomes),
+    )
+    return merged
+
+
+def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    try:
+        json.dumps(data)
+        return data
+    except (TypeError, ValueError):
+        return json.loads(json.dumps(data, default=str))
+
+
+__all__ = ["TaskRun", "RemoteSupportError"]

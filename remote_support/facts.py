@@ -1,0 +1,105 @@
+"""Facts about a host (OS family, distribution, memory, disks, package manager, init system...).
+
+Gathered with one command per host (a round trip costs more than the parsing), cached per host per run
+by the task executor, and used by ``when`` conditions, templates and the package/service steps.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from .connections.base import Connection
+from .errors import ConnectError
+
+_SCRIPT = r"""
+[ -r /etc/os-release ] && . /etc/os-release
+echo "os_id=${ID:-}"; echo "os_like=${ID_LIKE:-}"; echo "os_version=${VERSION_ID:-}"
+echo "os_name=${PRETTY_NAME:-}"
+echo "system=$(uname -s)"; echo "kernel=$(uname -r)"; echo "arch=$(uname -m)"
+echo "hostname=$(uname -n)"; echo "fqdn=$(hostname -f 2>/dev/null || uname -n)"
+echo "uptime_seconds=$(cut -d' ' -f1 /proc/uptime 2>/dev/null)"
+echo "loadavg=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
+echo "cpus=$(getconf _NPROCESSORS_ONLN 2>/dev/null)"
+awk '/^(MemTotal|MemAvailable|SwapTotal|SwapFree):/ {sub(":", "", $1); print "mem_" $1 "=" $2}' /proc/meminfo 2>/dev/null
+for pm in apt-get dnf yum zypper apk pacman; do
+  if command -v "$pm" >/dev/null 2>&1; then echo "pkg_mgr=$pm"; break; fi
+done
+if [ -d /run/systemd/system ]; then echo "init=systemd"
+elif command -v openrc >/dev/null 2>&1 || [ -x /sbin/openrc-run ]; then echo "init=openrc"
+elif [ -d /etc/init.d ]; then echo "init=sysv"; else echo "init=unknown"; fi
+echo "user=$(id -un)"
+echo "--disks--"
+df -P -k 2>/dev/null | awk 'NR > 1 && $1 !~ /^(tmpfs|devtmpfs|overlay|shm|udev|none)$/ {print $1 "|" $2 "|" $3 "|" $4 "|" $6}'
+echo "--interfaces--"
+ip -o addr show 2>/dev/null | awk '{split($4, a, "/"); print $2 "|" $3 "|" a[1]}'
+"""
+
+_FAMILIES = {
+    "debian": "Debian", "ubuntu": "Debian", "linuxmint": "Debian", "raspbian": "Debian",
+    "rhel": "RedHat", "centos": "RedHat", "fedora": "RedHat", "rocky": "RedHat", "almalinux": "RedHat",
+    "ol": "RedHat", "amzn": "RedHat", "sles": "Suse", "opensuse": "Suse", "opensuse-leap": "Suse",
+    "suse": "Suse", "alpine": "Alpine", "arch": "Archlinux", "manjaro": "Archlinux",
+}
+
+
+def os_family(os_id: str, os_like: str) -> str:
+    for candidate in [os_id, *os_like.split()]:
+        if candidate.lower() in _FAMILIES:
+            return _FAMILIES[candidate.lower()]
+    return os_id.capitalize() if os_id else "unknown"
+
+
+def gather_facts(connection: Connection) -> dict[str, Any]:
+    """Facts of the host behind ``connection``; raises ConnectError when it cannot be asked."""
+    host = connection.host
+    if host.connection not in ("ssh", "local"):
+        return {"connection": host.connection, "os_family": host.get("os_family", "unknown")}
+    result = connection.run("sh -c " + shlex.quote(_SCRIPT), timeout=60)
+    if result.rc not in (0, None) and not result.stdout:
+        raise ConnectError(host.name, f"cannot gather facts: {result.stderr.strip() or 'exit ' + str(result.rc)}")
+    return parse_facts(result.stdout)
+
+
+def parse_facts(text: str) -> dict[str, Any]:
+    facts: dict[str, Any] = {"disks": [], "interfaces": []}
+    section = ""
+    for line in text.splitlines():
+        if line.startswith("--") and line.endswith("--"):
+            section = line.strip("-")
+            continue
+        if section == "disks":
+            parts = line.split("|")
+            if len(parts) == 5 and parts[1].isdigit():
+                total, used, free = (int(p) * 1024 for p in parts[1:4])
+                facts["disks"].append({"device": parts[0], "mount": parts[4], "size_bytes": total,
+                                       "used_bytes": used, "free_bytes": free,
+                                       "used_percent": round(100 * used / total, 1) if total else 0.0})
+        elif section == "interfaces":
+            parts = line.split("|")
+            if len(parts) == 3:
+                facts["interfaces"].append({"name": parts[0], "family": parts[1], "address": parts[2]})
+        elif "=" in line:
+            key, _, value = line.partition("=")
+            facts[key] = value
+    for key in ("uptime_seconds",):
+        try:
+            facts[key] = int(float(facts.get(key) or 0))
+        except ValueError:
+            facts[key] = 0
+    for key in [k for k in facts if k.startswith("mem_")] + ["cpus"]:
+        try:
+            facts[key] = int(facts[key]) * (1024 if key.startswith("mem_") else 1)
+        except (KeyError, ValueError):
+            pass
+    facts["os_family"] = os_family(facts.get("os_id", ""), facts.get("os_like", ""))
+    facts["distribution"] = facts.get("os_id", "")
+    facts["distribution_version"] = facts.get("os_version", "")
+    facts["memory_total_bytes"] = facts.pop("mem_MemTotal", 0)
+    facts["memory_available_bytes"] = facts.pop("mem_MemAvailable", 0)
+    facts["swap_total_bytes"] = facts.pop("mem_SwapTotal", 0)
+    facts["swap_free_bytes"] = facts.pop("mem_SwapFree", 0)
+    facts["package_manager"] = {"apt-get": "apt"}.get(facts.get("pkg_mgr", ""), facts.get("pkg_mgr", "unknown"))
+    facts.pop("pkg_mgr", None)
+    facts["init_system"] = facts.pop("init", "unknown")
+    return facts

@@ -1,0 +1,31 @@
+"""Built-in step kinds, one module each, chosen by name through one dictionary."""
+
+from __future__ import annotations
+
+import importlib
+
+from .base import StepKind
+
+# kind name -> "module:Class"; every kind implements StepKind (steps/base.py)
+STEP_KINDS = {
+    "command": "remote_support.steps.command:Command",
+    "shell": "remote_support.steps.command:Command",
+    "assert": "remote_support.steps.assertion:Assert",
+    "facts": "remote_support.steps.facts:Facts",
+}
+
+_loaded: dict[str, StepKind] = {}
+
+
+def step_kind(name: str) -> StepKind | None:
+    """The step kind called ``name``, or None when there is none (the caller names the valid ones)."""
+    if name not in STEP_KINDS:
+        return None
+    if name not in _loaded:
+        module, _, cls = STEP_KINDS[name].partition(":")
+        _loaded[name] = getattr(importlib.import_module(module), cls)()
+    return _loaded[name]
+
+
+def kind_names() -> list[str]:
+    return sorted(STEP_KINDS)

@@ -1,0 +1,171 @@
+"""What every step kind implements, and what it is given to work with.
+
+A kind declares its arguments (checked when the task is loaded), and ``run`` returns an Outcome. A kind
+that changes a host first finds out whether a change is needed with read-only commands, then applies it
+unless ``ctx.check`` is set: check mode is "plan without execute", and reports what would change.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
+
+from ..errors import TaskError
+from ..results import CommandResult
+
+if TYPE_CHECKING:
+    from ..connections.base import Connection
+    from ..inventory import Host
+    from ..templating import Templar
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of a step kind."""
+
+    type: str = "str"  # str, int, float, bool, list, dict, any
+    required: bool = False
+    default: Any = None
+    choices: tuple[Any, ...] = ()
+    help: str = ""
+
+
+@dataclass
+class Outcome:
+    """What one step did on one host (one loop item)."""
+
+    changed: bool = False
+    failed: bool = False
+    skipped: bool = False
+    msg: str = ""  # why it failed or was skipped, or a short note ("would install 2 packages")
+    command: str | None = None
+    rc: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    diff: str = ""
+    data: dict[str, Any] = field(default_factory=dict)  # kind-specific results, visible to `register`
+
+    @classmethod
+    def from_command(cls, result: CommandResult, *, changed: bool = True) -> "Outcome":
+        failed = result.rc != 0
+        return cls(changed=changed and not failed, failed=failed, command=result.command, rc=result.rc,
+                   stdout=result.stdout, stderr=result.stderr,
+                   msg=f"exit code {result.rc}" if failed else "")
+
+    def registered(self) -> dict[str, Any]:
+        """What ``register: name`` stores, as Ansible's registered results look."""
+        return {
+            "changed": self.changed, "failed": self.failed, "skipped": self.skipped, "msg": self.msg,
+            "rc": self.rc, "stdout": self.stdout, "stderr": self.stderr,
+            "stdout_lines": self.stdout.splitlines(), "stderr_lines": self.stderr.splitlines(),
+            "diff": self.diff, **self.data,
+        }
+
+
+class StepContext:
+    """Everything a step kind may use on one host: the connection, variables, modes and helpers."""
+
+    def __init__(self, *, connection: "Connection", host: "Host", variables: Mapping[str, Any],
+                 templar: "Templar", check: bool, diff: bool, become: bool, timeout: float | None,
+                 where: str, facts: Callable[[], dict[str, Any]], task_dir: Path, fetch_dir: Path):
+        self.connection = connection
+        self.host = host
+        self.vars = variables
+        self.templar = templar
+        self.check = check
+        self.diff = diff
+        self.become = become
+        self.timeout = timeout
+        self.where = where  # "task.yml:12" of the step, for messages
+        self._facts = facts
+        self.task_dir = task_dir
+        self.fetch_dir = fetch_dir  # where fetched files go on the controller: fetch_dir/<host>/...
+
+    def facts(self) -> dict[str, Any]:
+        """The host's facts, gathered once per host per run."""
+        return self._facts()
+
+    def run(self, command: str, *, stdin: bytes | str | None = None, become: bool | None = None,
+            timeout: float | None = None) -> CommandResult:
+        """Run a command with the step's become and timeout unless told otherwise."""
+        return self.connection.run(command, stdin=stdin, become=self.become if become is None else become,
+                                   timeout=timeout or self.timeout)
+
+
+class StepKind:
+    """Base of every step kind. Subclasses set ``name``, ``args`` and implement ``run``."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    args: ClassVar[dict[str, Arg]] = {}
+    #: a step written as ``kind: "text"`` puts the text in this argument (``command: uptime``)
+    free_form: ClassVar[str | None] = None
+    #: arguments rendered as shell command text: interpolated values are shell-quoted
+    shell_args: ClassVar[frozenset[str]] = frozenset()
+    #: arguments passed unrendered (expressions the kind evaluates itself, e.g. assert's ``that``)
+    raw_args: ClassVar[frozenset[str]] = frozenset()
+    #: whether the kind only reads, so it runs in check mode too
+    read_only: ClassVar[bool] = False
+
+    def normalize(self, value: Any, where: str) -> dict[str, Any]:
+        """The step's arguments as a dict, checked against ``args`` (templated strings are checked later)."""
+        if not isinstance(value, Mapping):
+            if self.free_form is None:
+                raise TaskError(f"{where}: step kind {self.name!r} takes a mapping of arguments "
+                                f"({', '.join(self.args)})")
+            value = {self.free_form: value}
+        args = dict(value)
+        unknown = sorted(set(args) - set(self.args))
+        if unknown:
+            raise TaskError(f"{where}: {self.name} has no argument {', '.join(map(repr, unknown))}: "
+                            f"valid ones are {', '.join(self.args)}")
+        for name, spec in self.args.items():
+            if name not in args:
+                if spec.required:
+                    raise TaskError(f"{where}: {self.name} needs the argument {name!r}")
+                args[name] = spec.default
+                continue
+            check_arg(self.name, name, spec, args[name], where)
+        return args
+
+    def templates(self, args: Mapping[str, Any]) -> list[str]:
+        """Template files this step renders (checked before anything runs)."""
+        return []
+
+    def run(self, ctx: StepContext, args: dict[str, Any]) -> Outcome:
+        raise NotImplementedError
+
+
+_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "list": (list, tuple),
+          "dict": (dict,), "any": (object,)}
+
+
+def check_arg(kind: str, name: str, spec: Arg, value: Any, where: str) -> None:
+    """Check one argument; a value still holding a template is checked after rendering."""
+    if value is None or (isinstance(value, str) and ("{{" in value or "{%" in value)):
+        return
+    types = _TYPES[spec.type]
+    if spec.type == "bool" and isinstance(value, str) and value.lower() in ("yes", "no", "true", "false"):
+        return
+    if spec.type in ("int", "float") and isinstance(value, bool) or not isinstance(value, types):
+        raise TaskError(f"{where}: {kind} argument {name!r} must be {spec.type}, not {type(value).__name__} "
+                        f"({value!r})")
+    if spec.choices and value not in spec.choices:
+        raise TaskError(f"{where}: {kind} argument {name!r} is {value!r}: use one of "
+                        f"{', '.join(map(str, spec.choices))}")
+
+
+def unified_diff(before: str, after: str, path: str) -> str:
+    """A unified diff as ``diff -u`` shows it, for --diff and the journal."""
+    lines = difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                 fromfile=f"{path} (before)", tofile=f"{path} (after)")
+    text = "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
+    return text
+
+
+def as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "yes", "true", "on", "y")
+    return bool(value)

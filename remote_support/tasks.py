@@ -1,0 +1,328 @@
+"""Tasks: YAML files of steps, with declared parameters, loaded and checked before anything runs.
+
+```yaml
+name: Restart a service
+description: Restart a systemd or SysV service and show its status.
+supports: {os_family: [Debian, RedHat], connection: [ssh, local]}   # optional
+params:
+  - {name: service, type: str, required: true, description: the service to restart}
+steps:
+  - name: restart it
+    service: {name: "{{ service }}", state: restarted}
+    become: true
+    notify: show status
+handlers:
+  - name: show status
+    command: systemctl status {{ service }}
+    changed_when: false
+```
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .errors import TaskError
+from .steps import kind_names, step_kind
+from .steps.base import StepKind, as_bool
+from .yamlfile import Map, Seq, load_yaml
+
+PARAM_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict, "secret": str}
+
+#: keys a step may carry besides its kind
+STEP_KEYWORDS = ("name", "when", "loop", "loop_var", "register", "become", "become_user", "timeout", "retries",
+                 "delay", "until", "ignore_errors", "changed_when", "failed_when", "notify", "tags",
+                 "check_mode", "vars")
+TASK_KEYS = ("name", "description", "supports", "params", "steps", "handlers", "vars")
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str = "str"
+    default: Any = None
+    required: bool = False
+    description: str = ""
+    choices: tuple[Any, ...] = ()
+
+    @property
+    def secret(self) -> bool:
+        return self.type == "secret"
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    kind: str
+    args: Mapping[str, Any]
+    where: str  # "file:line"
+    when: str | None = None
+    loop: Any = None
+    loop_var: str = "item"
+    register: str | None = None
+    become: bool | None = None
+    become_user: str | None = None
+    timeout: float | None = None
+    retries: int = 0
+    delay: float = 1.0
+    until: str | None = None
+    ignore_errors: bool = False
+    changed_when: Any = None
+    failed_when: Any = None
+    notify: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    check_mode: bool | None = None  # False: run even in check mode (a step that only reads)
+    vars: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def implementation(self) -> StepKind:
+        kind = step_kind(self.kind)
+        assert kind is not None  # checked at load time
+        return kind
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    path: Path
+    description: str = ""
+    params: tuple[Param, ...] = ()
+    steps: tuple[Step, ...] = ()
+    handlers: tuple[Step, ...] = ()
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    os_families: tuple[str, ...] = ()  # empty: any
+    connections: tuple[str, ...] = ()  # empty: any
+
+    @property
+    def short_name(self) -> str:
+        return self.path.stem
+
+    def search_path(self) -> list[Path]:
+        """Where its templates are looked up: beside the task, templates/ beside or above it, ./templates."""
+        here = self.path.parent
+        candidates = [here, here / "templates", here.parent / "templates", Path.cwd() / "templates"]
+        return [p for p in dict.fromkeys(c.resolve() for c in candidates) if p.is_dir()]
+
+    def resolve_params(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Declared parameters with defaults applied and types checked; raise TaskError on bad input."""
+        values: dict[str, Any] = {}
+        declared = {p.name: p for p in self.params}
+        for param in self.params:
+            if param.name in given:
+                values[param.name] = coerce_param(param, given[param.name], self.path)
+            elif param.required:
+                raise TaskError(f"task {self.short_name} needs the parameter {param.name!r}"
+                                f"{' (' + param.description + ')' if param.description else ''}: "
+                                f"give it with -e {param.name}=VALUE", source=str(self.path))
+            else:
+                values[param.name] = param.default
+        return {**values, **{k: v for k, v in given.items() if k not in declared}}
+
+
+def coerce_param(param: Param, value: Any, path: Path) -> Any:
+    """-e gives strings; turn them into the declared type, or say what is wrong."""
+    where = dict(source=str(path))
+    expected = PARAM_TYPES[param.type]
+    if isinstance(value, str) and param.type != "str" and param.type != "secret":
+        text = value.strip()
+        try:
+            if param.type == "int":
+                value = int(text)
+            elif param.type == "float":
+                value = float(text)
+            elif param.type == "bool":
+                if text.lower() not in ("yes", "no", "true", "false", "1", "0", "on", "off"):
+                    raise ValueError(text)
+                value = as_bool(text)
+            elif param.type == "list":
+                value = [v.strip() for v in text.split(",") if v.strip()] if not text.startswith("[") else \
+                    load_yaml(text, "-e", TaskError)
+            elif param.type == "dict":
+                value = load_yaml(text, "-e", TaskError)
+        except (ValueError, TaskError):
+            raise TaskError(f"parameter {param.name!r} must be {param.type}, got {value!r}", **where) from None
+    if param.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, expected) or (param.type == "int" and isinstance(value, bool)):
+        raise TaskError(f"parameter {param.name!r} must be {param.type}, got {type(value).__name__} {value!r}",
+                        **where)
+    if param.choices and value not in param.choices:
+        raise TaskError(f"parameter {param.name!r} is {value!r}: use one of "
+                        f"{', '.join(map(str, param.choices))}", **where)
+    return value
+
+
+# ------------------------------------------------------------------ loading
+
+
+def find_task(name: str, directories: Sequence[str | Path] = ()) -> Path:
+    """A task by path, or by name in tasks/ (``flush-dns`` -> tasks/flush-dns.yml)."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    for directory in [*directories, *task_dirs()]:
+        for candidate in (Path(directory) / name, Path(directory) / f"{name}.yml", Path(directory) / f"{name}.yaml"):
+            if candidate.is_file():
+                return candidate
+    raise TaskError(f"task {name!r} not found: give a path, or a name from `remote-support tasks list`")
+
+
+def task_dirs() -> list[Path]:
+    """Task directories: $REMOTE_SUPPORT_TASKS (':'-separated), ./tasks, and the shipped library."""
+    dirs = [Path(p) for p in os.environ.get("REMOTE_SUPPORT_TASKS", "").split(":") if p]
+    dirs.append(Path.cwd() / "tasks")
+    shipped = Path(__file__).resolve().parent.parent / "tasks"
+    dirs.append(shipped)
+    return [d for d in dict.fromkeys(d.resolve() for d in dirs) if d.is_dir()]
+
+
+def load_task(path: str | Path) -> Task:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TaskError(f"cannot be read ({exc.strerror})", source=str(path)) from None
+    data = load_yaml(text, str(path), TaskError)
+    src = str(path)
+    if not isinstance(data, Map):
+        raise TaskError("a task file is a mapping with name, params and steps", source=src, line=1)
+    unknown = [k for k in data if k not in TASK_KEYS]
+    if unknown:
+        raise TaskError(f"unknown key {unknown[0]!r}: a task has {', '.join(TASK_KEYS)}", source=src,
+                        line=data.line_of(unknown[0]))
+    steps = _steps(data.get("steps"), src, data.line_of("steps"), "steps")
+    if not steps:
+        raise TaskError("a task needs at least one step under `steps:`", source=src, line=data.line)
+    handlers = _steps(data.get("handlers") or Seq(), src, data.line_of("handlers"), "handlers")
+    names = {h.name for h in handlers}
+    for step in (*steps, *handlers):
+        for handler in step.notify:
+            if handler not in names:
+                raise TaskError(f"step {step.name!r} notifies {handler!r}, which is not a handler: define it "
+                                f"under `handlers:` (known: {', '.join(sorted(names)) or 'none'})",
+                                source=src, line=int(step.where.rsplit(":", 1)[1]))
+    supports = data.get("supports") or {}
+    if not isinstance(supports, dict):
+        raise TaskError("`supports` is a mapping: {os_family: [...], connection: [...]}", source=src,
+                        line=data.line_of("supports"))
+    return Task(name=str(data.get("name") or path.stem), path=path, description=str(data.get("description") or ""),
+                params=_params(data.get("params"), src, data.line_of("params")), steps=tuple(steps),
+                handlers=tuple(handlers), vars=dict(data.get("vars") or {}),
+                os_families=tuple(_strings(supports.get("os_family"))),
+                connections=tuple(_strings(supports.get("connection"))))
+
+
+def _strings(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in (value if isinstance(value, list) else [value])]
+
+
+def _params(data: Any, src: str, line: int) -> tuple[Param, ...]:
+    if data is None:
+        return ()
+    if not isinstance(data, list):
+        raise TaskError("`params` is a list of {name, type, default, required, description}", source=src, line=line)
+    params = []
+    for index, item in enumerate(data):
+        item_line = data.line_of(index) if isinstance(data, Seq) else line
+        if not isinstance(item, dict) or "name" not in item:
+            raise TaskError("each parameter is a mapping with at least a name", source=src, line=item_line)
+        unknown = set(item) - {"name", "type", "default", "required", "description", "choices"}
+        if unknown:
+            raise TaskError(f"parameter {item['name']!r} has unknown key {sorted(unknown)[0]!r}", source=src,
+                            line=item_line)
+        ptype = str(item.get("type", "str"))
+        if ptype not in PARAM_TYPES:
+            raise TaskError(f"parameter {item['name']!r} has type {ptype!r}: use one of {', '.join(PARAM_TYPES)}",
+                            source=src, line=item_line)
+        param = Param(name=str(item["name"]), type=ptype, default=item.get("default"),
+                      required=as_bool(item.get("required", False)), description=str(item.get("description", "")),
+                      choices=tuple(item.get("choices") or ()))
+        if param.default is not None:
+            coerce_param(param, param.default, Path(src))
+        params.append(param)
+    return tuple(params)
+
+
+def _steps(data: Any, src: str, line: int, what: str) -> list[Step]:
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise TaskError(f"`{what}` is a list of steps", source=src, line=line)
+    steps = []
+    for index, item in enumerate(data):
+        item_line = data.line_of(index) if isinstance(data, Seq) else line
+        steps.append(_step(item, src, item_line, index + 1))
+    return steps
+
+
+def _step(item: Any, src: str, line: int, number: int) -> Step:
+    where = f"{src}:{line}"
+    if not isinstance(item, dict):
+        raise TaskError("a step is a mapping such as {name: ..., command: ...}", source=src, line=line)
+    kinds = [k for k in item if k not in STEP_KEYWORDS]
+    if not kinds:
+        raise TaskError(f"step has no kind: add one of {', '.join(kind_names())}", source=src, line=line)
+    if len(kinds) > 1:
+        known = [k for k in kinds if step_kind(k)]
+        unknown = [k for k in kinds if not step_kind(k)]
+        if unknown:
+            raise TaskError(f"unknown step kind or keyword {unknown[0]!r}: step kinds are {', '.join(kind_names())}; "
+                            f"keywords are {', '.join(STEP_KEYWORDS)}", source=src, line=_line(item, unknown[0], line))
+        raise TaskError(f"a step has one kind, this one has {', '.join(known)}: split it in two", source=src, line=line)
+    kind_name = kinds[0]
+    kind = step_kind(kind_name)
+    if kind is None:
+        raise TaskError(f"unknown step kind {kind_name!r}: use one of {', '.join(kind_names())}", source=src,
+                        line=_line(item, kind_name, line))
+    args = kind.normalize(item[kind_name], f"{src}:{_line(item, kind_name, line)}")
+
+    def number_of(key: str, cast):
+        value = item.get(key)
+        if value is None:
+            return None
+        try:
+            result = cast(value)
+        except (TypeError, ValueError):
+            raise TaskError(f"{key} must be a number, not {value!r}", source=src, line=_line(item, key, line)) from None
+        if result < 0:
+            raise TaskError(f"{key} must not be negative", source=src, line=_line(item, key, line))
+        return result
+
+    for key in ("when", "until"):
+        if key in item and not isinstance(item[key], (str, bool)):
+            raise TaskError(f"`{key}` is one Jinja2 expression (a string)", source=src, line=_line(item, key, line))
+    notify = _strings(item.get("notify"))
+    tags = _strings(item.get("tags"))
+    step_vars = item.get("vars") or {}
+    if not isinstance(step_vars, dict):
+        raise TaskError("`vars` of a step is a mapping", source=src, line=_line(item, "vars", line))
+    return Step(
+        name=str(item.get("name") or f"{kind_name} #{number}"), kind=kind_name, args=args, where=where,
+        when=_expression(item.get("when")), loop=item.get("loop"), loop_var=str(item.get("loop_var") or "item"),
+        register=str(item["register"]) if item.get("register") else None,
+        become=as_bool(item["become"]) if "become" in item else None,
+        become_user=str(item["become_user"]) if item.get("become_user") else None,
+        timeout=number_of("timeout", float), retries=number_of("retries", int) or 0,
+        delay=number_of("delay", float) if item.get("delay") is not None else 1.0,
+        until=_expression(item.get("until")), ignore_errors=as_bool(item.get("ignore_errors", False)),
+        changed_when=item.get("changed_when"), failed_when=item.get("failed_when"),
+        notify=tuple(notify), tags=tuple(tags),
+        check_mode=as_bool(item["check_mode"]) if "check_mode" in item else None, vars=dict(step_vars),
+    )
+
+
+def _expression(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _line(item: Any, key: str, default: int) -> int:
+    return item.line_of(key) if isinstance(item, Map) else default
