@@ -57,6 +57,8 @@ class TaskRun:
         self.task = task
         self.extra_vars = dict(extra_vars or {})
         self.params = task.resolve_params(self.extra_vars)  # raises TaskError on bad or missing parameters
+        # -e values, with declared parameters in their declared type: the top layer of variables
+        self.given = {name: self.params.get(name, value) for name, value in self.extra_vars.items()}
         for param in task.params:
             if param.secret and self.params.get(param.name):
                 MASK.add(str(self.params[param.name]))
@@ -170,11 +172,11 @@ class _HostRun:
             "diff_mode": self.run_.diff, "task": {"name": self.task.name, "path": str(self.task.path)},
             "params": self.run_.params,
         })
-        values.update(self.run_.params)
+        values.update({name: value for name, value in self.run_.params.items() if name not in self.run_.given})
         if step is not None and step.vars:
             values.update(self.templar.render(step.vars, values, where=step.where))
         values.update(self.registered)
-        values.update(self.run_.extra_vars)
+        values.update(self.run_.given)
         return values
 
     # -- the steps

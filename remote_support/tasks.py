@@ -21,11 +21,13 @@ handlers:
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .errors import TaskError
+from .secrets import SecretRef
 from .steps import kind_names, step_kind
 from .steps.base import StepKind, as_bool
 from .yamlfile import Map, Seq, load_yaml
@@ -113,18 +115,38 @@ class Task:
         for param in self.params:
             if param.name in given:
                 values[param.name] = coerce_param(param, given[param.name], self.path)
+            elif param.secret and param.default is None and param.required:
+                values[param.name] = coerce_param(param, "prompt", self.path)
             elif param.required:
                 raise TaskError(f"task {self.short_name} needs the parameter {param.name!r}"
                                 f"{' (' + param.description + ')' if param.description else ''}: "
                                 f"give it with -e {param.name}=VALUE", source=str(self.path))
+            elif param.secret and param.default is not None:
+                values[param.name] = coerce_param(param, param.default, self.path)
             else:
                 values[param.name] = param.default
         return {**values, **{k: v for k, v in given.items() if k not in declared}}
 
 
+SECRET_REF = re.compile(r"^(env:\w+|file:.+|prompt(:.*)?)$")
+
+
 def coerce_param(param: Param, value: Any, path: Path) -> Any:
-    """-e gives strings; turn them into the declared type, or say what is wrong."""
+    """-e gives strings; turn them into the declared type, or say what is wrong.
+
+    A ``secret`` parameter is given as a reference (``env:NAME``, ``file:PATH`` or ``prompt``), never as
+    the secret itself, so it cannot land in shell history or a process list; it is resolved here.
+    """
     where = dict(source=str(path))
+    if param.secret:
+        if isinstance(value, SecretRef):
+            return value.resolve()
+        if not isinstance(value, str) or not SECRET_REF.match(value):
+            raise TaskError(f"parameter {param.name!r} is a secret: give a reference, not the value "
+                            f"(-e {param.name}=prompt, env:NAME or file:PATH)", **where)
+        if value.startswith("prompt"):
+            value = "prompt:" + (value.partition(":")[2] or f"{param.description or param.name}")
+        return SecretRef(value, source=str(path)).resolve()
     expected = PARAM_TYPES[param.type]
     if isinstance(value, str) and param.type != "str" and param.type != "secret":
         text = value.strip()
@@ -242,7 +264,7 @@ def _params(data: Any, src: str, line: int) -> tuple[Param, ...]:
         param = Param(name=str(item["name"]), type=ptype, default=item.get("default"),
                       required=as_bool(item.get("required", False)), description=str(item.get("description", "")),
                       choices=tuple(item.get("choices") or ()))
-        if param.default is not None:
+        if param.default is not None and not param.secret:
             coerce_param(param, param.default, Path(src))
         params.append(param)
     return tuple(params)

@@ -127,6 +127,8 @@ class Templar:
                 return template.render(variables)
             except jinja2.TemplateError as exc:
                 raise _error(exc, where, text) from None
+            except (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError) as exc:
+                raise TemplateError(f"{where}: template error in {text!r}: {type(exc).__name__}: {exc}") from None
         if isinstance(text, Mapping):
             return {k: self.render(v, variables, where=where, shell=shell) for k, v in text.items()}
         if isinstance(text, (list, tuple)):
@@ -146,6 +148,10 @@ class Templar:
             return template.render(variables)
         except jinja2.TemplateError as exc:
             raise _error(exc, template.filename or name, None, tb_file=template.filename) from None
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError) as exc:
+            line = _template_line(exc, template.filename) if template.filename else None
+            raise TemplateError(f"{template.filename or name}{':' + str(line) if line else ''}: template error: "
+                                f"{type(exc).__name__}: {exc}") from None
 
     def evaluate(self, expression: str, variables: Mapping[str, Any], *, where: str) -> Any:
         """Evaluate a Jinja2 expression (``when``, ``until``, ``changed_when``...) to a Python value."""
@@ -157,6 +163,8 @@ class Templar:
             value = compiled(**variables)
         except jinja2.TemplateError as exc:
             raise _error(exc, where, expression) from None
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError) as exc:
+            raise TemplateError(f"{where}: cannot evaluate {expression!r}: {type(exc).__name__}: {exc}") from None
         if isinstance(value, jinja2.Undefined):
             # StrictUndefined raises on use, not on return: make an undefined result an error too
             try:

@@ -1,0 +1,191 @@
+"""Running tasks on real lab hosts: conditions, loops, retries, handlers, tags, check mode, failures."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from remote_support.results import Status
+
+from task_support import lab_hosts, run_task, steps_of, write_task
+
+
+def test_register_when_loop_and_facts(lab, tmp_path):
+    task = write_task(tmp_path, """\
+        params: [{name: count, type: int, default: 3}]
+        steps:
+          - name: name
+            command: uname -n
+            register: me
+            changed_when: false
+          - name: facts say Debian
+            assert: {that: ["facts.os_family == 'Debian'", "me.stdout_lines[0] == inventory_hostname"]}
+          - name: loop
+            command: echo n={{ item }}
+            loop: "{{ range(count) | list }}"
+            register: looped
+          - name: only on systemd
+            command: systemctl --version
+            when: facts.init_system == 'systemd' and false
+          - name: loop saw every item
+            assert: {that: "looped.results | length == count and looped.results[2].stdout == 'n=2\\n'"}
+        """)
+    run = run_task(task, lab_hosts(lab, [40, 41]), extra_vars={"count": "3"})
+    assert run.exit_code == 0, run.to_dict()
+    steps = steps_of(run, 1)
+    assert steps["name"].status is Status.OK and steps["name"].stdout.strip() == lab.status()[41].name
+    assert steps["loop"].status is Status.CHANGED and steps["loop"].stdout == "n=0\nn=1\nn=2\n"
+    assert steps["only on systemd"].status is Status.SKIPPED
+
+
+def test_failing_step_stops_that_host_only_and_handlers_run_once_at_the_end(lab, tmp_path):
+    hosts = lab_hosts(lab, [42, 43, 44])
+    bad = hosts[1].name
+    task = write_task(tmp_path, f"""\
+        steps:
+          - name: first
+            command: "true"
+            notify: report
+          - name: second
+            command: test "$(uname -n)" != {bad}
+            notify: report
+          - name: third
+            command: echo third
+        handlers:
+          - name: report
+            command: echo handler ran
+        """)
+    run = run_task(task, hosts)
+    by_host = {h.host: h for h in run.hosts}
+    assert by_host[bad].status is Status.FAILED
+    assert [s.name for s in by_host[bad].steps] == ["first", "second"]  # stopped; no handler on failure
+    good = by_host[hosts[0].name]
+    assert [s.name for s in good.steps] == ["first", "second", "third", "report"]  # handler once
+    assert run.exit_code == 2
+
+
+def test_retries_until_changed_when_failed_when_and_ignore_errors(lab, tmp_path):
+    counter = f"/tmp/rs-exec-retry-{os.getpid()}"
+    task = write_task(tmp_path, f"""\
+        steps:
+          - name: third time lucky
+            command: echo x >> {counter}; test $(wc -l < {counter}) -ge 3
+            register: attempt
+            retries: 5
+            delay: 0.1
+            until: attempt.rc == 0
+          - name: grep finds nothing
+            command: grep -c nomatch /etc/hostname
+            register: g
+            failed_when: g.rc > 1
+            changed_when: false
+          - name: broken but ignored
+            command: exit 4
+            ignore_errors: true
+          - name: still runs
+            command: rm -f {counter}
+        """)
+    run = run_task(task, lab_hosts(lab, [45]))
+    steps = steps_of(run)
+    assert steps["third time lucky"].attempts == 3 and steps["third time lucky"].status is Status.CHANGED
+    assert steps["grep finds nothing"].status is Status.OK
+    assert steps["broken but ignored"].ignored and "ignored" in steps["broken but ignored"].reason
+    assert steps["still runs"].status is Status.CHANGED
+    assert run.hosts[0].status is Status.CHANGED and run.exit_code == 0
+
+
+def test_until_that_never_holds_fails_after_the_retries(lab, tmp_path):
+    task = write_task(tmp_path, """\
+        steps:
+          - {name: never, command: "false", register: r, retries: 2, delay: 0.05, until: r.rc == 0}
+        """)
+    step = steps_of(run_task(task, lab_hosts(lab, [46])))["never"]
+    assert step.status is Status.FAILED and step.attempts == 3 and "after 3 attempts" in step.reason
+
+
+def test_check_mode_runs_read_only_steps_and_changes_nothing(lab, tmp_path):
+    marker = f"/tmp/rs-exec-check-{os.getpid()}"
+    task = write_task(tmp_path, f"""\
+        steps:
+          - {{name: read, command: cat /etc/hostname, changed_when: false}}
+          - {{name: write, command: touch {marker}}}
+        """)
+    run = run_task(task, lab_hosts(lab, [47]), check=True)
+    steps = steps_of(run)
+    assert steps["read"].status is Status.OK and steps["read"].stdout.strip()
+    assert steps["write"].status is Status.SKIPPED and "would run" in steps["write"].reason
+    assert not os.path.exists(marker)
+
+
+def test_tags_select_steps(lab, tmp_path):
+    task = write_task(tmp_path, """\
+        steps:
+          - {name: a, command: echo a, tags: [one]}
+          - {name: b, command: echo b, tags: [two]}
+          - {name: c, command: echo c, tags: [always]}
+          - {name: d, command: echo d, tags: [never, debug]}
+        """)
+    hosts = lab_hosts(lab, [48])
+    assert list(steps_of(run_task(task, hosts, tags=["one"]))) == ["a", "c"]
+    assert list(steps_of(run_task(task, hosts, skip_tags=["one"]))) == ["b", "c"]
+    assert list(steps_of(run_task(task, hosts, tags=["debug"]))) == ["c", "d"]
+
+
+def test_undefined_variable_fails_the_host_before_any_command(lab, tmp_path):
+    marker = f"/tmp/rs-exec-undef-{os.getpid()}"
+    task = write_task(tmp_path, f"""\
+        steps:
+          - name: would leave a trace
+            command: touch {marker}
+          - name: uses an undefined variable
+            command: echo {{{{ not_defined_anywhere }}}}
+        """)
+    run = run_task(task, lab_hosts(lab, [49]))
+    assert run.hosts[0].status is Status.FAILED
+    assert "undefined variable 'not_defined_anywhere'" in run.hosts[0].reason
+    assert f"{task}:4" in run.hosts[0].reason
+    assert not os.path.exists(marker)
+
+
+def test_loop_over_a_non_list_fails_the_host_with_the_reason(lab, tmp_path):
+    task = write_task(tmp_path, """\
+        steps:
+          - {name: loop, command: "echo {{ item }}", loop: "{{ inventory_hostname }}"}
+        """)
+    run = run_task(task, lab_hosts(lab, [50]))
+    assert run.hosts[0].status is Status.FAILED and "loop must be a list" in run.hosts[0].reason
+
+
+def test_task_for_another_os_skips_the_host_with_a_reason(lab, tmp_path):
+    task = write_task(tmp_path, """\
+        supports: {os_family: [RedHat]}
+        steps:
+          - command: "true"
+        """)
+    run = run_task(task, lab_hosts(lab, [51]))
+    assert run.hosts[0].status is Status.SKIPPED and "supports RedHat, this host is Debian" in run.hosts[0].reason
+    assert run.exit_code == 0
+
+
+def test_injection_through_inventory_values_is_quoted(lab, tmp_path):
+    marker = f"/tmp/rs-exec-inject-{os.getpid()}"
+    task = write_task(tmp_path, """\
+        steps:
+          - {name: greet, command: "echo hello {{ customer }}"}
+        """)
+    hosts = lab_hosts(lab, [52], customer=f"x; touch {marker}")
+    steps = steps_of(run_task(task, hosts))
+    assert steps["greet"].stdout == f"hello x; touch {marker}\n"
+    assert not os.path.exists(marker)
+
+
+def test_secret_parameters_never_reach_the_output(lab, tmp_path, monkeypatch):
+    monkeypatch.setenv("RS_TEST_SECRET", "pa55-w0rd-xyz")
+    task = write_task(tmp_path, """\
+        params: [{name: token, type: secret, required: true}]
+        steps:
+          - {name: leak, command: "echo the token is {{ token }}; echo {{ token }} >&2"}
+        """)
+    run = run_task(task, lab_hosts(lab, [53]), extra_vars={"token": "env:RS_TEST_SECRET"})
+    text = json.dumps(run.to_dict())
+    assert "pa55-w0rd-xyz" not in text and "the token is ********" in text
