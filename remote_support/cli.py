@@ -306,7 +306,9 @@ def run(task_name: str, inventories, pattern: str, extra_vars, check: bool, diff
     sys.exit(result.exit_code)
 
 
-@cli.group()
+@cli.group(epilog="""Examples:
+  remote-support tasks list
+  remote-support tasks show diagnose""")
 def tasks() -> None:
     """The task library: what each task does and which parameters it takes."""
 
@@ -359,7 +361,8 @@ def tasks_show(task_name: str) -> None:
 # ------------------------------------------------------------------ inventory
 
 
-@cli.group()
+@cli.group(epilog="""Examples:
+  remote-support inventory list -i inventories/example.yml --vars""")
 def inventory() -> None:
     """Look at inventories: which hosts, which groups, which variables."""
 
@@ -405,7 +408,10 @@ def inventory_list(inventories, pattern: str | None, show_vars: bool, as_json: b
 # ------------------------------------------------------------------ lab
 
 
-@cli.group()
+@cli.group(epilog="""Examples:
+  remote-support lab up 20 && remote-support lab status
+  remote-support exec all -i "$(remote-support lab inventory)" -- uptime
+  remote-support lab down""")
 def lab() -> None:
     """A practice lab of real OpenSSH hosts on this machine's loopback addresses."""
 
@@ -432,7 +438,8 @@ def lab_up(count: int) -> None:
     click.echo(f"try:  remote-support exec all -i {lab_.inventory_path} -- uname -a", err=True)
 
 
-@lab.command(name="down")
+@lab.command(name="down", epilog="""Examples:
+  remote-support lab down""")
 def lab_down() -> None:
     """Stop every lab host (keys are kept so known_hosts stays valid)."""
     from .lab import Lab
@@ -441,7 +448,8 @@ def lab_down() -> None:
     click.echo(f"lab: {stopped} hosts stopped", err=True)
 
 
-@lab.command(name="status")
+@lab.command(name="status", epilog="""Examples:
+  remote-support lab status""")
 def lab_status() -> None:
     """Show each lab host, its address and whether its sshd runs."""
     from .lab import Lab
@@ -455,7 +463,8 @@ def lab_status() -> None:
         click.echo(f"{row.name}  {row.address}:{row.port}  pid {row.pid or '-'}  {state}")
 
 
-@lab.command(name="inventory")
+@lab.command(name="inventory", epilog="""Examples:
+  export REMOTE_SUPPORT_INVENTORY=$(remote-support lab inventory)""")
 def lab_inventory() -> None:
     """Print the path of the lab's inventory (for -i or $REMOTE_SUPPORT_INVENTORY)."""
     from .lab import Lab

@@ -36,7 +36,9 @@ def small_inventory(lab, tmp_path_factory):
 
 
 def test_help_of_every_command_shows_an_example():
-    for command in ([], ["exec"], ["inventory", "list"], ["lab", "up"]):
+    for command in ([], ["exec"], ["run"], ["inventory"], ["inventory", "list"], ["lab"], ["lab", "up"],
+                    ["lab", "down"], ["lab", "status"], ["lab", "inventory"], ["tasks"], ["tasks", "list"],
+                    ["tasks", "show"]):
         result = cli(*command, "--help", check=0)
         assert "Examples:" in result.stdout, command
 

@@ -313,7 +313,7 @@ class SSHConnection(Connection):
 
         user, _, hostport = last.rpartition("@")
         address, port = _split_hostport(hostport)
-        bastion_vars = {"address": address}
+        bastion_vars: dict = {}  # no address: ~/.ssh/config may name the bastion (Host jumpbox / HostName ...)
         if port:
             bastion_vars["port"] = port
         if user:
@@ -321,8 +321,8 @@ class SSHConnection(Connection):
         for name in ("private_key_file", "known_hosts_file", "connect_timeout"):
             if self.host.get(name) is not None:
                 bastion_vars[name] = self.host.get(name)
-        if earlier:
-            bastion_vars["proxy_jump"] = ",".join(earlier)
+        # "none" stops a wildcard ProxyJump in ~/.ssh/config from sending the bastion through itself
+        bastion_vars["proxy_jump"] = ",".join(earlier) if earlier else "none"
         bastion = SSHConnection(Host(name=address, vars=bastion_vars), self.options)
         try:
             bastion.open()

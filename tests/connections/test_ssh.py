@@ -223,6 +223,17 @@ def test_proxy_jump_through_a_bastion(lab):
         assert c.run("uname -n").stdout.strip() == lab.status()[10].name
 
 
+def test_proxy_jump_from_ssh_config(lab, tmp_path):
+    bastion, target = lab.status()[9], lab.status()[15]
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host jumpbox\n  HostName {bastion.address}\n  Port {bastion.port}\n  User {lab.user}\n"
+                      f"Host {target.address}\n  ProxyJump jumpbox\n")
+    host = lab_host(lab, 15)
+    with opened(host, ssh_config=str(config)) as c:
+        assert isinstance(c._transport.sock, paramiko.Channel)
+        assert c.run("uname -n").stdout.strip() == target.name
+
+
 def test_proxy_jump_errors_name_the_bastion(lab, tmp_path):
     bastion = lab.status()[9]
     target = lab_host(lab, 10, proxy_jump=f"{lab.user}@{bastion.address}:{bastion.port}",
