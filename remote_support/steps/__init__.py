@@ -12,6 +12,14 @@ STEP_KINDS = {
     "shell": "remote_support.steps.command:Command",
     "assert": "remote_support.steps.assertion:Assert",
     "facts": "remote_support.steps.facts:Facts",
+    "package": "remote_support.steps.package:Package",
+    "service": "remote_support.steps.service:Service",
+    "template": "remote_support.steps.template:Template",
+    "copy": "remote_support.steps.copy:Copy",
+    "script": "remote_support.steps.script:Script",
+    "fetch": "remote_support.steps.fetch:Fetch",
+    "wait_for": "remote_support.steps.wait_for:WaitFor",
+    "reboot": "remote_support.steps.reboot:Reboot",
 }
 
 _loaded: dict[str, StepKind] = {}
