@@ -3,19 +3,20 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO_HOSTS ?= 5
-APT_PACKAGES := openssh-server openssh-client sudo iproute2 procps util-linux
+APT_PACKAGES := openssh-server openssh-client sudo iproute2 procps util-linux postgresql
 
 .PHONY: deps system-deps demo test bench clean
 
-# Debian packages the lab and the tests need (sshd, sudo for become tests). Root installs them;
-# anybody else must already have them (the lab then runs sshd as that user).
+# Debian packages the lab and the tests need (sshd; sudo for become tests; PostgreSQL for the shared
+# journal tests). Root installs what is missing; anybody else must already have them.
 system-deps:
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  if ! [ -x /usr/sbin/sshd ] || ! command -v sudo >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
-	  fi; \
-	elif ! [ -x /usr/sbin/sshd ]; then \
-	  echo "openssh-server is missing: ask an admin for 'apt-get install $(APT_PACKAGES)'"; exit 1; \
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian packages: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else \
+	  echo "missing Debian packages: $$missing (ask an admin for 'apt-get install $$missing')"; exit 1; \
 	fi
 
 $(BIN)/remote-support: setup.cfg pyproject.toml

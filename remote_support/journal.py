@@ -1,0 +1,1261 @@
+"""The run journal: every run, host and step recorded as it happens, for the next technician.
+
+One code path (SQLAlchemy Core) for two stores:
+
+- SQLite, the default: ``<data dir>/journal.sqlite`` (mode 0600, WAL), or any ``sqlite:///PATH``;
+- PostgreSQL, for a team sharing one journal: ``postgresql://user:password@host:port/database``
+  (driven by psycopg 3).
+
+The URL comes from ``--journal``, else ``$REMOTE_SUPPORT_JOURNAL``, else the default file.
+
+What is kept:
+
+- ``runs``: one row per run: task or ad-hoc command, parameters (secrets masked), inventory sources,
+  pattern, check/diff flags, ticket, OS user and ``--operator`` name, the controller (hostname, PID),
+  start/end, status, exit code, tool version, and the run it retries (``parent_run``);
+- ``run_hosts``: one row per planned host, ``pending`` until the host's result arrives, then its status
+  (ok/changed/failed/unreachable/skipped/interrupted), reason, facts snapshot and timings;
+- ``steps``: per host, each step's rendered command, rc, stdout, stderr, diff, duration, attempts;
+- ``blobs``: the full text of a stream longer than :data:`OUTPUT_LIMIT` characters, zlib-compressed;
+  the ``steps`` column then holds its first and last halves around a marker line;
+- ``notes``: notes, escalations (with the evidence bundle written) and resumes, by whom and when.
+
+Every text stored passes through :data:`remote_support.secrets.MASK`, and values of variables named like
+secrets are replaced by ``********`` before they are stored. Each host's result is committed on its own
+as it arrives, so a runner killed mid-run loses at most the hosts in flight; the next ``Journal.open``
+on the same controller marks such a run ``interrupted`` (see :meth:`Journal.recover`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import re
+import secrets as _random
+import socket
+import threading
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+
+from .connections.base import data_dir
+from .errors import RemoteSupportError
+from .results import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, HostResult, RunResult,
+                      Status, StepResult)
+from .secrets import MASK, MASKED, SecretRef, is_secret_name
+
+#: the environment variable naming the journal when ``--journal`` is not given
+ENV_VAR = "REMOTE_SUPPORT_JOURNAL"
+
+#: characters of one stream (stdout, stderr, diff) kept in the ``steps`` table; a longer text keeps its
+#: first and last halves there, around a marker line, and its full text in ``blobs``
+OUTPUT_LIMIT = 64 * 1024
+
+#: run and host statuses beyond :class:`~remote_support.results.Status`
+RUNNING = "running"  # a run whose controller is (or was, until recover() says otherwise) at work
+PENDING = "pending"  # a planned host whose result has not arrived
+
+#: host statuses that mean "did not finish": what ``runs resume`` runs again
+UNFINISHED = (PENDING, Status.INTERRUPTED.value)
+
+#: host statuses that ``runs retry`` runs again
+RETRY = (Status.FAILED.value, Status.UNREACHABLE.value)
+
+_STREAMS = ("stdout", "stderr", "diff")  # a step's texts that may be long
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_BUSY_TIMEOUT_MS = 30_000
+_PG_LOCK_KEY = 0x52534A4E  # "RSJN": serialises schema upgrades between controllers sharing one database
+
+
+class JournalError(RemoteSupportError):
+    """The journal cannot be opened, read or written; the message says which journal and what to do."""
+
+
+class UnknownRunError(JournalError):
+    """A run id (or prefix) that matches no run, or more than one."""
+
+    exit_code = 5
+
+
+# --------------------------------------------------------------------------------------------- schema
+
+class UTCDateTime(sa.TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out; stored as naive UTC (sortable text in SQLite)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.astimezone()  # naive means local time
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+# The tables as the code uses them: the schema at SCHEMA_VERSION. The migrations below build exactly this
+# (tests/test_journal.py checks it); change both together, and only ever by adding a migration.
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version", metadata,
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("kind", sa.String(10), nullable=False),  # task | exec
+    sa.Column("name", sa.Text, nullable=False),  # the task's name, or the ad-hoc command
+    sa.Column("command", sa.Text),  # the ad-hoc command (exec)
+    sa.Column("params", sa.Text, nullable=False),  # JSON, secrets masked
+    sa.Column("inventory", sa.Text, nullable=False),  # JSON list of sources
+    sa.Column("pattern", sa.Text, nullable=False),
+    sa.Column("check_mode", sa.Boolean, nullable=False),
+    sa.Column("diff_mode", sa.Boolean, nullable=False),
+    sa.Column("ticket", sa.String(200)),
+    sa.Column("os_user", sa.String(200), nullable=False),
+    sa.Column("operator", sa.String(200)),
+    sa.Column("controller", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("pid_token", sa.String(100), nullable=False),  # boot id + process start: survives PID reuse
+    sa.Column("tool_version", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("exit_code", sa.Integer),
+    sa.Column("aborted_reason", sa.Text, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime),
+    sa.Column("parent_run", sa.String(40)),  # schema 2: the run this one retries
+)
+sa.Index("ix_runs_started", runs.c.started_at)
+sa.Index("ix_runs_ticket", runs.c.ticket)
+sa.Index("ix_runs_status", runs.c.status)
+
+run_hosts = sa.Table(
+    "run_hosts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),  # inventory order
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),  # the run's start until the host's result arrives
+    sa.Column("ended_at", UTCDateTime),
+    sa.Column("duration", sa.Float),
+    sa.Column("facts", sa.Text),  # JSON, secrets masked
+    sa.UniqueConstraint("run_id", "host", name="uq_run_hosts_run_host"),
+)
+# schema 2: `hosts history H` walks this index backwards and stops after `limit` rows
+sa.Index("ix_run_hosts_host_started", run_hosts.c.host, run_hosts.c.started_at, run_hosts.c.id)
+
+steps = sa.Table(
+    "steps", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("host_id", sa.Integer, sa.ForeignKey("run_hosts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),  # 1-based step number
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("command", sa.Text),
+    sa.Column("rc", sa.Integer),
+    sa.Column("stdout", sa.Text, nullable=False),
+    sa.Column("stderr", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("diff", sa.Text, nullable=False),
+    sa.Column("duration", sa.Float, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("ignored", sa.Boolean, nullable=False),
+    sa.Column("data", sa.Text),  # JSON, secrets masked
+    sa.UniqueConstraint("host_id", "position", name="uq_steps_host_position"),
+)
+
+blobs = sa.Table(  # schema 2
+    "blobs", metadata,
+    sa.Column("step_id", sa.Integer, sa.ForeignKey("steps.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("stream", sa.String(10), primary_key=True),  # stdout | stderr | diff
+    sa.Column("size", sa.Integer, nullable=False),  # characters
+    sa.Column("data", sa.LargeBinary, nullable=False),  # zlib(UTF-8)
+)
+
+notes = sa.Table(
+    "notes", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("author", sa.String(200), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False, server_default="note"),  # schema 2: note|escalation|resume
+    sa.Column("escalated_to", sa.String(200)),  # schema 2
+    sa.Column("bundle", sa.Text),  # schema 2: the evidence zip written
+)
+sa.Index("ix_notes_run", notes.c.run_id)
+
+
+def _migration_1(conn: sa.Connection) -> None:
+    """The first journal: runs, hosts, steps, notes. Frozen: written out, not derived from the model."""
+    m = sa.MetaData()
+    r = sa.Table(
+        "runs", m,
+        sa.Column("id", sa.String(40), primary_key=True),
+        sa.Column("kind", sa.String(10), nullable=False),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("command", sa.Text),
+        sa.Column("params", sa.Text, nullable=False),
+        sa.Column("inventory", sa.Text, nullable=False),
+        sa.Column("pattern", sa.Text, nullable=False),
+        sa.Column("check_mode", sa.Boolean, nullable=False),
+        sa.Column("diff_mode", sa.Boolean, nullable=False),
+        sa.Column("ticket", sa.String(200)),
+        sa.Column("os_user", sa.String(200), nullable=False),
+        sa.Column("operator", sa.String(200)),
+        sa.Column("controller", sa.String(255), nullable=False),
+        sa.Column("pid", sa.Integer, nullable=False),
+        sa.Column("pid_token", sa.String(100), nullable=False),
+        sa.Column("tool_version", sa.String(40), nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("exit_code", sa.Integer),
+        sa.Column("aborted_reason", sa.Text, nullable=False),
+        sa.Column("started_at", UTCDateTime, nullable=False),
+        sa.Column("ended_at", UTCDateTime),
+    )
+    sa.Table(
+        "run_hosts", m,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("position", sa.Integer, nullable=False),
+        sa.Column("host", sa.String(255), nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("started_at", UTCDateTime, nullable=False),
+        sa.Column("ended_at", UTCDateTime),
+        sa.Column("duration", sa.Float),
+        sa.Column("facts", sa.Text),
+        sa.UniqueConstraint("run_id", "host", name="uq_run_hosts_run_host"),
+    )
+    sa.Table(
+        "steps", m,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("host_id", sa.Integer, sa.ForeignKey("run_hosts.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("position", sa.Integer, nullable=False),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("command", sa.Text),
+        sa.Column("rc", sa.Integer),
+        sa.Column("stdout", sa.Text, nullable=False),
+        sa.Column("stderr", sa.Text, nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("diff", sa.Text, nullable=False),
+        sa.Column("duration", sa.Float, nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("ignored", sa.Boolean, nullable=False),
+        sa.Column("data", sa.Text),
+        sa.UniqueConstraint("host_id", "position", name="uq_steps_host_position"),
+    )
+    n = sa.Table(
+        "notes", m,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("author", sa.String(200), nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+    )
+    sa.Index("ix_runs_started", r.c.started_at)
+    sa.Index("ix_runs_ticket", r.c.ticket)
+    sa.Index("ix_runs_status", r.c.status)
+    sa.Index("ix_notes_run", n.c.run_id)
+    m.create_all(conn)
+
+
+def _migration_2(conn: sa.Connection) -> None:
+    """Retries (runs.parent_run), full outputs (blobs), escalations (notes.kind...), the history index."""
+    m = sa.MetaData()
+    _add_column(conn, "runs", sa.Column("parent_run", sa.String(40)))
+    _add_column(conn, "notes", sa.Column("kind", sa.String(20), nullable=False, server_default="note"))
+    _add_column(conn, "notes", sa.Column("escalated_to", sa.String(200)))
+    _add_column(conn, "notes", sa.Column("bundle", sa.Text))
+    sa.Table("steps", m, sa.Column("id", sa.Integer, primary_key=True))  # for the foreign key only
+    sa.Table(
+        "blobs", m,
+        sa.Column("step_id", sa.Integer, sa.ForeignKey("steps.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("stream", sa.String(10), primary_key=True),
+        sa.Column("size", sa.Integer, nullable=False),
+        sa.Column("data", sa.LargeBinary, nullable=False),
+    ).create(conn)
+    hosts = sa.Table("run_hosts", m, sa.Column("id", sa.Integer), sa.Column("host", sa.String(255)),
+                     sa.Column("started_at", UTCDateTime))
+    sa.Index("ix_run_hosts_host_started", hosts.c.host, hosts.c.started_at, hosts.c.id).create(conn)
+
+
+def _add_column(conn: sa.Connection, table: str, column: sa.Column) -> None:
+    sa.Table(table, sa.MetaData(), column)  # CreateColumn compiles a column of a table
+    ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+    conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {ddl}")
+
+
+#: The schema's history, oldest first: MIGRATIONS[n] takes a journal from version n to n + 1.
+#: Never change one that has shipped; append a new one.
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_migration_1, _migration_2]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# --------------------------------------------------------------------------------------------- records
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+@dataclass
+class StepRecord:
+    """One recorded step. ``truncated`` names the streams whose full text is in the journal's blobs."""
+
+    id: int
+    number: int
+    name: str
+    status: str
+    command: str | None
+    rc: int | None
+    stdout: str
+    stderr: str
+    reason: str
+    diff: str
+    duration: float
+    attempts: int
+    ignored: bool
+    data: dict[str, Any]
+    truncated: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return self.status == Status.CHANGED.value
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "name": self.name, "status": self.status, "command": self.command,
+                "rc": self.rc, "stdout": self.stdout, "stderr": self.stderr, "reason": self.reason,
+                "diff": self.diff, "changed": self.changed, "duration": self.duration, "attempts": self.attempts,
+                "ignored": self.ignored, "data": self.data, "truncated": list(self.truncated)}
+
+
+@dataclass
+class HostRecord:
+    """One host of a run: ``pending`` until its result is recorded."""
+
+    host: str
+    position: int
+    status: str
+    reason: str
+    started_at: datetime
+    ended_at: datetime | None
+    duration: float | None
+    facts: dict[str, Any] | None
+    steps: list[StepRecord] = field(default_factory=list)
+    id: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"host": self.host, "status": self.status, "reason": self.reason,
+                "started_at": _iso(self.started_at), "ended_at": _iso(self.ended_at), "duration": self.duration,
+                "facts": self.facts, "steps": [s.to_dict() for s in self.steps]}
+
+
+@dataclass
+class NoteRecord:
+    """A note on a run; escalations and resumes are notes of their own kind."""
+
+    id: int
+    created_at: datetime
+    author: str
+    text: str
+    kind: str = "note"
+    escalated_to: str | None = None
+    bundle: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"created_at": _iso(self.created_at), "author": self.author, "kind": self.kind, "text": self.text,
+                "escalated_to": self.escalated_to, "bundle": self.bundle}
+
+
+@dataclass
+class RunRecord:
+    """One run as recorded. ``counts`` is hosts by status; ``hosts``/``notes`` are filled by get_run only."""
+
+    id: str
+    kind: str
+    name: str
+    command: str | None
+    params: dict[str, Any]
+    inventory: list[str]
+    pattern: str
+    check: bool
+    diff: bool
+    ticket: str | None
+    os_user: str
+    operator: str | None
+    controller: str
+    pid: int
+    tool_version: str
+    status: str
+    exit_code: int | None
+    aborted_reason: str
+    started_at: datetime
+    ended_at: datetime | None
+    parent_run: str | None
+    counts: dict[str, int] = field(default_factory=dict)
+    hosts: list[HostRecord] = field(default_factory=list)
+    notes: list[NoteRecord] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float | None:
+        return (self.ended_at - self.started_at).total_seconds() if self.ended_at else None
+
+    @property
+    def who(self) -> str:
+        """``operator (os user)`` or the OS user alone."""
+        return f"{self.operator} ({self.os_user})" if self.operator and self.operator != self.os_user else self.os_user
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "name": self.name, "command": self.command,
+                "params": self.params, "inventory": self.inventory, "pattern": self.pattern, "check": self.check,
+                "diff": self.diff, "ticket": self.ticket, "os_user": self.os_user, "operator": self.operator,
+                "controller": self.controller, "pid": self.pid, "tool_version": self.tool_version,
+                "status": self.status, "exit_code": self.exit_code, "aborted_reason": self.aborted_reason,
+                "started_at": _iso(self.started_at), "ended_at": _iso(self.ended_at), "duration": self.duration,
+                "parent_run": self.parent_run, "counts": dict(self.counts),
+                "hosts": [h.to_dict() for h in self.hosts], "notes": [n.to_dict() for n in self.notes]}
+
+
+@dataclass
+class HistoryEntry:
+    """What happened on one host in one run: a line of ``hosts history``."""
+
+    run_id: str
+    host: str
+    status: str
+    reason: str
+    started_at: datetime
+    ended_at: datetime | None
+    duration: float | None
+    run_kind: str
+    run_name: str
+    run_status: str
+    ticket: str | None
+    os_user: str
+    operator: str | None
+    steps: dict[str, int]  # step count by status
+    failed_step: str | None  # the first step that failed (not ignored), by name
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "host": self.host, "status": self.status, "reason": self.reason,
+                "started_at": _iso(self.started_at), "ended_at": _iso(self.ended_at), "duration": self.duration,
+                "run_kind": self.run_kind, "run_name": self.run_name, "run_status": self.run_status,
+                "ticket": self.ticket, "os_user": self.os_user, "operator": self.operator, "steps": self.steps,
+                "failed_step": self.failed_step}
+
+
+# --------------------------------------------------------------------------------------------- the journal
+
+class Journal:
+    """A journal store. Thread-safe: one instance serves every runner thread."""
+
+    def __init__(self, engine: sa.Engine, where: str):
+        self._engine = engine
+        self.where = where  # for messages: the file, or the URL without its password
+        self.is_sqlite = engine.dialect.name == "sqlite"
+        # SQLite has one writer at a time: threads of this process queue here rather than on busy_timeout
+        self._write_lock: contextlib.AbstractContextManager = (
+            threading.Lock() if self.is_sqlite else contextlib.nullcontext())
+
+    # -- opening
+
+    @classmethod
+    def open(cls, url: str | None = None) -> "Journal":
+        """Open (creating or upgrading) the journal at ``url``, ``$REMOTE_SUPPORT_JOURNAL`` or the default.
+
+        Runs left ``running`` by a controller process that is gone are marked interrupted (:meth:`recover`).
+        """
+        url = url or os.environ.get(ENV_VAR) or f"sqlite:///{data_dir() / 'journal.sqlite'}"
+        if "://" not in url:  # a plain path names a SQLite file
+            url = f"sqlite:///{os.path.abspath(os.path.expanduser(url))}"
+        try:
+            parsed = sa.engine.make_url(url)
+        except sa_exc.ArgumentError:
+            raise JournalError(f"journal URL {url!r} is not valid: use sqlite:///PATH or "
+                               "postgresql://USER:PASSWORD@HOST:PORT/DATABASE") from None
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
+            journal = cls._open_sqlite(parsed)
+        elif backend in ("postgresql", "postgres"):
+            journal = cls._open_postgresql(parsed)
+        else:
+            raise JournalError(f"journal URL {parsed.render_as_string(hide_password=True)!r}: unsupported "
+                               f"database {backend!r}: use sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE")
+        try:
+            journal._upgrade()
+            journal.recover()
+        except BaseException:
+            journal.close()
+            raise
+        return journal
+
+    @classmethod
+    def _open_sqlite(cls, url: sa.URL) -> "Journal":
+        if not url.database or url.database == ":memory:":
+            raise JournalError(f"journal URL {url.render_as_string()!r} names no file: use sqlite:///PATH")
+        path = Path(os.path.expanduser(url.database)).absolute()
+        _prepare_sqlite_file(path)
+        engine = sa.create_engine(url.set(database=str(path)),
+                                  connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # transactions are begun below, not by the driver
+            cursor = dbapi_connection.cursor()
+            for pragma in (f"busy_timeout = {_BUSY_TIMEOUT_MS}", "journal_mode = WAL", "synchronous = NORMAL",
+                           "foreign_keys = ON"):
+                cursor.execute(f"PRAGMA {pragma}")
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn: sa.Connection) -> None:
+            # A writer takes the write lock up front, so busy_timeout applies and no reader-turned-writer
+            # ever fails on a snapshot that another process changed.
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("journal_write")
+                                 else "BEGIN")
+
+        return cls(engine, str(path))
+
+    @classmethod
+    def _open_postgresql(cls, url: sa.URL) -> "Journal":
+        if url.drivername not in ("postgresql", "postgres", "postgresql+psycopg"):
+            raise JournalError(f"journal URL {url.render_as_string(hide_password=True)!r}: driver "
+                               f"{url.drivername!r} is not supported: write postgresql://USER@HOST:PORT/DATABASE")
+        if url.password:
+            MASK.add(str(url.password))
+        engine = sa.create_engine(url.set(drivername="postgresql+psycopg"), pool_pre_ping=True,
+                                  connect_args={"connect_timeout": 10, "application_name": "remote-support"})
+        return cls(engine, url.render_as_string(hide_password=True))
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> "Journal":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Journal({self.where!r})"
+
+    # -- transactions and errors
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        with self._errors(), self._engine.connect() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        with self._errors(), self._write_lock, self._engine.connect() as conn:
+            conn.execution_options(journal_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sa_exc.DBAPIError as exc:
+            raise self._explain(exc) from exc
+        except sa_exc.TimeoutError as exc:
+            raise JournalError(f"journal {self.where}: no database connection free in time ({exc}); "
+                               "too many threads at once, or the server is too slow: try fewer --forks") from exc
+
+    def _explain(self, exc: sa_exc.DBAPIError) -> JournalError:
+        detail = " ".join(str(exc.orig).split()) if exc.orig is not None else str(exc)
+        low = detail.lower()
+        if self.is_sqlite:
+            if "not a database" in low or "malformed" in low:
+                return JournalError(f"{self.where} is not a remote-support journal (SQLite says: {detail}): "
+                                    "point --journal or $REMOTE_SUPPORT_JOURNAL at a journal file or a new path")
+            if "readonly" in low or "read-only" in low or "unable to open" in low:
+                return JournalError(_read_only_message(Path(self.where), detail))
+            if "locked" in low or "busy" in low:
+                return JournalError(f"journal {self.where} stayed locked by another process for "
+                                    f"{_BUSY_TIMEOUT_MS // 1000} s ({detail}): try again, or look for a stuck "
+                                    "remote-support process (fuser on the file)")
+            return JournalError(f"journal {self.where}: {detail}")
+        url = self._engine.url
+        where = f"{url.host or 'the local socket'}:{url.port or 5432}"
+        if isinstance(exc, sa_exc.OperationalError) and ("connection" in low or "timeout" in low
+                                                         or "could not" in low or "fatal" in low):
+            if "password" in low or "authentication" in low or "role" in low and "does not exist" in low:
+                hint = "check the user and password in the journal URL (or ~/.pgpass) and pg_hba.conf on the server"
+            elif "database" in low and "does not exist" in low:
+                hint = (f"create it (createdb -h {url.host} -p {url.port or 5432} {url.database}) "
+                        "or fix the database name in the URL")
+            else:
+                hint = ("check that the PostgreSQL server is running there and accepts TCP connections from this "
+                        "machine (listen_addresses, pg_hba.conf, firewall), or use a local journal with "
+                        "--journal sqlite:///PATH")
+            return JournalError(f"journal {self.where} cannot be reached at {where}: {detail}. {hint}")
+        return JournalError(f"journal {self.where}: {detail}")
+
+    # -- schema
+
+    def _upgrade(self) -> None:
+        with self._write() as conn:
+            if not self.is_sqlite:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+            tables = set(sa.inspect(conn).get_table_names())
+            if "schema_version" not in tables:
+                ours = tables & set(metadata.tables)
+                if ours or (self.is_sqlite and tables):
+                    raise JournalError(f"{self.where} is not a remote-support journal (it holds the tables "
+                                       f"{', '.join(sorted(tables))}): use another file or database for the "
+                                       "journal (--journal or $REMOTE_SUPPORT_JOURNAL)")
+                schema_version.create(conn)
+                conn.execute(schema_version.insert().values(version=0))
+                version = 0
+            else:
+                version = conn.execute(sa.select(schema_version.c.version)).scalar()
+                if version is None:
+                    raise JournalError(f"{self.where}: the journal's schema_version table is empty, so its "
+                                       "schema is unknown: restore it from a backup or start a new journal")
+            if version > SCHEMA_VERSION:
+                raise JournalError(f"journal {self.where} was written by a newer remote-support "
+                                   f"(schema {version}; this one knows up to {SCHEMA_VERSION}): upgrade remote-support")
+            for migration in MIGRATIONS[version:]:
+                migration(conn)
+            if version < SCHEMA_VERSION:
+                conn.execute(schema_version.update().values(version=SCHEMA_VERSION))
+
+    def version(self) -> int:
+        """The journal's schema version."""
+        with self._read() as conn:
+            return conn.execute(sa.select(schema_version.c.version)).scalar_one()
+
+    # -- recording
+
+    def start_run(self, *, kind: str, name: str, command: str | None, params: dict[str, Any],
+                  inventory: Sequence[str], pattern: str, check: bool, diff: bool, ticket: str | None,
+                  operator: str | None, hosts: Sequence[str], tool_version: str,
+                  parent_run: str | None = None) -> str:
+        """Record a new run as ``running`` with one ``pending`` row per planned host; return its id."""
+        if kind not in ("task", "exec"):
+            raise ValueError(f"kind must be 'task' or 'exec', not {kind!r}")
+        _register_secrets(params)
+        now = datetime.now(timezone.utc)
+        row = {"kind": kind, "name": _text(name), "command": _text(command) if command is not None else None,
+               "params": _json(_scrub(params)), "inventory": _json([_text(str(s)) for s in inventory]),
+               "pattern": _text(pattern), "check_mode": bool(check), "diff_mode": bool(diff),
+               "ticket": _text(ticket) if ticket else None, "os_user": os_user(),
+               "operator": _text(operator) if operator else None, "controller": socket.gethostname(),
+               "pid": os.getpid(), "pid_token": _process_token(os.getpid()), "tool_version": tool_version,
+               "status": RUNNING, "exit_code": None, "aborted_reason": "", "started_at": now, "ended_at": None,
+               "parent_run": parent_run}
+        planned = list(dict.fromkeys(hosts))
+        for _ in range(10):
+            run_id = now.strftime("%Y%m%d-%H%M") + "-" + _random.token_hex(2)
+            try:
+                with self._write() as conn:
+                    conn.execute(runs.insert().values(id=run_id, **row))
+                    if planned:
+                        conn.execute(run_hosts.insert(), [
+                            {"run_id": run_id, "position": i, "host": h, "status": PENDING, "reason": "",
+                             "started_at": now} for i, h in enumerate(planned)])
+                return run_id
+            except JournalError as exc:
+                if not isinstance(exc.__cause__, sa_exc.IntegrityError):
+                    raise
+        raise JournalError(f"journal {self.where}: no free run id in 10 tries: check the clock and try again")
+
+    def record_host(self, run_id: str, result: HostResult, facts: dict[str, Any] | None = None) -> None:
+        """Store one host's result (and facts), replacing its pending row; committed before returning."""
+        now = datetime.now(timezone.utc)
+        values: dict[str, Any] = {"status": result.status.value, "reason": _text(result.reason),
+                                  "ended_at": _utc(result.ended) or now, "duration": round(result.duration, 3)}
+        if result.started:
+            values["started_at"] = _utc(result.started)
+        if facts is not None:
+            values["facts"] = _json(_scrub(facts))
+        step_rows, long_texts = [], []
+        for number, step in enumerate(result.steps, 1):
+            row, full = _step_row(step, number)
+            step_rows.append(row)
+            long_texts.append(full)
+        with self._write() as conn:
+            host_id = conn.execute(sa.select(run_hosts.c.id).where(
+                run_hosts.c.run_id == run_id, run_hosts.c.host == result.host)).scalar()
+            if host_id is None:  # not planned (or an unknown run)
+                if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).scalar() is None:
+                    raise UnknownRunError(f"journal {self.where}: unknown run id {run_id!r} for host "
+                                          f"{result.host}: start the run with start_run() first")
+                position = conn.execute(sa.select(sa.func.coalesce(sa.func.max(run_hosts.c.position) + 1, 0))
+                                        .where(run_hosts.c.run_id == run_id)).scalar()
+                host_id = conn.execute(run_hosts.insert().values(
+                    run_id=run_id, host=result.host, position=position, started_at=values.get("started_at", now),
+                    **{k: v for k, v in values.items() if k != "started_at"}).returning(run_hosts.c.id)).scalar_one()
+            else:
+                conn.execute(run_hosts.update().where(run_hosts.c.id == host_id).values(**values))
+                old = sa.select(steps.c.id).where(steps.c.host_id == host_id)
+                conn.execute(blobs.delete().where(blobs.c.step_id.in_(old)))
+                conn.execute(steps.delete().where(steps.c.host_id == host_id))
+            if step_rows:
+                for row in step_rows:
+                    row["host_id"] = host_id
+                ids = conn.execute(steps.insert().returning(steps.c.id, sort_by_parameter_order=True),
+                                   step_rows).scalars().all()
+                blob_rows = [{"step_id": step_id, "stream": stream, "size": len(text),
+                              "data": zlib.compress(text.encode("utf-8"), 6)}
+                             for step_id, full in zip(ids, long_texts) for stream, text in full.items()]
+                if blob_rows:
+                    conn.execute(blobs.insert(), blob_rows)
+
+    def finish_run(self, run_id: str, result: RunResult) -> None:
+        """Close the run: hosts still pending get their result from ``result`` (or interrupted/skipped),
+        then the run's status and exit code are those of all its hosts, resumed ones included."""
+        with self._read() as conn:
+            pending = set(conn.execute(sa.select(run_hosts.c.host).where(
+                run_hosts.c.run_id == run_id, run_hosts.c.status == PENDING)).scalars())
+        for host in result.hosts:
+            if host.host in pending:
+                self.record_host(run_id, host)
+        now = datetime.now(timezone.utc)
+        with self._write() as conn:
+            if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).scalar() is None:
+                raise UnknownRunError(f"journal {self.where}: unknown run id {run_id!r}: nothing to finish")
+            left = (Status.INTERRUPTED.value, "interrupted: the run stopped before this host started"
+                    ) if result.interrupted else (Status.SKIPPED.value,
+                                                  f"not run: {result.aborted_reason or 'the run ended first'}")
+            conn.execute(run_hosts.update().where(run_hosts.c.run_id == run_id, run_hosts.c.status == PENDING)
+                         .values(status=left[0], reason=_text(left[1])))
+            statuses = set(conn.execute(sa.select(run_hosts.c.status).where(run_hosts.c.run_id == run_id)
+                                        .distinct()).scalars())
+            status, exit_code = _run_outcome(statuses, result.interrupted, bool(result.aborted_reason))
+            conn.execute(runs.update().where(runs.c.id == run_id).values(
+                status=status, exit_code=exit_code, ended_at=now, aborted_reason=_text(result.aborted_reason)))
+
+    def recover(self) -> list[str]:
+        """Mark ``interrupted`` the runs left ``running`` on this controller by a process that is gone
+        (Ctrl-C past cleanup, crash, SIGKILL, reboot), and their pending hosts; return their ids."""
+        controller = socket.gethostname()
+        with self._read() as conn:
+            candidates = conn.execute(sa.select(runs.c.id, runs.c.pid, runs.c.pid_token).where(
+                runs.c.status == RUNNING, runs.c.controller == controller)).all()
+        dead = [(r.id, r.pid) for r in candidates if not _process_alive(r.pid, r.pid_token)]
+        recovered = []
+        now = datetime.now(timezone.utc)
+        for run_id, pid in dead:
+            with self._write() as conn:
+                last = conn.execute(sa.select(sa.func.max(run_hosts.c.ended_at))
+                                    .where(run_hosts.c.run_id == run_id)).scalar()
+                changed = conn.execute(runs.update().where(runs.c.id == run_id, runs.c.status == RUNNING).values(
+                    status=Status.INTERRUPTED.value, exit_code=EXIT_INTERRUPTED, ended_at=last or now,
+                    aborted_reason=(f"the controller process (pid {pid} on {controller}) stopped before the run "
+                                    f"finished; found at {now:%Y-%m-%d %H:%M:%S} UTC"))).rowcount
+                if changed:
+                    conn.execute(run_hosts.update().where(run_hosts.c.run_id == run_id,
+                                                          run_hosts.c.status == PENDING).values(
+                        status=Status.INTERRUPTED.value,
+                        reason=f"not finished: the controller process (pid {pid}) stopped"))
+                    recovered.append(run_id)
+        return recovered
+
+    def resume_run(self, run_id: str) -> list[str]:
+        """The hosts of a run that did not finish, in inventory order; the run is ``running`` again
+        (same record, this process as its controller) when there are any."""
+        self.recover()
+        now = datetime.now(timezone.utc)
+        with self._write() as conn:
+            run_id = self._resolve(conn, run_id)
+            run = conn.execute(sa.select(runs.c.status, runs.c.pid, runs.c.controller)
+                               .where(runs.c.id == run_id)).one()
+            if run.status == RUNNING:
+                raise JournalError(f"run {run_id} is still running (pid {run.pid} on {run.controller}): "
+                                   "wait for it or stop it before resuming")
+            hosts = list(conn.execute(sa.select(run_hosts.c.host).where(
+                run_hosts.c.run_id == run_id, run_hosts.c.status.in_(UNFINISHED))
+                .order_by(run_hosts.c.position)).scalars())
+            if not hosts:
+                return []
+            conn.execute(run_hosts.update().where(run_hosts.c.run_id == run_id,
+                                                  run_hosts.c.status.in_(UNFINISHED))
+                         .values(status=PENDING, reason=""))
+            conn.execute(runs.update().where(runs.c.id == run_id).values(
+                status=RUNNING, exit_code=None, ended_at=None, aborted_reason="", controller=socket.gethostname(),
+                pid=os.getpid(), pid_token=_process_token(os.getpid())))
+            conn.execute(notes.insert().values(
+                run_id=run_id, created_at=now, author=os_user(), kind="resume",
+                text=_text(f"resumed on {len(hosts)} unfinished host(s): {', '.join(hosts)}")))
+        return hosts
+
+    def add_note(self, run_id: str, text: str, author: str | None = None) -> NoteRecord:
+        """Add a note to a run (a unique prefix of its id will do)."""
+        with self._write() as conn:
+            run_id = self._resolve(conn, run_id)
+            return self._insert_note(conn, run_id, text, author)
+
+    def escalate(self, run_id: str, to: str, note: str, author: str | None = None, *,
+                 files: Sequence[str | Path] = (), out: str | Path | None = None) -> Path:
+        """Record an escalation of a run to ``to`` (e.g. ``L3``) and write its evidence bundle, a zip of
+        report.html, report.json, every step's full stdout/stderr/diff, facts per host and ``files`` (logs
+        fetched from the hosts, masked when they are text). ``out`` is the zip (a path ending in .zip) or a
+        directory for it, created as needed; default: ``<data dir>/evidence/``. Returns the zip's path."""
+        from .report import render_html, render_json
+
+        missing = [str(f) for f in files if not Path(f).is_file()]
+        if missing:
+            raise JournalError(f"cannot escalate: {', '.join(missing)}: no such file")
+        now = datetime.now(timezone.utc)
+        resolved = self.get_run(run_id).id
+        target = Path(out) if out else data_dir() / "evidence"
+        if target.suffix.lower() != ".zip":
+            target = target / f"{resolved}-{_slug(to)}-{now:%Y%m%d-%H%M%S}.zip"
+        with self._write() as conn:
+            note_record = self._insert_note(conn, resolved, note, author, kind="escalation", escalated_to=to,
+                                            bundle=str(target.absolute()))
+        run = self.get_run(resolved, full_output=True)
+        try:
+            _write_bundle(target, run, note_record, [Path(f) for f in files], render_html, render_json)
+        except OSError as exc:
+            raise JournalError(f"the escalation of run {resolved} is recorded, but its evidence bundle "
+                               f"{target} cannot be written: {exc.strerror or exc}: choose another place "
+                               "for it (-o DIR)") from exc
+        return target
+
+    def _insert_note(self, conn: sa.Connection, run_id: str, text: str, author: str | None, *,
+                     kind: str = "note", escalated_to: str | None = None, bundle: str | None = None) -> NoteRecord:
+        values = {"run_id": run_id, "created_at": datetime.now(timezone.utc), "author": _text(author or os_user()),
+                  "text": _text(text), "kind": kind, "escalated_to": _text(escalated_to) if escalated_to else None,
+                  "bundle": bundle}
+        note_id = conn.execute(notes.insert().values(**values).returning(notes.c.id)).scalar_one()
+        values.pop("run_id")
+        return NoteRecord(id=note_id, **values)
+
+    # -- queries
+
+    def _resolve(self, conn: sa.Connection, run_id: str) -> str:
+        """The full id of the run ``run_id`` names: itself or a unique prefix."""
+        wanted = (run_id or "").strip()
+        if wanted and conn.execute(sa.select(runs.c.id).where(runs.c.id == wanted)).scalar():
+            return wanted
+        matches = list(conn.execute(sa.select(runs.c.id).where(runs.c.id.startswith(wanted, autoescape=True))
+                                    .order_by(runs.c.id).limit(6)).scalars()) if wanted else []
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise UnknownRunError(f"unknown run id {wanted!r} in journal {self.where}: see `remote-support runs list`")
+        more = ", ..." if len(matches) > 5 else ""
+        raise UnknownRunError(f"run id {wanted!r} is ambiguous: it starts {', '.join(matches[:5])}{more}: "
+                              "give more of it")
+
+    def resolve(self, run_id: str) -> str:
+        """The full id of a run given by its id or a unique prefix of it (UnknownRunError otherwise)."""
+        with self._read() as conn:
+            return self._resolve(conn, run_id)
+
+    def get_run(self, run_id: str, *, host: str | None = None, full_output: bool = False) -> RunRecord:
+        """The run with its hosts (only ``host`` if given), their steps and the run's notes.
+
+        Long streams come truncated (see :data:`OUTPUT_LIMIT`) unless ``full_output``."""
+        with self._read() as conn:
+            run_id = self._resolve(conn, run_id)
+            run = _run_record(conn.execute(sa.select(runs).where(runs.c.id == run_id)).one())
+            run.counts = self._counts(conn, [run_id]).get(run_id, {})
+            query = sa.select(run_hosts).where(run_hosts.c.run_id == run_id).order_by(run_hosts.c.position)
+            if host is not None:
+                query = query.where(run_hosts.c.host == host)
+            run.hosts = [_host_record(r) for r in conn.execute(query)]
+            if host is not None and not run.hosts:
+                names = conn.execute(sa.select(run_hosts.c.host).where(run_hosts.c.run_id == run_id)
+                                     .order_by(run_hosts.c.position).limit(11)).scalars().all()
+                raise JournalError(f"host {host!r} is not in run {run_id} (its hosts: "
+                                   f"{', '.join(names[:10])}{', ...' if len(names) > 10 else ''})")
+            by_id = {h.id: h for h in run.hosts}
+            step_query = (sa.select(steps).where(steps.c.host_id.in_(sa.select(run_hosts.c.id).where(
+                run_hosts.c.run_id == run_id))).order_by(steps.c.host_id, steps.c.position))
+            if host is not None:
+                step_query = step_query.where(steps.c.host_id == run.hosts[0].id)
+            records = {}
+            for row in conn.execute(step_query):
+                records[row.id] = step = _step_record(row)
+                by_id[row.host_id].steps.append(step)
+            if records:
+                blob_query = sa.select(blobs.c.step_id, blobs.c.stream, *([blobs.c.data] if full_output else [])
+                                       ).where(blobs.c.step_id.in_(step_query.with_only_columns(steps.c.id)
+                                                                   .order_by(None)))
+                for row in conn.execute(blob_query):
+                    step = records[row.step_id]
+                    step.truncated = tuple(sorted(step.truncated + (row.stream,), key=_STREAMS.index))
+                    if full_output:
+                        setattr(step, row.stream, zlib.decompress(row.data).decode("utf-8"))
+            run.notes = [_note_record(r) for r in conn.execute(
+                sa.select(notes).where(notes.c.run_id == run_id).order_by(notes.c.created_at, notes.c.id))]
+        return run
+
+    def get_step(self, run_id: str, host: str, number: int) -> StepRecord:
+        """One step (1-based) of one host, with its full output."""
+        run = self.get_run(run_id, host=host, full_output=True)
+        steps_ = run.hosts[0].steps
+        if not 1 <= number <= len(steps_):
+            raise JournalError(f"run {run.id} has no step {number} on {host}: it has "
+                               f"{len(steps_)} step(s), numbered from 1")
+        return steps_[number - 1]
+
+    def output(self, step_id: int, stream: str) -> str:
+        """The full text of a step's stream (stdout, stderr or diff), from the blobs when it was truncated."""
+        if stream not in _STREAMS:
+            raise ValueError(f"stream must be stdout, stderr or diff, not {stream!r}")
+        with self._read() as conn:
+            data = conn.execute(sa.select(blobs.c.data).where(blobs.c.step_id == step_id,
+                                                               blobs.c.stream == stream)).scalar()
+            if data is not None:
+                return zlib.decompress(data).decode("utf-8")
+            text = conn.execute(sa.select(steps.c[stream]).where(steps.c.id == step_id)).scalar()
+        if text is None:
+            raise JournalError(f"journal {self.where} has no step with id {step_id}")
+        return text
+
+    def list_runs(self, *, host: str | None = None, ticket: str | None = None, task: str | None = None,
+                  status: str | None = None, since: datetime | None = None, operator: str | None = None,
+                  limit: int = 50) -> list[RunRecord]:
+        """Runs, newest first. Text filters match exactly, or as a glob with ``*``; ``operator`` matches
+        the ``--operator`` name or the OS user; ``since`` naive means local time."""
+        query = sa.select(runs)
+        if host:
+            query = query.where(sa.exists().where(run_hosts.c.run_id == runs.c.id, _match(run_hosts.c.host, host)))
+        if ticket:
+            query = query.where(_match(runs.c.ticket, ticket))
+        if task:
+            query = query.where(_match(runs.c.name, task))
+        if status:
+            query = query.where(runs.c.status == status)
+        if since:
+            query = query.where(runs.c.started_at >= since)
+        if operator:
+            query = query.where(sa.or_(_match(runs.c.operator, operator), _match(runs.c.os_user, operator)))
+        query = query.order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit)
+        with self._read() as conn:
+            records = [_run_record(r) for r in conn.execute(query)]
+            counts = self._counts(conn, [r.id for r in records])
+        for record in records:
+            record.counts = counts.get(record.id, {})
+        return records
+
+    @staticmethod
+    def _counts(conn: sa.Connection, run_ids: list[str]) -> dict[str, dict[str, int]]:
+        if not run_ids:
+            return {}
+        out: dict[str, dict[str, int]] = {}
+        for run_id, status, n in conn.execute(
+                sa.select(run_hosts.c.run_id, run_hosts.c.status, sa.func.count())
+                .where(run_hosts.c.run_id.in_(run_ids)).group_by(run_hosts.c.run_id, run_hosts.c.status)):
+            out.setdefault(run_id, {})[status] = n
+        return out
+
+    @staticmethod
+    def _history_select(host: str, limit: int) -> sa.Select:
+        return (sa.select(run_hosts.c.id, run_hosts.c.run_id, run_hosts.c.host, run_hosts.c.status,
+                          run_hosts.c.reason, run_hosts.c.started_at, run_hosts.c.ended_at, run_hosts.c.duration,
+                          runs.c.kind, runs.c.name, runs.c.status.label("run_status"), runs.c.ticket,
+                          runs.c.os_user, runs.c.operator)
+                .join_from(run_hosts, runs, run_hosts.c.run_id == runs.c.id)
+                .where(run_hosts.c.host == host)
+                .order_by(run_hosts.c.started_at.desc(), run_hosts.c.id.desc())
+                .limit(limit))
+
+    def host_history(self, host: str, limit: int = 50) -> list[HistoryEntry]:
+        """What was done on ``host``, newest first, across all runs."""
+        with self._read() as conn:
+            rows = conn.execute(self._history_select(host, limit)).all()
+            ids = [r.id for r in rows]
+            counts: dict[int, dict[str, int]] = {}
+            failed: dict[int, str] = {}
+            if ids:
+                for host_id, status, n in conn.execute(
+                        sa.select(steps.c.host_id, steps.c.status, sa.func.count())
+                        .where(steps.c.host_id.in_(ids)).group_by(steps.c.host_id, steps.c.status)):
+                    counts.setdefault(host_id, {})[status] = n
+                for host_id, name in conn.execute(
+                        sa.select(steps.c.host_id, steps.c.name)
+                        .where(steps.c.host_id.in_(ids), steps.c.ignored.is_(False),
+                               steps.c.status.in_([Status.FAILED.value, Status.UNREACHABLE.value]))
+                        .order_by(steps.c.host_id, steps.c.position.desc())):
+                    failed[host_id] = name  # the last one written per host is the first by position
+        return [HistoryEntry(run_id=r.run_id, host=r.host, status=r.status, reason=r.reason,
+                             started_at=r.started_at, ended_at=r.ended_at, duration=r.duration, run_kind=r.kind,
+                             run_name=r.name, run_status=r.run_status, ticket=r.ticket, os_user=r.os_user,
+                             operator=r.operator, steps=counts.get(r.id, {}), failed_step=failed.get(r.id))
+                for r in rows]
+
+    def failed_hosts(self, run_id: str) -> list[str]:
+        """The hosts of a run that failed or were unreachable, in inventory order (for ``runs retry``)."""
+        with self._read() as conn:
+            run_id = self._resolve(conn, run_id)
+            return list(conn.execute(sa.select(run_hosts.c.host).where(
+                run_hosts.c.run_id == run_id, run_hosts.c.status.in_(RETRY)).order_by(run_hosts.c.position)).scalars())
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+def os_user() -> str:
+    """The OS user running the tool, as recorded with every run and note."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no $USER (some containers)
+        return f"uid {os.getuid()}"
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    """Create the journal file (mode 0600, in a 0700 directory) or check the existing one."""
+    directory = path.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise JournalError(_read_only_message(path, f"cannot create {directory}: {exc.strerror}")) from None
+    if path.exists():
+        if not path.is_file():
+            raise JournalError(f"{path} is not a remote-support journal (not a file): point --journal or "
+                               "$REMOTE_SUPPORT_JOURNAL at a journal file or a new path")
+        try:
+            with path.open("rb") as f:
+                header = f.read(len(_SQLITE_MAGIC))
+        except OSError as exc:
+            raise JournalError(f"journal {path} cannot be read: {exc.strerror}: check its permissions") from None
+        if header and header != _SQLITE_MAGIC:
+            raise JournalError(f"{path} is not a remote-support journal (not a SQLite database): point --journal "
+                               "or $REMOTE_SUPPORT_JOURNAL at a journal file or a new path")
+        if not os.access(path, os.W_OK) or not os.access(directory, os.W_OK | os.X_OK):
+            raise JournalError(_read_only_message(path, "not writable"))
+        return
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise JournalError(_read_only_message(path, f"{directory} is not writable"))
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass  # another process created it first
+    except OSError as exc:
+        raise JournalError(_read_only_message(path, exc.strerror or str(exc))) from None
+
+
+def _read_only_message(path: Path, detail: str) -> str:
+    return (f"journal {path} cannot be written ({detail}): the journal needs a writable file and directory "
+            "(SQLite keeps -wal and -shm files beside it); fix the permissions, or choose another place with "
+            f"--journal sqlite:///PATH or ${ENV_VAR}")
+
+
+def _process_token(pid: int) -> str:
+    """``boot id:start time`` of a process, so a PID reused after a reboot or wrap is not taken for it."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    fields = stat.rsplit(")", 1)[1].split()
+    return f"{boot}:{fields[19]}"  # field 22 of proc(5), starttime
+
+
+def _process_alive(pid: int, token: str) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    if state in ("Z", "X"):
+        return False
+    return not token or _process_token(pid) == token
+
+
+def _utc(timestamp: float) -> datetime | None:
+    return datetime.fromtimestamp(timestamp, timezone.utc) if timestamp else None
+
+
+_UNSTORABLE = re.compile("\x00")
+
+
+def _text(value: str | None) -> str:
+    """A text as stored: secrets masked, NULs (PostgreSQL refuses them) and lone surrogates replaced."""
+    if not value:
+        return value or ""
+    text = _UNSTORABLE.sub("\ufffd", MASK(str(value)))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _clip(text: str) -> tuple[str, str | None]:
+    """The text for the steps table and, when it is longer than OUTPUT_LIMIT, the full text for blobs."""
+    if len(text) <= OUTPUT_LIMIT:
+        return text, None
+    half = OUTPUT_LIMIT // 2
+    omitted = len(text) - 2 * half
+    marker = (f"\n[... {omitted} characters not shown here: the full text ({len(text)} characters) is kept in "
+              "the journal: remote-support runs show RUN --host HOST --step N ...]\n")
+    return text[:half] + marker + text[-half:], text
+
+
+def _step_row(step: StepResult, number: int) -> tuple[dict[str, Any], dict[str, str]]:
+    row: dict[str, Any] = {"position": number, "name": _text(step.name), "status": step.status.value,
+                           "command": _text(step.command) if step.command is not None else None, "rc": step.rc,
+                           "reason": _text(step.reason), "duration": round(step.duration, 3),
+                           "attempts": step.attempts, "ignored": bool(step.ignored),
+                           "data": _json(_scrub(step.data)) if step.data else None}
+    full: dict[str, str] = {}
+    for stream in _STREAMS:
+        row[stream], whole = _clip(_text(getattr(step, stream)))
+        if whole is not None:
+            full[stream] = whole
+    return row, full
+
+
+def _register_secrets(value: Any, secret: bool = False) -> None:
+    """Register with MASK every value under a secret-named key, so it is masked wherever it shows up."""
+    if isinstance(value, SecretRef):
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _register_secrets(item, secret or is_secret_name(str(key)))
+    elif isinstance(value, (list, tuple, set)):
+        for item in value:
+            _register_secrets(item, secret)
+    elif secret and value not in (None, "", True, False):
+        MASK.add(str(value))
+
+
+def _scrub(value: Any, secret: bool = False) -> Any:
+    """JSON-ready data with secret references shown as such, secret-named values as ******** and every
+    known secret masked in the text that remains."""
+    if isinstance(value, SecretRef):
+        return str(value)
+    if isinstance(value, dict):
+        return {_text(str(k)): _scrub(v, secret or is_secret_name(str(k))) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_scrub(v, secret) for v in value]
+    if secret and value not in (None, "", False):
+        return MASKED
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return _text(str(value))
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _match(column: sa.ColumnElement, value: str) -> sa.ColumnElement:
+    if "*" not in value:
+        return column == value
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "%")
+    return column.like(escaped, escape="\\")
+
+
+def _run_outcome(statuses: set[str], interrupted: bool, aborted: bool) -> tuple[str, int]:
+    """A run's status and exit code from its hosts' statuses (as RunResult.exit_code, over all hosts)."""
+    if interrupted or Status.INTERRUPTED.value in statuses or PENDING in statuses:
+        return Status.INTERRUPTED.value, EXIT_INTERRUPTED
+    if Status.UNREACHABLE.value in statuses:
+        return Status.UNREACHABLE.value, EXIT_UNREACHABLE
+    if Status.FAILED.value in statuses or aborted:
+        return Status.FAILED.value, EXIT_FAILED
+    if Status.CHANGED.value in statuses:
+        return Status.CHANGED.value, EXIT_OK
+    return Status.OK.value, EXIT_OK
+
+
+def _loads(text: str | None) -> Any:
+    return json.loads(text) if text else None
+
+
+def _run_record(row: sa.Row) -> RunRecord:
+    return RunRecord(id=row.id, kind=row.kind, name=row.name, command=row.command, params=_loads(row.params) or {},
+                     inventory=_loads(row.inventory) or [], pattern=row.pattern, check=bool(row.check_mode),
+                     diff=bool(row.diff_mode), ticket=row.ticket, os_user=row.os_user, operator=row.operator,
+                     controller=row.controller, pid=row.pid, tool_version=row.tool_version, status=row.status,
+                     exit_code=row.exit_code, aborted_reason=row.aborted_reason, started_at=row.started_at,
+                     ended_at=row.ended_at, parent_run=row.parent_run)
+
+
+def _host_record(row: sa.Row) -> HostRecord:
+    return HostRecord(id=row.id, host=row.host, position=row.position, status=row.status, reason=row.reason,
+                      started_at=row.started_at, ended_at=row.ended_at, duration=row.duration,
+                      facts=_loads(row.facts))
+
+
+def _step_record(row: sa.Row) -> StepRecord:
+    return StepRecord(id=row.id, number=row.position, name=row.name, status=row.status, command=row.command,
+                      rc=row.rc, stdout=row.stdout, stderr=row.stderr, reason=row.reason, diff=row.diff,
+                      duration=row.duration, attempts=row.attempts, ignored=bool(row.ignored),
+                      data=_loads(row.data) or {})
+
+
+def _note_record(row: sa.Row) -> NoteRecord:
+    return NoteRecord(id=row.id, created_at=row.created_at, author=row.author, text=row.text, kind=row.kind,
+                      escalated_to=row.escalated_to, bundle=row.bundle)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "x"
+
+
+def _write_bundle(target: Path, run: RunRecord, note: NoteRecord, files: list[Path],
+                  render_html: Callable[[RunRecord], str], render_json: Callable[[RunRecord], str]) -> None:
+    """The evidence zip of an escalation (mode 0600: it holds raw outputs)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    fd = os.open(partial, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+    listing = []
+    with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as bundle:
+        def add(name: str, data: str | bytes) -> None:
+            bundle.writestr(name, data)
+            listing.append(name)
+
+        add("report.html", render_html(run))
+        add("report.json", render_json(run))
+        for host in run.hosts:
+            folder = f"hosts/{_slug(host.host)}"
+            if host.facts is not None:
+                add(f"{folder}/facts.json", json.dumps(host.facts, indent=2, ensure_ascii=False))
+            for step in host.steps:
+                stem = f"{folder}/{step.number:02d}-{_slug(step.name)[:60]}"
+                for stream, suffix in (("stdout", "stdout.txt"), ("stderr", "stderr.txt"), ("diff", "diff")):
+                    text = getattr(step, stream)
+                    if text:
+                        add(f"{stem}.{suffix}", text)
+        seen: set[str] = set()
+        for path in files:
+            data = path.read_bytes()
+            try:
+                data = _text(data.decode("utf-8")).encode("utf-8")
+            except UnicodeDecodeError:
+                pass  # binary: kept as fetched
+            name = _slug(path.name)
+            while name in seen:
+                name = "_" + name
+            seen.add(name)
+            add(f"fetched/{name}", data)
+        readme = (f"Evidence for run {run.id} ({run.kind} {run.name})\n"
+                  f"Ticket: {run.ticket or '-'}\nRun by: {run.who} on {run.controller}\n"
+                  f"Status: {run.status} (exit code {run.exit_code})\n\n"
+                  f"Escalated to {note.escalated_to} by {note.author} at {note.created_at:%Y-%m-%d %H:%M:%S} UTC:\n"
+                  f"{note.text}\n\nFiles:\n" + "".join(f"  {n}\n" for n in listing) +
+                  "\nSecrets known to remote-support are masked as ******** everywhere in this bundle.\n")
+        bundle.writestr("README.txt", readme)
+    os.replace(partial, target)
