@@ -163,7 +163,8 @@ class _HostRun:
     def variables(self, step: Step | None = None) -> dict[str, Any]:
         host = self.host
         values: dict[str, Any] = {**self.task.vars}
-        values.update({p.name: p.default for p in self.task.params})
+        defaults = {name: value for name, value in self.run_.params.items() if name not in self.run_.given}
+        values.update(defaults)
         values.update(host.vars)
         values.update({
             "inventory_hostname": host.name,
@@ -172,11 +173,15 @@ class _HostRun:
             "diff_mode": self.run_.diff, "task": {"name": self.task.name, "path": str(self.task.path)},
             "params": self.run_.params,
         })
-        values.update({name: value for name, value in self.run_.params.items() if name not in self.run_.given})
+        top = {**self.registered, **self.run_.given}
+        # Task vars and parameter defaults may be templates themselves ("{{ inventory_hostname }}.log"):
+        # render them once against everything else, so they see inventory, registered values and -e.
+        for name in [*self.task.vars, *defaults]:
+            if values.get(name) is self.task.vars.get(name, defaults.get(name)) and _templated(values.get(name)):
+                values[name] = self.templar.render(values[name], {**values, **top}, where=str(self.task.path))
         if step is not None and step.vars:
-            values.update(self.templar.render(step.vars, values, where=step.where))
-        values.update(self.registered)
-        values.update(self.run_.given)
+            values.update(self.templar.render(step.vars, {**values, **top}, where=step.where))
+        values.update(top)
         return values
 
     # -- the steps
@@ -299,6 +304,7 @@ class _HostRun:
                 if key in kind.args:
                     check_arg(kind.name, key, kind.args[key], args[key], step.where)
         read_only = kind.read_only or step.check_mode is False or step.changed_when in (False, "false")
+        simulate = step.check_mode is True or (self.run_.check and not read_only)
         become = self.host.become if step.become is None else step.become
         host = self.host
         if step.become_user:
@@ -307,7 +313,7 @@ class _HostRun:
             host = replace(host, vars={**host.vars, "become_user": step.become_user})
             self.connection.host = host
         ctx = StepContext(connection=self.connection, host=host, variables=variables, templar=self.templar,
-                          check=self.run_.check and not read_only, diff=self.run_.diff, become=become,
+                          check=simulate, diff=self.run_.diff, become=become,
                           timeout=step.timeout, where=step.where, facts=self.facts, task_dir=self.task.path.parent,
                           fetch_dir=self.run_.fetch_dir)
         attempts = 0
@@ -347,6 +353,10 @@ class _HostRun:
                 outcome.msg = ""
             if outcome.failed:
                 outcome.changed = False
+
+
+def _templated(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 def _condition(templar: Templar, value: Any, variables: dict, where: str) -> bool:

@@ -184,7 +184,7 @@ class Templar:
             ast = self.env.parse("{{ (" + expression + ") }}")
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(f"{where}: expression {expression!r} does not parse: {exc.message}") from None
-        return jinja2.meta.find_undeclared_variables(ast)
+        return _undeclared(ast)
 
     def check_string(self, text: Any, *, where: str) -> set[str]:
         """Parse a templated value now; return the variables it uses."""
@@ -196,7 +196,7 @@ class Templar:
                 ast = self.env.parse(piece)
             except jinja2.TemplateSyntaxError as exc:
                 raise TemplateError(f"{where}: template syntax error: {exc.message}") from None
-            names |= jinja2.meta.find_undeclared_variables(ast)
+            names |= _undeclared(ast)
         return names
 
     def check_file(self, name: str) -> set[str]:
@@ -212,11 +212,18 @@ class Templar:
             ast = self.env.parse(source, name, filename)
         except jinja2.TemplateSyntaxError as exc:
             raise _error(exc, filename or name, None) from None
-        names = set(jinja2.meta.find_undeclared_variables(ast))
+        names = _undeclared(ast)
         for ref in jinja2.meta.find_referenced_templates(ast):
             if ref:
                 names |= self.check_file(ref)
         return names
+
+
+def _undeclared(ast: jinja2.nodes.Template) -> set[str]:
+    """Variables a template reads from outside. Jinja's own answer also lists names the template sets
+    inside an ``if`` or a loop body (``{% set a = 1 %}`` there), which are not undefined: drop them."""
+    assigned = {node.name for node in ast.find_all(jinja2.nodes.Name) if node.ctx in ("store", "param")}
+    return set(jinja2.meta.find_undeclared_variables(ast)) - assigned
 
 
 def _strings(value: Any) -> Iterable[str]:

@@ -189,3 +189,34 @@ def test_secret_parameters_never_reach_the_output(lab, tmp_path, monkeypatch):
     run = run_task(task, lab_hosts(lab, [53]), extra_vars={"token": "env:RS_TEST_SECRET"})
     text = json.dumps(run.to_dict())
     assert "pa55-w0rd-xyz" not in text and "the token is ********" in text
+
+
+def test_vars_render_against_registered_results_and_inventory(lab, tmp_path):
+    task = write_task(tmp_path, """\
+        vars: {greeting: "hello {{ inventory_hostname }}"}
+        params: [{name: logfile, type: str, default: "/tmp/{{ inventory_hostname }}.log"}]
+        steps:
+          - {name: first, command: echo world, register: first, changed_when: false}
+          - name: second
+            vars: {x: "{{ first.stdout | trim }}"}
+            command: echo {{ greeting }} {{ x }} {{ logfile }}
+          - name: set inside if
+            assert:
+              that: "true"
+              success_msg: "{% if true %}{% set a = 1 %}{{ a }}{% endif %}"
+        """)
+    host = lab_hosts(lab, [54])
+    steps = steps_of(run_task(task, host))
+    name = host[0].name
+    assert steps["second"].stdout == f"hello {name} world /tmp/{name}.log\n"
+    assert steps["set inside if"].status is Status.OK and steps["set inside if"].reason == "1"
+
+
+def test_check_mode_true_always_simulates(lab, tmp_path):
+    marker = f"/tmp/rs-exec-always-check-{os.getpid()}"
+    task = write_task(tmp_path, f"""\
+        steps:
+          - {{name: simulated, command: touch {marker}, check_mode: true}}
+        """)
+    steps = steps_of(run_task(task, lab_hosts(lab, [55])))
+    assert steps["simulated"].status is Status.SKIPPED and not os.path.exists(marker)

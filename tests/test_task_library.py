@@ -128,6 +128,7 @@ def test_every_command_and_script_renders_to_valid_sh(manager, monkeypatch):
 
 def test_tasks_list_and_show_on_the_command_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "REMOTE_SUPPORT_TASKS"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])  # importable from any cwd, installed or not
     listed = subprocess.run([sys.executable, "-m", "remote_support", "tasks", "list"], capture_output=True,
                             text=True, cwd=tmp_path, env=env, timeout=60, check=False)
     assert listed.returncode == 0, listed.stderr
