@@ -23,6 +23,7 @@ INVENTORY_ENV = "REMOTE_SUPPORT_INVENTORY"
 
 class _State:
     debug = False
+    recorded = ""  # the line that ends a run's output: where the journal has it
 
 
 # ------------------------------------------------------------------ shared options
@@ -33,6 +34,12 @@ def inventory_option(func):
         "-i", "--inventory", "inventories", multiple=True, metavar="PATH",
         help=f"Inventory file or directory (repeat to merge). Default: ${INVENTORY_ENV} (':'-separated).",
     )(func)
+
+
+journal_option = click.option(
+    "--journal", "journal_url", metavar="URL", envvar="REMOTE_SUPPORT_JOURNAL",
+    help="Journal: a SQLite file or sqlite:///PATH, postgresql://user@host/db "
+         "(default $REMOTE_SUPPORT_JOURNAL, else journal.sqlite in the data directory).")
 
 
 def connection_options(func):
@@ -56,6 +63,9 @@ def connection_options(func):
         click.option("--known-hosts", multiple=True, metavar="FILE", help="Extra known_hosts file to trust."),
         click.option("--ssh-config", metavar="FILE", help="OpenSSH client config (default ~/.ssh/config)."),
         click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout."),
+        click.option("--ticket", metavar="ID", help="Ticket this run is for (recorded in the journal)."),
+        click.option("--operator", metavar="NAME", help="Who runs this, if not the OS user (recorded)."),
+        journal_option,
     ]
     for option in reversed(options):
         func = option(func)
@@ -166,12 +176,25 @@ def exec_(pattern: str, command: tuple[str, ...], inventories, one_line: bool, g
 
     Put `--` before the command so its options are not read as ours.
     """
-    from .errors import CommandTimeout
-    from .results import StepResult, Status
-
     text = " ".join(command)
-    become = opts["become"]
-    timeout = opts["command_timeout"]
+    work = _command_work(text, timeout=opts["command_timeout"], become=opts["become"])
+    run_id, run = _run(inventories, pattern, work, opts, kind="exec", name=text, command=text)
+    if opts["as_json"]:
+        click.echo(json.dumps({"run_id": run_id, **run.to_dict()}, indent=2, default=str))
+    else:
+        from .output import print_command_output, print_summary
+
+        out, err = consoles()
+        print_command_output(out, run, one_line=one_line, grouped=grouped)
+        print_summary(err, run)
+        click.echo(_State.recorded, err=True)
+    sys.exit(run.exit_code)
+
+
+def _command_work(text: str, *, timeout: float | None, become: bool):
+    """What `exec` does on one host: run the command, and keep a timed-out command's partial output."""
+    from .errors import CommandTimeout
+    from .results import Status, StepResult
 
     def work(connection):
         try:
@@ -183,24 +206,24 @@ def exec_(pattern: str, command: tuple[str, ...], inventories, one_line: bool, g
                                duration=partial.duration if partial else 0.0)]
         return [StepResult.from_command("command", result)]
 
-    run = _run(inventories, pattern, work, opts)
-    if opts["as_json"]:
-        click.echo(json.dumps(run.to_dict(), indent=2, default=str))
-    else:
-        from .output import print_command_output, print_summary
-
-        out, err = consoles()
-        print_command_output(out, run, one_line=one_line, grouped=grouped)
-        print_summary(err, run)
-    sys.exit(run.exit_code)
+    return work
 
 
-def _run(inventories, pattern: str, work, opts: dict):
-    """Select hosts, check everything that can be checked up front, then run ``work`` on each host."""
+def _run(inventories, pattern: str, work, opts: dict, *, kind: str, name: str, command: str | None,
+         params: dict | None = None, check: bool = False, diff: bool = False, facts_of=None,
+         only: Sequence[str] | None = None, resume: str | None = None, parent: str | None = None):
+    """Select hosts, check what can be checked up front, open the run in the journal, run ``work`` on
+    each host (each host recorded the moment it finishes), close the run.
+
+    ``only`` restricts the hosts (resume, retry); ``resume`` records into that existing run.
+    """
     from .connections.base import ConnectOptions
-    from .runner import Runner, parse_serial
+    from .journal import Journal, JournalRecorder
+    from .runner import Events, Runner, parse_serial
 
-    _, hosts = load(inventories, pattern)
+    inventory, hosts = load(inventories, pattern)
+    if only is not None:
+        hosts = [h for h in hosts if h.name in set(only)]
     become_password = None
     if opts["ask_become_pass"]:
         become_password = click.prompt("BECOME password", hide_input=True, err=True)
@@ -215,14 +238,53 @@ def _run(inventories, pattern: str, work, opts: dict):
                              known_hosts=tuple(opts["known_hosts"]), ssh_config=opts["ssh_config"])
     runner = Runner(options, forks=opts["forks"], serial=parse_serial(opts["serial"]),
                     max_fail_percentage=opts["max_fail_percentage"], debug=_State.debug)
-    if opts["as_json"]:
-        return runner.run(hosts, work)  # no live output: JSON alone on stdout, and no rich to import
-    from .output import LiveOutput
+    journal = Journal.open(opts["journal_url"])
+    if resume:
+        run_id = resume
+    else:
+        run_id = journal.start_run(kind=kind, name=name, command=command, params=params or {},
+                                   inventory=inventory.sources, pattern=pattern, check=check, diff=diff,
+                                   ticket=opts["ticket"], operator=opts["operator"], hosts=[h.name for h in hosts],
+                                   tool_version=__version__, parent_run=parent)
+    warn = (lambda message: click.secho(message, fg="yellow", err=True))
+    recorder = JournalRecorder(journal, run_id, facts_of=facts_of, warn=warn)
+    with _terminate_as_interrupt():
+        if opts["as_json"]:
+            # no live output: JSON alone on stdout, and no rich to import
+            runner.events = recorder
+            result = runner.run(hosts, work)
+        else:
+            from .output import LiveOutput
 
-    _, err = consoles()
-    with LiveOutput(err, len(hosts)) as live:
-        runner.events = live
-        return runner.run(hosts, work)
+            _, err = consoles()
+            with LiveOutput(err, len(hosts)) as live:
+                runner.events = Events(live, recorder)
+                result = runner.run(hosts, work)
+    recorder.finish(result)
+    _State.recorded = f"journal: run {run_id} recorded in {journal.where} (remote-support runs show {run_id})"
+    return run_id, result
+
+
+class _terminate_as_interrupt:
+    """SIGTERM stops a run as Ctrl-C does: running hosts reported interrupted, the journal closed."""
+
+    def __enter__(self):
+        import signal
+
+        def interrupt(signum, frame):
+            raise KeyboardInterrupt
+
+        try:
+            self.previous = signal.signal(signal.SIGTERM, interrupt)
+        except ValueError:  # not the main thread (tests calling in-process)
+            self.previous = None
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
 
 
 # ------------------------------------------------------------------ tasks
@@ -275,27 +337,35 @@ def parse_extra_vars(values: Sequence[str]) -> dict[str, Any]:
 @click.option("-D", "--diff", is_flag=True, help="Show the changes to files, packages and services.")
 @click.option("-t", "--tags", multiple=True, help="Only steps with these tags.")
 @click.option("--skip-tags", multiple=True, help="Skip steps with these tags.")
-@click.option("--ticket", metavar="ID", help="Ticket this run is for (recorded with the run).")
 @click.option("-v", "--verbose", is_flag=True, help="Show every step's output for every host.")
 @connection_options
 def run(task_name: str, inventories, pattern: str, extra_vars, check: bool, diff: bool, tags, skip_tags,
-        ticket: str | None, verbose: bool, **opts) -> None:
+        verbose: bool, **opts) -> None:
     """Run a TASK (a path, or a name from `tasks list`) on the hosts matching --limit."""
+    variables = parse_extra_vars(extra_vars)
+    split = lambda values: [t for v in values for t in v.split(",") if t]  # noqa: E731
+    _run_task(task_name, inventories, pattern, variables, opts, check=check, diff=diff, tags=split(tags),
+              skip_tags=split(skip_tags), verbose=verbose)
+
+
+def _run_task(task_name: str, inventories, pattern: str, variables: dict, opts: dict, *, check: bool,
+              diff: bool, tags=(), skip_tags=(), verbose: bool = False, only=None, resume=None, parent=None):
     from .executor import TaskRun
     from .tasks import find_task, load_task
 
     task = load_task(find_task(task_name))
-    split = lambda values: [t for v in values for t in v.split(",") if t]  # noqa: E731
-    task_run = TaskRun(task, extra_vars=parse_extra_vars(extra_vars), check=check, diff=diff,
-                       tags=split(tags), skip_tags=split(skip_tags))
+    task_run = TaskRun(task, extra_vars=variables, check=check, diff=diff, tags=tags, skip_tags=skip_tags)
     if not opts["as_json"]:
         from .output import task_header
 
         _, err = consoles()
-        err.print(task_header(task.name, pattern, check=check, ticket=ticket), highlight=False)
-    result = _run(inventories, pattern, task_run.work, opts)
+        err.print(task_header(task.name, pattern, check=check, ticket=opts["ticket"]), highlight=False)
+    run_id, result = _run(inventories, pattern, task_run.work, opts, kind="task", name=task.name,
+                          command=str(task.path.resolve()), params=variables, check=check, diff=diff,
+                          facts_of=task_run.facts.get, only=only, resume=resume, parent=parent)
     if opts["as_json"]:
-        data = {"task": task.name, "path": str(task.path), "ticket": ticket, "check": check, **result.to_dict()}
+        data = {"run_id": run_id, "task": task.name, "path": str(task.path), "ticket": opts["ticket"],
+                "check": check, **result.to_dict()}
         click.echo(json.dumps(data, indent=2, default=str))
     else:
         from .output import print_steps, print_summary
@@ -303,6 +373,7 @@ def run(task_name: str, inventories, pattern: str, extra_vars, check: bool, diff
         _, err = consoles()
         print_steps(err, result, verbose=verbose, diff=diff or check)
         print_summary(err, result, title=f"{task.name}{' (check mode: nothing was changed)' if check else ''}")
+        click.echo(_State.recorded, err=True)
     sys.exit(result.exit_code)
 
 
@@ -356,6 +427,235 @@ def tasks_show(task_name: str) -> None:
         click.echo(f"  - {step.name} [{step.kind}]{when}")
     for handler in task.handlers:
         click.echo(f"  - handler: {handler.name} [{handler.kind}]")
+
+
+# ------------------------------------------------------------------ the journal
+
+
+def _journal(url: str | None):
+    from .journal import Journal
+
+    return Journal.open(url)
+
+
+def _since(text: str | None):
+    """``2d``, ``12h``, ``30m`` ago, or an ISO date/time."""
+    if not text:
+        return None
+    import re
+    from datetime import datetime, timedelta
+
+    from .errors import UsageError
+
+    match = re.fullmatch(r"(\d+)([dhm])", text.strip())
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)
+        unit_name = {"d": "days", "h": "hours", "m": "minutes"}[unit]
+        return datetime.now() - timedelta(**{unit_name: amount})
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--since {text!r}: write 2d, 12h, 30m or a date such as 2026-11-24") from None
+
+
+@cli.group(epilog="""Examples:
+  remote-support runs list --ticket INC-1234
+  remote-support runs show 20261124-2213 --host pc-042
+  remote-support runs resume 20261124-2213-7f3a""")
+def runs() -> None:
+    """The run journal: what ran, where, by whom, for which ticket, and what came back."""
+
+
+@runs.command(name="list", epilog="""Examples:
+  remote-support runs list --since 2d --status failed
+  remote-support runs list --host pc-042 --json""")
+@click.option("--host", help="Runs that included this host (glob with *).")
+@click.option("--ticket", help="Runs for this ticket.")
+@click.option("--task", help="Runs of this task or ad-hoc command (glob with *).")
+@click.option("--status", help="ok, changed, failed, unreachable, interrupted or running.")
+@click.option("--since", help="Only runs started since: 2d, 12h, 30m or a date.")
+@click.option("--operator", help="Runs by this operator or OS user.")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@journal_option
+def runs_list(host, ticket, task, status, since, operator, limit, as_json, journal_url) -> None:
+    """List recorded runs, newest first."""
+    records = _journal(journal_url).list_runs(host=host, ticket=ticket, task=task, status=status,
+                                              since=_since(since), operator=operator, limit=limit)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in records], indent=2, default=str))
+        return
+    from .output import print_run_list
+
+    print_run_list(consoles()[0], records)
+
+
+@runs.command(name="show", epilog="""Examples:
+  remote-support runs show 20261124-2213-7f3a
+  remote-support runs show 20261124-2213 --host pc-042 --step 3""")
+@click.argument("run_id", metavar="RUN")
+@click.option("--host", help="Only this host.")
+@click.option("--step", type=int, help="Only this step (1-based) of --host, with its full output.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@journal_option
+def runs_show(run_id, host, step, as_json, journal_url) -> None:
+    """Show a run: who ran what for which ticket, each host's steps and output as the technician saw it."""
+    from .errors import UsageError
+
+    journal = _journal(journal_url)
+    if step is not None:
+        if not host:
+            raise UsageError("--step needs --host: steps are numbered per host")
+        record = journal.get_step(run_id, host, step)
+        if as_json:
+            click.echo(json.dumps(record.to_dict(), indent=2, default=str))
+            return
+        from .output import print_step_record
+
+        print_step_record(consoles()[0], record)
+        return
+    record = journal.get_run(run_id, host=host)
+    if as_json:
+        click.echo(json.dumps(record.to_dict(), indent=2, default=str))
+        return
+    from .output import print_run_record
+
+    print_run_record(consoles()[0], record)
+
+
+@runs.command(name="note", epilog="""Examples:
+  remote-support runs note 20261124-2213 "user confirmed printing works again" """)
+@click.argument("run_id", metavar="RUN")
+@click.argument("text")
+@click.option("--operator", metavar="NAME", help="Who writes the note, if not the OS user.")
+@journal_option
+def runs_note(run_id, text, operator, journal_url) -> None:
+    """Add a technician's note to a run."""
+    journal = _journal(journal_url)
+    journal.add_note(run_id, text, author=operator)
+    click.echo(f"note added to run {journal.resolve(run_id)}", err=True)
+
+
+@runs.command(name="escalate", epilog="""Examples:
+  remote-support runs escalate 20261124-2213 --to L3 --note "disk errors on sda, needs hardware check"
+  remote-support runs escalate 20261124-2213 --to vendor --note "..." -o ~/tickets/INC-1234/""")
+@click.argument("run_id", metavar="RUN")
+@click.option("--to", "to", required=True, help="Who takes over: L3, vendor, network team...")
+@click.option("--note", required=True, help="What they need to know.")
+@click.option("--file", "files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A file to add to the evidence (fetched logs...); repeat.")
+@click.option("-o", "--output", type=click.Path(), help="Directory or .zip path for the evidence bundle.")
+@click.option("--operator", metavar="NAME", help="Who escalates, if not the OS user.")
+@journal_option
+def runs_escalate(run_id, to, note, files, output, operator, journal_url) -> None:
+    """Record an escalation and write an evidence bundle (zip: report, raw outputs, facts, files)."""
+    journal = _journal(journal_url)
+    bundle = journal.escalate(run_id, to, note, author=operator, files=list(files), out=output)
+    click.echo(f"escalated run {journal.resolve(run_id)} to {to}; evidence: {bundle}")
+
+
+def _rerun(record, opts: dict, hosts: list[str], *, resume: str | None, parent: str | None,
+           extra_vars: dict) -> None:
+    from .errors import UsageError
+    from .secrets import MASKED
+
+    if not hosts:
+        raise UsageError(f"run {record.id}: no host to run again ({'all finished' if resume else 'none failed'})")
+    opts["ticket"] = opts["ticket"] or record.ticket
+    opts["operator"] = opts["operator"] or record.operator
+    params = {**record.params, **extra_vars}
+    masked = sorted(k for k, v in params.items() if v == MASKED)
+    if masked:
+        raise UsageError(f"run {record.id} had secret values ({', '.join(masked)}) that the journal does not keep: "
+                         f"give them again, e.g. -e {masked[0]}=prompt")
+    if record.kind == "task":
+        _run_task(record.command, record.inventory, record.pattern, params, opts, check=record.check,
+                  diff=record.diff, only=hosts, resume=resume, parent=parent)
+    else:
+        work = _command_work(record.command, timeout=opts["command_timeout"], become=opts["become"])
+        run_id, result = _run(record.inventory, record.pattern, work, opts, kind="exec", name=record.name,
+                              command=record.command, only=hosts, resume=resume, parent=parent)
+        if not opts["as_json"]:
+            from .output import print_command_output, print_summary
+
+            out, err = consoles()
+            print_command_output(out, result)
+            print_summary(err, result)
+            click.echo(_State.recorded, err=True)
+        else:
+            click.echo(json.dumps({"run_id": run_id, **result.to_dict()}, indent=2, default=str))
+        sys.exit(result.exit_code)
+
+
+@runs.command(name="resume", epilog="""Examples:
+  remote-support runs resume 20261124-2213-7f3a -f 50""")
+@click.argument("run_id", metavar="RUN")
+@click.option("-e", "--extra-vars", multiple=True, metavar="NAME=VALUE|@FILE", help="Give secrets again.")
+@connection_options
+def runs_resume(run_id, extra_vars, **opts) -> None:
+    """Run an interrupted run's task again on exactly the hosts that did not finish, in the same run."""
+    journal = _journal(opts["journal_url"])
+    record = journal.get_run(run_id)
+    hosts = journal.resume_run(record.id)
+    _rerun(record, opts, hosts, resume=record.id, parent=None, extra_vars=parse_extra_vars(extra_vars))
+
+
+@runs.command(name="retry", epilog="""Examples:
+  remote-support runs retry 20261124-2213-7f3a""")
+@click.argument("run_id", metavar="RUN")
+@click.option("-e", "--extra-vars", multiple=True, metavar="NAME=VALUE|@FILE", help="Give secrets again.")
+@connection_options
+def runs_retry(run_id, extra_vars, **opts) -> None:
+    """Run a run's task again on its failed and unreachable hosts, as a new run linked to the first."""
+    journal = _journal(opts["journal_url"])
+    record = journal.get_run(run_id)
+    _rerun(record, opts, journal.failed_hosts(record.id), resume=None, parent=record.id,
+           extra_vars=parse_extra_vars(extra_vars))
+
+
+@cli.group(epilog="""Examples:
+  remote-support hosts history pc-042""")
+def hosts() -> None:
+    """What was done to hosts, across all runs."""
+
+
+@hosts.command(name="history", epilog="""Examples:
+  remote-support hosts history pc-042 --limit 10
+  remote-support hosts history pc-042 --json""")
+@click.argument("host")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@journal_option
+def hosts_history(host, limit, as_json, journal_url) -> None:
+    """What was done to HOST, newest first: run, task, ticket, who, outcome."""
+    entries = _journal(journal_url).host_history(host, limit=limit)
+    if as_json:
+        click.echo(json.dumps([e.to_dict() for e in entries], indent=2, default=str))
+        return
+    from .output import print_history
+
+    print_history(consoles()[0], host, entries)
+
+
+@cli.command(epilog="""Examples:
+  remote-support report 20261124-2213 -o INC-1234.html
+  remote-support report 20261124-2213 --format junit -o results.xml""")
+@click.argument("run_id", metavar="RUN")
+@click.option("--format", "fmt", type=click.Choice(["html", "json", "junit"]), default="html", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="File to write (default: stdout).")
+@journal_option
+def report(run_id, fmt, output, journal_url) -> None:
+    """Write a run as a self-contained HTML page for a ticket, JSON, or JUnit XML for CI systems."""
+    from . import report as reports
+
+    record = _journal(journal_url).get_run(run_id, full_output=True)
+    text = {"html": reports.render_html, "json": reports.render_json, "junit": reports.render_junit}[fmt](record)
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        click.echo(f"report of run {record.id} written to {output}", err=True)
+    else:
+        click.echo(text)
 
 
 # ------------------------------------------------------------------ inventory

@@ -70,6 +70,7 @@ class TaskRun:
         self.tags = set(tags)
         self.skip_tags = set(skip_tags)
         self.fetch_dir = fetch_dir or Path.cwd() / "fetched"
+        self.facts: dict[str, dict[str, Any]] = {}  # host name -> facts, for the journal
         self.templar = Templar(task.search_path())
         self._check_templates()
 
@@ -158,6 +159,7 @@ class _HostRun:
                 from .facts import gather_facts
 
                 self._facts = gather_facts(self.connection)
+                self.run_.facts[self.host.name] = self._facts
             return self._facts
 
     def variables(self, step: Step | None = None) -> dict[str, Any]:

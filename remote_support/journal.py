@@ -1007,6 +1007,39 @@ class Journal:
 
 # --------------------------------------------------------------------------------------------- helpers
 
+class JournalRecorder:
+    """RunEvents that record each host in the journal the moment it finishes.
+
+    A journal that stops answering mid-run must not stop the run: the error is reported once and the
+    remaining hosts are recorded by ``finish`` from the run's final result, if the journal is back.
+    """
+
+    def __init__(self, journal: Journal, run_id: str, facts_of=None, warn=None):
+        self.journal = journal
+        self.run_id = run_id
+        self.facts_of = facts_of or (lambda host: None)
+        self.warn = warn or (lambda message: None)
+        self._lock = threading.Lock()
+        self._warned = False
+
+    def host_started(self, host) -> None:
+        pass
+
+    def host_finished(self, result: HostResult) -> None:
+        try:
+            self.journal.record_host(self.run_id, result, facts=self.facts_of(result.host))
+        except JournalError as exc:
+            with self._lock:
+                if not self._warned:
+                    self._warned = True
+                    self.warn(f"journal: could not record {result.host}: {exc}")
+
+    def finish(self, result: RunResult) -> None:
+        """Close the run; hosts still pending in the journal (never started, or not recorded) get their
+        final result here."""
+        self.journal.finish_run(self.run_id, result)
+
+
 def os_user() -> str:
     """The OS user running the tool, as recorded with every run and note."""
     try:

@@ -257,3 +257,108 @@ def task_header(name: str, pattern: str, *, check: bool, ticket: str | None) -> 
     if check:
         parts.append("[yellow]check mode: nothing will be changed[/]")
     return " | ".join(parts)
+
+
+# ------------------------------------------------------------------ the journal
+
+
+def _status_markup(status: str) -> str:
+    try:
+        return f"[{STYLES[Status(status)]}]{status}[/]"
+    except ValueError:  # running, pending
+        return f"[bold]{escape(status)}[/]"
+
+
+def _when(value) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def print_run_list(console: Console, records) -> None:
+    if not records:
+        console.print("[dim]no runs recorded (yet) for these filters[/]")
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("run", "started", "who", "ticket", "what", "hosts", "status"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("run", "started", "status"))
+    for r in records:
+        counts = " ".join(f"{k}={v}" for k, v in sorted(r.counts.items()) if v)
+        what = ("$ " if r.kind == "exec" else "") + r.name + (" (check)" if r.check else "")
+        table.add_row(r.id, _when(r.started_at), escape(r.who), escape(r.ticket or "-"), escape(MASK(what)),
+                      counts, _status_markup(r.status))
+    console.print(table)
+
+
+def print_run_record(console: Console, record) -> None:
+    """A recorded run as the technician saw it: header, notes, then each host's steps and output."""
+    kind = "command" if record.kind == "exec" else "task"
+    console.print(f"[bold]run {record.id}[/]  {_status_markup(record.status)}"
+                  f"{'  exit ' + str(record.exit_code) if record.exit_code is not None else ''}", highlight=False)
+    rows = [(kind, MASK(record.name) + (f"  ({record.command})" if record.kind == "task" else "")),
+            ("ticket", record.ticket or "-"), ("by", record.who + f" on {record.controller}"),
+            ("hosts", f"{record.pattern}  from {', '.join(record.inventory) or '-'}"),
+            ("when", f"{_when(record.started_at)} .. {_when(record.ended_at)}"),
+            ("mode", ", ".join(m for m, on in (("check", record.check), ("diff", record.diff)) if on) or "normal"),
+            ("version", record.tool_version)]
+    if record.params:
+        rows.append(("params", ", ".join(f"{k}={v}" for k, v in record.params.items())))
+    if record.parent_run:
+        rows.append(("retry of", record.parent_run))
+    if record.aborted_reason:
+        rows.append(("stopped", record.aborted_reason))
+    for label, value in rows:
+        console.print(f"  [dim]{label:<8}[/] {escape(str(value))}", highlight=False)
+    for note in record.notes:
+        to = f" -> {note.escalated_to}" if note.escalated_to else ""
+        console.print(f"  [yellow]{note.kind}{escape(to)}[/] {_when(note.created_at)} {escape(note.author)}: "
+                      f"{escape(note.text)}" + (f" [dim]({escape(note.bundle)})[/]" if note.bundle else ""),
+                      highlight=False)
+    console.print()
+    for host in record.hosts:
+        console.print(f"[bold]{escape(host.host)}[/] {_status_markup(host.status)}"
+                      f"{'  ' + escape(host.reason) if host.reason else ''}", highlight=False)
+        for step in host.steps:
+            _print_step(console, step, brief=True)
+    counts = " ".join(f"{k}={v}" for k, v in sorted(record.counts.items()) if v)
+    console.print(f"\n{len(record.hosts)} hosts: {counts}", highlight=False)
+
+
+def _print_step(console: Console, step, *, brief: bool) -> None:
+    mark = "[yellow]failed (ignored)[/]" if step.ignored else _status_markup(step.status)
+    rc = f" rc={step.rc}" if step.rc not in (None, 0) else ""
+    console.print(f"  {step.number}. {mark} {escape(step.name)}[dim]{rc} {step.duration:.1f}s[/]"
+                  + (f"  {escape(step.reason)}" if step.reason else ""), highlight=False)
+    if step.command and (not brief or step.status == "failed"):
+        console.print(f"     [dim]$ {escape(step.command)}[/]", highlight=False)
+    for stream, style in ((step.stdout, "default"), (step.stderr, "red")):
+        lines = stream.rstrip("\n").splitlines()
+        if not lines:
+            continue
+        if brief and len(lines) > _TAIL:
+            console.print(f"     [dim]... {len(lines) - _TAIL} more lines (--host H --step N for all)[/]")
+            lines = lines[-_TAIL:]
+        for line in lines:
+            console.print(f"     [{style}]{escape(line)}[/]", highlight=False)
+    if step.diff:
+        for line in step.diff.rstrip("\n").splitlines():
+            style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+            console.print(f"     [{style}]{escape(line)}[/]", highlight=False)
+
+
+def print_step_record(console: Console, step) -> None:
+    _print_step(console, step, brief=False)
+
+
+def print_history(console: Console, host: str, entries) -> None:
+    if not entries:
+        console.print(f"[dim]nothing recorded for {escape(host)}[/]")
+        return
+    table = Table(title=f"history of {host}", title_justify="left", show_edge=False, pad_edge=False)
+    for column in ("when", "run", "what", "ticket", "who", "status", "reason"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("when", "run", "status"))
+    for e in entries:
+        who = f"{e.operator} ({e.os_user})" if e.operator and e.operator != e.os_user else e.os_user
+        what = ("$ " if e.run_kind == "exec" else "") + e.run_name
+        reason = e.reason or (f"step {e.failed_step!r} failed" if e.failed_step else "")
+        table.add_row(_when(e.started_at), e.run_id, escape(MASK(what)), escape(e.ticket or "-"), escape(who),
+                      _status_markup(e.status), escape(reason))
+    console.print(table)

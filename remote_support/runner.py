@@ -32,6 +32,21 @@ class RunEvents(Protocol):
     def host_finished(self, result: HostResult) -> None: ...
 
 
+class Events:
+    """Several RunEvents listeners as one (live output and the journal)."""
+
+    def __init__(self, *listeners: RunEvents):
+        self.listeners = [listener for listener in listeners if listener is not None]
+
+    def host_started(self, host: Host) -> None:
+        for listener in self.listeners:
+            listener.host_started(host)
+
+    def host_finished(self, result: HostResult) -> None:
+        for listener in self.listeners:
+            listener.host_finished(result)
+
+
 class _NoEvents:
     def host_started(self, host: Host) -> None:
         pass

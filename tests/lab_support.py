@@ -10,7 +10,7 @@ from typing import Iterable, Protocol, Sequence
 
 #: the session lab of tests/conftest.py: its own network, so it never meets a user's lab on 127.42.x
 LAB_NETWORK = os.environ.get("RS_TEST_LAB_NETWORK", "127.43.0.0")  # override to run two suites at once
-LAB_SIZE = 60
+LAB_SIZE = 100
 
 
 class _Endpoint(Protocol):
