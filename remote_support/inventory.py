@@ -251,7 +251,26 @@ def load_inventory(paths: Sequence[str]) -> Inventory:
     loader = _Loader()
     for path in paths:
         loader.load_source(path)
-    return loader.finish()
+    inventory = loader.finish()
+    _register_secrets(inventory)
+    return inventory
+
+
+def _register_secrets(inventory: Inventory) -> None:
+    """Values of secret-named variables (``ansible_password``, ``api_token``...) are masked wherever they
+    would show: live output, the journal, reports, even inside a command's stdout."""
+    from .secrets import MASK, is_secret_name
+
+    def walk(name: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(str(key), item)
+        elif isinstance(value, str) and is_secret_name(name):
+            MASK.add(value)
+
+    for host in inventory.hosts.values():
+        for name, value in host.vars.items():
+            walk(name, value)
 
 
 #: our variable -> Ansible's names for it. When several are set, the last listed wins (the order of

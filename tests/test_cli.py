@@ -154,3 +154,36 @@ def test_wrong_key_passphrase_stops_before_anything_runs(tmp_path, lab):
     result = cli("exec", "all", "-i", str(inv), "--", "true")
     assert result.returncode == 5 and "wrong passphrase" in result.stderr
     assert "wrong-phrase" not in result.stderr
+
+
+def test_secret_named_inventory_values_are_masked_in_output_and_journal(small_inventory, lab, tmp_path):
+    env = {**os.environ, "REMOTE_SUPPORT_JOURNAL": str(tmp_path / "j.sqlite")}
+    name = lab.status()[0].name
+    result = cli("exec", name, "-i", str(small_inventory), "--", "echo token=tok-9f8e7d6c5b4a", env=env, check=0)
+    assert "tok-9f8e7d6c5b4a" not in result.stdout + result.stderr and "token=********" in result.stdout
+    shown = cli("runs", "list", "--json", env=env, check=0).stdout + cli(
+        "report", json.loads(cli("runs", "list", "--json", env=env).stdout)[0]["id"], env=env, check=0).stdout
+    assert "tok-9f8e7d6c5b4a" not in shown
+    raw = (tmp_path / "j.sqlite").read_bytes()
+    assert b"tok-9f8e7d6c5b4a" not in raw
+
+
+def test_check_and_diff_show_what_a_template_would_change(lab, tmp_path):
+    import shutil
+    import tempfile
+
+    target_dir = tempfile.mkdtemp(prefix="rs-cli-diff-", dir="/tmp")
+    os.chmod(target_dir, 0o777)
+    try:
+        (tmp_path / "templates").mkdir()
+        (tmp_path / "templates" / "motd.j2").write_text("welcome to {{ inventory_hostname }}\n")
+        task = tmp_path / "motd.yml"
+        task.write_text(f"steps:\n  - name: motd\n    template: {{src: motd.j2, dest: {target_dir}/motd}}\n")
+        name = lab.status()[1].name
+        checked = cli("run", str(task), "-i", str(lab.inventory_path), "-l", name, "--check", "--diff", check=0)
+        assert f"+welcome to {name}" in checked.stderr and "check mode" in checked.stderr
+        assert not os.path.exists(f"{target_dir}/motd")
+        cli("run", str(task), "-i", str(lab.inventory_path), "-l", name, check=0)
+        assert open(f"{target_dir}/motd").read() == f"welcome to {name}\n"
+    finally:
+        shutil.rmtree(target_dir, ignore_errors=True)
