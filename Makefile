@@ -31,6 +31,8 @@ demo: deps
 	$(BIN)/remote-support lab up $(DEMO_HOSTS)
 	$(BIN)/remote-support exec all -i "$$($(BIN)/remote-support lab inventory)" -- 'uname -n; uptime'
 	$(BIN)/remote-support exec all -i "$$($(BIN)/remote-support lab inventory)" --become --group -- 'id -un'
+	$(BIN)/remote-support run diagnose -i "$$($(BIN)/remote-support lab inventory)" --ticket DEMO-1
+	$(BIN)/remote-support runs list --limit 3
 
 test: deps
 	$(BIN)/python -m pytest -q

@@ -278,13 +278,15 @@ def print_run_list(console: Console, records) -> None:
         console.print("[dim]no runs recorded (yet) for these filters[/]")
         return
     table = Table(show_edge=False, pad_edge=False)
-    for column in ("run", "started", "who", "ticket", "what", "hosts", "status"):
-        table.add_column(column, overflow="fold", no_wrap=column in ("run", "started", "status"))
+    for column in ("run", "started", "status", "hosts", "ticket", "who"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("what", overflow="fold", ratio=1, min_width=12)
     for r in records:
         counts = " ".join(f"{k}={v}" for k, v in sorted(r.counts.items()) if v)
         what = ("$ " if r.kind == "exec" else "") + r.name + (" (check)" if r.check else "")
-        table.add_row(r.id, _when(r.started_at), escape(r.who), escape(r.ticket or "-"), escape(MASK(what)),
-                      counts, _status_markup(r.status))
+        started = r.started_at.astimezone().strftime("%m-%d %H:%M") if r.started_at else "-"
+        table.add_row(r.id, started, _status_markup(r.status), counts, escape(r.ticket or "-"), escape(r.who),
+                      escape(MASK(what)))
     console.print(table)
 
 
@@ -353,12 +355,14 @@ def print_history(console: Console, host: str, entries) -> None:
         console.print(f"[dim]nothing recorded for {escape(host)}[/]")
         return
     table = Table(title=f"history of {host}", title_justify="left", show_edge=False, pad_edge=False)
-    for column in ("when", "run", "what", "ticket", "who", "status", "reason"):
-        table.add_column(column, overflow="fold", no_wrap=column in ("when", "run", "status"))
+    for column in ("when", "run", "status", "ticket", "who"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("what / reason", overflow="fold", ratio=1, min_width=12)
     for e in entries:
         who = f"{e.operator} ({e.os_user})" if e.operator and e.operator != e.os_user else e.os_user
         what = ("$ " if e.run_kind == "exec" else "") + e.run_name
         reason = e.reason or (f"step {e.failed_step!r} failed" if e.failed_step else "")
-        table.add_row(_when(e.started_at), e.run_id, escape(MASK(what)), escape(e.ticket or "-"), escape(who),
-                      _status_markup(e.status), escape(reason))
+        when = e.started_at.astimezone().strftime("%m-%d %H:%M") if e.started_at else "-"
+        table.add_row(when, e.run_id, _status_markup(e.status), escape(e.ticket or "-"), escape(who),
+                      escape(MASK(what)) + (f"\n[dim]{escape(reason)}[/]" if reason else ""))
     console.print(table)
