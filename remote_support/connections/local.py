@@ -52,7 +52,8 @@ class LocalConnection(Connection):
         if not shutil.which("sudo"):
             raise BecomeError(self.host.name, "sudo is not installed on the controller")
         password = self.host.secret("become_password")
-        if password:
+        # Feed the password only when sudo will ask for it: otherwise it would reach the command's stdin.
+        if password and subprocess.run(["sudo", "-n", "-u", user, "true"], capture_output=True).returncode != 0:
             MASK.add(str(password))
             prefix = (str(password) + "\n").encode()
             body = stdin.encode() if isinstance(stdin, str) else (stdin or b"")
