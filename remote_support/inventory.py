@@ -62,7 +62,10 @@ class Host:
 
     Canonical variables: address, port, user, connection, password, private_key_file,
     private_key_passphrase, become, become_method, become_user, become_password, device_type,
-    known_hosts_file, proxy_jump, connect_timeout. Values may be SecretRef; read them with
+    known_hosts_file, proxy_jump, connect_timeout; network devices: enable_password; WinRM hosts:
+    winrm_transport, winrm_scheme, winrm_port, winrm_server_cert_validation, winrm_ca_trust_path,
+    winrm_message_encryption, winrm_operation_timeout, winrm_allow_basic_http.
+    Values may be SecretRef; read them with
     :meth:`secret`.
     """
 
@@ -288,6 +291,13 @@ ANSIBLE_NAMES: dict[str, tuple[str, ...]] = {
     "become_password": ("ansible_become_password", "ansible_become_pass", "ansible_sudo_pass"),
     "device_type": ("ansible_network_os",),
     "connect_timeout": ("ansible_timeout", "ansible_ssh_timeout"),
+    "winrm_transport": ("ansible_winrm_transport",),
+    "winrm_scheme": ("ansible_winrm_scheme",),
+    "winrm_port": ("ansible_winrm_port",),
+    "winrm_server_cert_validation": ("ansible_winrm_server_cert_validation",),
+    "winrm_ca_trust_path": ("ansible_winrm_ca_trust_path",),
+    "winrm_message_encryption": ("ansible_winrm_message_encryption",),
+    "winrm_operation_timeout": ("ansible_winrm_operation_timeout_sec",),
 }
 
 #: ansible_connection value -> our connection type

@@ -12,6 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the package, how
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/lab_support.py
 
 from lab_support import LAB_NETWORK, LAB_SIZE  # noqa: E402
+
+pytest_plugins = ["netlab_support"]  # the emulated-switch lab, one per session
 from remote_support.lab import SSHD, Lab  # noqa: E402
 
 

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 CONNECTION_CLASSES = {
     "ssh": "remote_support.connections.ssh:SSHConnection",
     "local": "remote_support.connections.local:LocalConnection",
+    "winrm": "remote_support.connections.winrm:WinRMConnection",
+    "network": "remote_support.connections.netdevice:NetworkConnection",
 }
 
 

@@ -20,6 +20,8 @@ STEP_KINDS = {
     "fetch": "remote_support.steps.fetch:Fetch",
     "wait_for": "remote_support.steps.wait_for:WaitFor",
     "reboot": "remote_support.steps.reboot:Reboot",
+    "show": "remote_support.steps.netshow:Show",
+    "config": "remote_support.steps.netconfig:Config",
 }
 
 _loaded: dict[str, StepKind] = {}

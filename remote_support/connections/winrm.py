@@ -1,0 +1,476 @@
+"""Windows hosts over WinRM (WS-Management / WinRS) through pywinrm's ``Protocol``.
+
+Safe defaults, because that is where pywinrm users trip: NTLM with message encryption over HTTP (5985),
+Kerberos when asked, Basic only over HTTPS (5986) unless ``winrm_allow_basic_http: true``; the server
+certificate is checked (``winrm_ca_trust_path`` names a CA bundle). Every command gets its own shell,
+opened with codepage 65001 (UTF-8), and the shell is always deleted, also when the command timed out
+(it is sent Signal terminate first). Long PowerShell scripts go through stdin, never over the 8191
+character command-line limit; files are copied as chunked base64 through PowerShell with a SHA-256 check.
+
+Host variables: ``address``, ``user``, ``password``, ``winrm_port`` (or ``port``), ``winrm_scheme``
+(http/https), ``winrm_transport`` (ntlm, kerberos, basic), ``winrm_server_cert_validation``
+(validate/ignore), ``winrm_ca_trust_path``, ``winrm_allow_basic_http``, ``winrm_message_encryption``
+(auto/always/never), ``winrm_operation_timeout``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from ..errors import (AuthError, BecomeError, CommandTimeout, ConnectError, HostKeyError, UnreachableError,
+                      UsageError)
+from ..results import CommandResult
+from ..secrets import MASK
+from .base import Connection, ConnectOptions
+
+if TYPE_CHECKING:
+    from ..inventory import Host
+
+log = logging.getLogger(__name__)
+
+TRANSPORTS = ("ntlm", "kerberos", "basic")
+CODEPAGE_UTF8 = 65001
+#: cmd.exe's limit on a command line; a WinRS command runs through cmd.exe
+COMMAND_LINE_LIMIT = 8191
+#: stdin bytes per WinRS Send message: base64 of it plus the envelope stays under MaxEnvelopeSize (150 KB)
+STDIN_CHUNK = 64 * 1024
+#: file bytes per base64 line of an upload or download
+FILE_CHUNK = 48 * 1024
+POWERSHELL = "powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass"
+
+
+class WinRMCommandError(ConnectError):
+    """The host answered but refused the request (a WS-Man fault, a command it cannot take)."""
+
+    unreachable = False
+
+
+def _truthy(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "yes", "true", "on", "y")
+    return bool(value)
+
+
+@dataclass(frozen=True)
+class WinRMSettings:
+    name: str
+    address: str
+    port: int
+    scheme: str
+    transport: str
+    user: str | None
+    password: str | None
+    cert_validation: str  # validate | ignore
+    ca_trust_path: str | None
+    message_encryption: str  # auto | always | never
+    connect_timeout: float
+    operation_timeout: int
+
+    @property
+    def endpoint(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{self.scheme}://{host}:{self.port}/wsman"
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether message bodies are protected: by TLS, or by NTLM/Kerberos sealing."""
+        return self.scheme == "https" or (self.transport != "basic" and self.message_encryption != "never")
+
+
+def resolve_settings(host: "Host", options: ConnectOptions) -> WinRMSettings:
+    """Inventory variables over defaults; refuses combinations that send passwords in clear text."""
+    scheme = str(host.get("winrm_scheme") or "").lower() or None
+    port = host.get("winrm_port") or host.port
+    if scheme is None:
+        scheme = "https" if port is not None and int(port) == 5986 else "http"
+    if scheme not in ("http", "https"):
+        raise UsageError(f"host {host.name}: winrm_scheme {scheme!r} is not http or https")
+    port = int(port) if port else (5986 if scheme == "https" else 5985)
+    transport = str(host.get("winrm_transport") or "ntlm").lower().split(",")[0].strip()
+    if transport == "negotiate":
+        transport = "ntlm"
+    if transport not in TRANSPORTS:
+        raise UsageError(f"host {host.name}: winrm_transport {transport!r} is not supported: use one of "
+                         f"{', '.join(TRANSPORTS)}")
+    if transport == "basic" and scheme == "http" and not _truthy(host.get("winrm_allow_basic_http")):
+        raise UsageError(f"host {host.name}: Basic auth over HTTP would send the password in clear text and a "
+                         "default Windows host refuses it: use winrm_transport: ntlm (encrypted over HTTP), or "
+                         "winrm_scheme: https, or set winrm_allow_basic_http: true if you really mean it")
+    validation = str(host.get("winrm_server_cert_validation") or "validate").lower()
+    if validation not in ("validate", "ignore"):
+        raise UsageError(f"host {host.name}: winrm_server_cert_validation {validation!r} is not validate or ignore")
+    encryption = str(host.get("winrm_message_encryption") or "auto").lower()
+    if encryption not in ("auto", "always", "never"):
+        raise UsageError(f"host {host.name}: winrm_message_encryption {encryption!r} is not auto, always or never")
+    password = host.secret("password")
+    if password:
+        MASK.add(str(password))
+    user = host.user
+    if transport != "kerberos" and (not user or password in (None, "")):
+        raise UsageError(f"host {host.name}: WinRM {transport} auth needs user and password "
+                         "(password as a secret reference, e.g. {secret: env:WIN_PASSWORD})")
+    connect_timeout = float(host.get("connect_timeout") or options.connect_timeout)
+    operation_timeout = int(host.get("winrm_operation_timeout") or 20)
+    return WinRMSettings(name=host.name, address=host.address, port=port, scheme=scheme, transport=transport,
+                         user=str(user) if user else None, password=str(password) if password else None,
+                         cert_validation=validation, ca_trust_path=host.get("winrm_ca_trust_path"),
+                         message_encryption=encryption, connect_timeout=connect_timeout,
+                         operation_timeout=max(1, operation_timeout))
+
+
+# ---------------------------------------------------------------- PowerShell helpers
+
+
+def encode_ps(script: str) -> str:
+    """A script as powershell.exe's -EncodedCommand wants it: base64 of UTF-16LE."""
+    return base64.b64encode(script.encode("utf-16-le")).decode("ascii")
+
+
+def ps_quote(text: str) -> str:
+    """A PowerShell single-quoted string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+_CLIXML = "#< CLIXML"
+_CLIXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+
+
+def clean_stderr(text: str) -> str:
+    """powershell.exe's stderr without CLIXML: progress records dropped, error/warning text kept as text."""
+    if _CLIXML not in text:
+        return text
+    import xml.etree.ElementTree as ET
+
+    before, _, rest = text.partition(_CLIXML)
+    document = rest.lstrip("\r\n")
+    try:
+        root = ET.fromstring(document)
+    except ET.ParseError:
+        return text  # not what we expected: show it as it is rather than lose it
+    lines = []
+    for element in root.iter():
+        if element.tag.endswith("}S") and element.text is not None:
+            kind = (element.get("S") or "").lower()
+            value = _CLIXML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), element.text)
+            lines.append(value if kind in ("error", "") else f"{kind.upper()}: {value}")
+    return before + "".join(lines)
+
+
+# The loader: a short -EncodedCommand that runs the real script, sent base64 on stdin. The marker lets the
+# lab server (remote_support.winrm_server) recognise it.
+_STDIN_LOADER = """# remote-support:stdin-script
+$ErrorActionPreference = 'Stop'
+$b64 = [Console]::In.ReadToEnd() -replace '\\s', ''
+$script = [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($b64))
+& ([scriptblock]::Create($script))
+"""
+
+_PUT_SCRIPT = """# remote-support:put
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+$path = {path}
+$tmp = $path + '.rs-upload'
+$out = [IO.File]::Create($tmp)
+try {{
+    while ($null -ne ($line = [Console]::In.ReadLine())) {{
+        if ($line) {{ $bytes = [Convert]::FromBase64String($line); $out.Write($bytes, 0, $bytes.Length) }}
+    }}
+}} finally {{ $out.Dispose() }}
+Move-Item -LiteralPath $tmp -Destination $path -Force
+(Get-FileHash -LiteralPath $path -Algorithm SHA256).Hash
+"""
+
+_GET_SCRIPT = """# remote-support:get
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+$path = {path}
+$hash = (Get-FileHash -LiteralPath $path -Algorithm SHA256).Hash
+$in = [IO.File]::OpenRead($path)
+try {{
+    $buffer = New-Object byte[] {chunk}
+    while (($n = $in.Read($buffer, 0, $buffer.Length)) -gt 0) {{
+        [Console]::Out.WriteLine([Convert]::ToBase64String($buffer, 0, $n))
+    }}
+}} finally {{ $in.Dispose() }}
+"SHA256:$hash"
+"""
+
+
+# ---------------------------------------------------------------- the connection
+
+
+class WinRMConnection(Connection):
+    """A Windows host reached over WinRM with pywinrm; one WinRS shell per command."""
+
+    def __init__(self, host: "Host", options: ConnectOptions):
+        super().__init__(host, options)
+        self.settings: WinRMSettings | None = None
+        self._protocol = None
+        self._deadline: float | None = None
+
+    # -- open / close
+
+    def open(self) -> None:
+        from winrm.protocol import Protocol
+
+        self.close()  # opening again starts afresh
+        if self.options.host_timeout:
+            self._deadline = time.monotonic() + self.options.host_timeout
+        self.settings = s = resolve_settings(self.host, self.options)
+        transport = "ssl" if s.transport == "basic" and s.scheme == "https" else s.transport
+        if s.transport == "basic" and s.scheme == "http":
+            transport = "basic"
+        try:
+            protocol = Protocol(s.endpoint, transport=transport, username=s.user, password=s.password,
+                                server_cert_validation=s.cert_validation,
+                                ca_trust_path=s.ca_trust_path if s.ca_trust_path else None,
+                                message_encryption=s.message_encryption,
+                                operation_timeout_sec=s.operation_timeout,
+                                read_timeout_sec=s.operation_timeout + 10, proxy=None)
+        except Exception as exc:  # pywinrm validates its arguments with WinRMError/ValueError
+            raise self._mapped(exc) from None
+        # (connect, read): a dead address fails after connect_timeout, not after the read timeout
+        protocol.transport.read_timeout_sec = (s.connect_timeout, s.operation_timeout + 10)
+        self._protocol = protocol
+        # One Create + Delete proves reachability, TLS trust, credentials and encryption up front.
+        shell_id = self._call(protocol.open_shell, codepage=CODEPAGE_UTF8, noprofile=True)
+        self._delete_shell(shell_id)
+
+    def close(self) -> None:
+        if self._protocol is not None:
+            try:
+                self._protocol.transport.close_session()
+            except Exception as exc:  # noqa: BLE001 - closing sockets must not fail the run
+                log.debug("%s: closing the WinRM session: %s", self.host.name, exc)
+            self._protocol = None
+
+    # -- commands
+
+    def _remaining(self, timeout: float | None) -> float | None:
+        limits = [t for t in (timeout, self.options.command_timeout) if t]
+        if self._deadline is not None:
+            limits.append(self._deadline - time.monotonic())
+        return min(limits) if limits else None
+
+    def run(self, command: str, *, timeout: float | None = None, stdin: bytes | str | None = None,
+            become: bool = False) -> CommandResult:
+        if become:
+            raise BecomeError(self.host.name, "become is not supported over WinRM",
+                              "connect as a user with the rights the step needs (e.g. a local administrator)")
+        if len(command) > COMMAND_LINE_LIMIT:
+            raise WinRMCommandError(self.host.name, f"command line of {len(command)} characters is over the "
+                                    f"Windows limit of {COMMAND_LINE_LIMIT}",
+                                    "send long scripts with run_ps (it passes them on stdin) or upload a file")
+        return self._run(command, timeout=timeout, stdin=stdin)
+
+    def run_ps(self, script: str, *, timeout: float | None = None, stdin: bytes | str | None = None) -> CommandResult:
+        """Run a PowerShell script: as -EncodedCommand when it fits the command line, else through stdin."""
+        line = f"{POWERSHELL} -EncodedCommand {encode_ps(script)}"
+        if len(line) <= COMMAND_LINE_LIMIT:
+            result = self._run(line, timeout=timeout, stdin=stdin)
+        else:
+            if stdin is not None:
+                raise WinRMCommandError(self.host.name, f"PowerShell script of {len(script)} characters is too "
+                                        "long for the command line and stdin is taken",
+                                        "upload the script with put() and run it with powershell -File")
+            payload = base64.encodebytes(script.encode("utf-8"))
+            result = self._run(f"{POWERSHELL} -EncodedCommand {encode_ps(_STDIN_LOADER)}", timeout=timeout,
+                               stdin=payload)
+        return CommandResult(script, result.stdout, result.stderr, result.rc, result.duration)
+
+    def _run(self, command: str, *, timeout: float | None, stdin: bytes | str | None) -> CommandResult:
+        from winrm.exceptions import WinRMOperationTimeoutError
+
+        protocol = self._require_protocol()
+        limit = self._remaining(timeout)
+        if limit is not None and limit <= 0:
+            raise CommandTimeout(self.host.name, "host timeout reached before the command could start")
+        started = time.monotonic()
+        deadline = started + limit if limit is not None else None
+        stdout, stderr = bytearray(), bytearray()
+        shell_id = self._call(protocol.open_shell, codepage=CODEPAGE_UTF8, noprofile=True)
+        command_id = None
+        done = False
+        try:
+            command_id = self._call(protocol.run_command, shell_id, command)
+            if stdin is not None:
+                data = stdin.encode("utf-8") if isinstance(stdin, str) else bytes(stdin)
+                chunks = [data[i:i + STDIN_CHUNK] for i in range(0, len(data), STDIN_CHUNK)] or [b""]
+                for index, chunk in enumerate(chunks):
+                    self._call(protocol.send_command_input, shell_id, command_id, chunk, end=index == len(chunks) - 1)
+            rc = None
+            while not done:
+                wait = self.settings.operation_timeout
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    wait = max(1, min(wait, int(left + 0.999)))
+                protocol.operation_timeout_sec = wait  # the next Receive long-polls at most this long
+                try:
+                    out, err, rc, done = self._call(protocol.get_command_output_raw, shell_id, command_id)
+                except WinRMOperationTimeoutError:
+                    continue  # nothing new yet: poll again (until the deadline)
+                stdout += out
+                stderr += err
+            if not done:
+                partial = CommandResult(command, _text(stdout), clean_stderr(_text(stderr)), None,
+                                        time.monotonic() - started)
+                error = CommandTimeout(self.host.name, f"command timed out after {limit:g}s and was stopped")
+                error.result = partial
+                raise error
+        finally:
+            protocol.operation_timeout_sec = self.settings.operation_timeout
+            if command_id is not None:
+                self._quietly(protocol.cleanup_command, shell_id, command_id)  # Signal terminate
+            self._delete_shell(shell_id)
+        return CommandResult(command, _text(stdout), clean_stderr(_text(stderr)), rc, time.monotonic() - started)
+
+    def _delete_shell(self, shell_id: str) -> None:
+        self._quietly(self._protocol.close_shell, shell_id, close_session=False)
+
+    def _quietly(self, call, *args, **kwargs) -> None:
+        """Clean-up calls: a failure is logged, never raised over the error that is being reported."""
+        try:
+            call(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - see docstring
+            log.warning("%s: WinRM clean-up (%s) failed: %s", self.host.name, getattr(call, "__name__", call),
+                        self._mapped(exc))
+
+    # -- files
+
+    def put(self, source: str | Path | bytes | BinaryIO, remote_path: str, *, mode: int | None = None) -> None:
+        """Write a file on the host (``mode`` has no meaning on Windows and is ignored)."""
+        if isinstance(source, (bytes, bytearray)):
+            data = bytes(source)
+        elif isinstance(source, (str, Path)):
+            data = Path(source).read_bytes()
+        else:
+            data = source.read()
+        lines = b"".join(base64.b64encode(data[i:i + FILE_CHUNK]) + b"\n" for i in range(0, len(data), FILE_CHUNK))
+        result = self.run_ps(_PUT_SCRIPT.format(path=ps_quote(remote_path)), stdin=lines)
+        if result.rc != 0:
+            raise WinRMCommandError(self.host.name, f"cannot write {remote_path}: {_first_line(result.stderr)}",
+                                    "does the directory exist and may the user write there?")
+        expected = hashlib.sha256(data).hexdigest().upper()
+        if result.stdout.strip().upper() != expected:
+            raise WinRMCommandError(self.host.name, f"upload of {remote_path} is corrupt: SHA-256 on the host is "
+                                    f"{result.stdout.strip() or 'missing'}, expected {expected}", "try again")
+
+    def get(self, remote_path: str) -> bytes:
+        result = self.run_ps(_GET_SCRIPT.format(path=ps_quote(remote_path), chunk=FILE_CHUNK))
+        if result.rc != 0:
+            raise WinRMCommandError(self.host.name, f"cannot read {remote_path}: {_first_line(result.stderr)}")
+        buffer = io.BytesIO()
+        expected = None
+        for line in result.stdout.split():
+            if line.startswith("SHA256:"):
+                expected = line[7:].upper()
+            else:
+                buffer.write(base64.b64decode(line))
+        data = buffer.getvalue()
+        if expected is None or hashlib.sha256(data).hexdigest().upper() != expected:
+            raise WinRMCommandError(self.host.name, f"download of {remote_path} is corrupt: SHA-256 mismatch",
+                                    "try again")
+        return data
+
+    # -- errors
+
+    def _require_protocol(self):
+        if self._protocol is None:
+            raise UnreachableError(self.host.name, "unreachable: not connected (connection closed or never opened)")
+        return self._protocol
+
+    def _call(self, call, *args, **kwargs):
+        from winrm.exceptions import WinRMOperationTimeoutError
+
+        try:
+            return call(*args, **kwargs)
+        except WinRMOperationTimeoutError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - mapped to one of ours, or re-raised as is
+            mapped = self._mapped(exc)
+            if mapped is exc:
+                raise
+            raise mapped from None
+
+    def _mapped(self, exc: BaseException) -> BaseException:
+        """A pywinrm/requests error as a ConnectError saying what to check."""
+        import requests
+        from winrm.exceptions import InvalidCredentialsError, WinRMError, WinRMTransportError, WSManFaultError
+
+        s = self.settings
+        where = f"{s.address}:{s.port}"
+        name = self.host.name
+        if isinstance(exc, InvalidCredentialsError):
+            if s.scheme == "http" and s.message_encryption == "never":
+                return AuthError(name, f"auth failed for user {s.user} or unencrypted messages refused",
+                                 "a default Windows host refuses unencrypted WinRM over HTTP (AllowUnencrypted="
+                                 "false): remove winrm_message_encryption: never or use HTTPS")
+            if s.transport == "basic":
+                return AuthError(name, f"auth failed for user {s.user}",
+                                 "check the password; Basic needs a local account and winrm set "
+                                 "winrm/config/service/auth @{Basic=\"true\"}" +
+                                 ("; over HTTP the host must also allow unencrypted traffic, prefer ntlm"
+                                  if s.scheme == "http" else ""))
+            if s.transport == "kerberos":
+                return AuthError(name, "Kerberos auth failed",
+                                 f"check kinit/klist for a ticket and that the SPN HTTP/{s.address} exists; "
+                                 "use the host's DNS name, not its IP")
+            return AuthError(name, f"auth failed for user {s.user}",
+                             "check the password and the auth transport: ntlm/kerberos")
+        if isinstance(exc, requests.exceptions.SSLError):
+            return HostKeyError(name, f"TLS certificate of {where} not trusted: {_short(exc)}",
+                                "set winrm_ca_trust_path to the CA bundle that signed it "
+                                "(winrm_server_cert_validation: ignore only in a lab)")
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return UnreachableError(name, f"unreachable: connect to {where} timed out after {s.connect_timeout:g}s",
+                                    "is the host up and the port open in its firewall?")
+        if isinstance(exc, requests.exceptions.ReadTimeout):
+            return UnreachableError(name, f"unreachable: {where} stopped answering", "is the host overloaded?")
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            text = str(exc)
+            if "Name or service not known" in text or "nodename nor servname" in text or "NameResolution" in text:
+                return UnreachableError(name, f"unreachable: cannot resolve {s.address}", "check the host's address")
+            if "refused" in text.lower():
+                return UnreachableError(name, f"unreachable: listener not reachable on {where}",
+                                        "is WinRM enabled? winrm quickconfig")
+            return UnreachableError(name, f"unreachable: {where}: {_short(exc)}", "is WinRM enabled? winrm quickconfig")
+        if isinstance(exc, WSManFaultError):
+            return WinRMCommandError(name, f"WinRM fault {exc.wsman_fault_code or exc.code}: {exc.reason.strip()}")
+        if isinstance(exc, WinRMTransportError):
+            if exc.code in (400, 415) and s.message_encryption != "never" and s.scheme == "http":
+                return ConnectError(name, f"{where} refused the encrypted WinRM message (HTTP {exc.code})",
+                                    "check the auth transport (ntlm/kerberos) or use HTTPS")
+            return ConnectError(name, f"WinRM HTTP error {exc.code} from {where}", _short(exc))
+        if isinstance(exc, WinRMError):
+            text = str(exc)
+            if "kerberos" in text.lower() and "not installed" in text.lower():
+                return UsageError(f"host {name}: Kerberos needs pywinrm's Kerberos extra: "
+                                  "pip install 'pywinrm[kerberos]' (and a ticket from kinit)")
+            return ConnectError(name, f"WinRM error: {text}")
+        return exc
+
+
+def _text(data: bytes | bytearray) -> str:
+    return MASK(bytes(data).decode("utf-8", "replace"))
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return "no error text"
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) <= 200 else text[:197] + "..."

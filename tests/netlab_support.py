@@ -1,0 +1,64 @@
+"""The session netlab: emulated Cisco IOS switches (fake-switches) for the network-device tests.
+
+Import the fixture into a test module with ``from netlab_support import netlab  # noqa: F401``.
+The fake-switches virtual environment is cached across runs (``RS_TEST_NETLAB_VENV``, default
+``~/.cache/remote-support/netlab-venv``, outside the repository); creating it takes about 10 s.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import pytest
+
+from remote_support.inventory import Host, load_inventory
+from remote_support.netlab import NetLab
+
+#: its own loopback network, away from the sshd labs (127.42/127.43) and a user's netlab (127.44)
+NETLAB_NETWORK = os.environ.get("RS_TEST_NETLAB_NETWORK", "127.47.0.0")
+NETLAB_SIZE = 10
+NETLAB_VENV = Path(os.environ.get("RS_TEST_NETLAB_VENV",
+                                  Path.home() / ".cache" / "remote-support" / "netlab-venv"))
+
+
+_shared: dict[str, Any] = {"lab": None, "users": 0}
+
+
+@pytest.fixture(scope="session")
+def netlab(remote_support_home, tmp_path_factory):
+    """NETLAB_SIZE switches up for the whole session, stopped by PID at the end.
+
+    Test modules import this fixture, so pytest sees one definition per module: they share one lab
+    (the last user stops it). With ``pytest_plugins = ["netlab_support"]`` in conftest.py it is one.
+    """
+    if _shared["lab"] is None:
+        lab = NetLab(tmp_path_factory.mktemp("netlab"), network=NETLAB_NETWORK, venv=NETLAB_VENV)
+        started = time.monotonic()
+        try:
+            lab.up(NETLAB_SIZE)
+        except BaseException:
+            lab.down()
+            raise
+        lab.up_seconds = time.monotonic() - started
+        print(f"\nnetlab: {NETLAB_SIZE} switches up in {lab.up_seconds:.1f}s"
+              + (f" (of which creating the venv {NETLAB_VENV}: {lab.venv_seconds:.1f}s)" if lab.venv_seconds else ""))
+        _shared["lab"] = lab
+    _shared["users"] += 1
+    try:
+        yield _shared["lab"]
+    finally:
+        _shared["users"] -= 1
+        if _shared["users"] == 0:
+            _shared["lab"].down()
+            _shared["lab"] = None
+
+
+def netlab_hosts(lab: NetLab, indexes: Sequence[int] = (0,), **overrides: Any) -> list[Host]:
+    """Switches as the runner sees them, from the lab's own inventory (secrets as file references)."""
+    inventory = load_inventory([str(lab.inventory_path)])
+    hosts = list(inventory.hosts.values())
+    return [replace(hosts[i], vars={**hosts[i].vars, **overrides}) for i in indexes]
