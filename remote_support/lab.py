@@ -365,15 +365,18 @@ class Lab:
         q = json.dumps  # a JSON string is a YAML string, quoted safely
         lines = [
             "# The remote-support practice lab; rewritten by every `lab up`.",
-            "defaults:",
-            "  connection: ssh",
-            f"  user: {self.user}",
-            f"  private_key_file: {q(str(self.client_key_path))}",
-            f"  known_hosts_file: {q(str(self.known_hosts_path))}",
+            "# Settings are the group's, not defaults: the lab's switches and Windows hosts share -i.",
+            "groups:",
+            "  lab:",
+            "    vars:",
+            "      connection: ssh",
+            f"      user: {self.user}",
+            f"      private_key_file: {q(str(self.client_key_path))}",
+            f"      known_hosts_file: {q(str(self.known_hosts_path))}",
         ]
         if self.as_root:
-            lines.append(f"  become_password: {{secret: {q('file:' + str(self.password_path))}}}")
-        lines += ["groups:", "  lab: {}", "hosts:"]
+            lines.append(f"      become_password: {{secret: {q('file:' + str(self.password_path))}}}")
+        lines += ["hosts:"]
         lines += [f"  {h.name}: {{address: {h.address}, port: {h.port}, groups: [lab]}}" for h in hosts]
         _write_text(self.inventory_path, "\n".join(lines) + "\n")
 

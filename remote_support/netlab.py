@@ -360,15 +360,15 @@ class NetLab:
         q = json.dumps
         lines = [
             "# The remote-support emulated-switch lab; rewritten by every `netlab up`.",
-            "defaults:",
-            "  connection: network",
-            f"  device_type: {DEVICE_TYPE}",
-            f"  user: {self.user}",
-            f"  password: {{secret: {q('file:' + str(self.password_path))}}}",
-            f"  enable_password: {{secret: {q('file:' + str(self.enable_password_path))}}}",
-            f"  known_hosts_file: {q(str(self.known_hosts_path))}",
             "groups:",
-            "  switches: {}",
+            "  switches:",
+            "    vars:",
+            "      connection: network",
+            f"      device_type: {DEVICE_TYPE}",
+            f"      user: {self.user}",
+            f"      password: {{secret: {q('file:' + str(self.password_path))}}}",
+            f"      enable_password: {{secret: {q('file:' + str(self.enable_password_path))}}}",
+            f"      known_hosts_file: {q(str(self.known_hosts_path))}",
             "hosts:",
         ]
         lines += [f"  {name}: {{address: {address}, port: {self.port}, groups: [switches]}}"

@@ -187,3 +187,22 @@ def test_check_and_diff_show_what_a_template_would_change(lab, tmp_path):
         assert open(f"{target_dir}/motd").read() == f"welcome to {name}\n"
     finally:
         shutil.rmtree(target_dir, ignore_errors=True)
+
+
+def test_lab_with_linux_hosts_switches_and_windows_endpoints(tmp_path):
+    env = {**os.environ, "REMOTE_SUPPORT_HOME": str(tmp_path)}
+    try:
+        cli("lab", "up", "2", "--switches", "2", "--windows", "2", "--network", "127.55.0.0", env=env, check=0)
+        inventory = cli("lab", "inventory", env=env, check=0).stdout.strip()
+        status = cli("lab", "status", env=env, check=0).stdout
+        assert status.count("running") == 6
+        result = cli("exec", "lab:windows", "-i", inventory, "--json", "--", "hostname", env=env, check=0)
+        data = json.loads(result.stdout)
+        outputs = {h["host"]: h["steps"][0]["stdout"].strip() for h in data["hosts"]}
+        assert outputs["lab-001"] == "lab-001" and outputs["win-002"] == "WIN-002"
+        assert data["summary"]["ok"] == 4
+        switches = cli("exec", "switches", "-i", inventory, "-o", "--", "show running-config", env=env, check=0)
+        assert "sw-001 | ok" in switches.stdout and "hostname sw-002" in switches.stdout
+    finally:
+        down = cli("lab", "down", env=env)
+    assert down.returncode == 0 and "6 hosts stopped" in down.stderr
