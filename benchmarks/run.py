@@ -12,14 +12,20 @@ default), 50 hosts in parallel. Each client runs as a child process and is measu
 One warm-up run of each client, then ``--repeat`` measured runs in alternating order; the median is
 reported. ``remote-support --help`` is timed too (best of 10). See benchmarks/README.md.
 
+remote-support runs twice: as users run it, recording into a fresh journal (a SQLite file in the
+benchmark's temporary directory, or ``--journal-url``), and through ``benchmarks/no_journal.py`` with the
+journal replaced by one that does nothing, to measure what recording costs (target: under 5% wall).
+
     python benchmarks/run.py                 # 200 hosts, 50 forks, 3 repetitions, with Ansible
     python benchmarks/run.py --skip-ansible --hosts 50 --repeat 1 --json /tmp/bench.json
+    python benchmarks/run.py --history-only  # only benchmarks/journal.py: `hosts history` on 1,000,000 steps
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -40,6 +46,8 @@ REPO_ROOT = BENCH_DIR.parent
 ANSIBLE_VENV = BENCH_DIR / ".venv-ansible"
 ANSIBLE_REQUIREMENTS = BENCH_DIR / "requirements-ansible.txt"
 REFERENCE_SCRIPT = BENCH_DIR / "paramiko_reference.py"
+NO_JOURNAL_SCRIPT = BENCH_DIR / "no_journal.py"
+HISTORY_SCRIPT = BENCH_DIR / "journal.py"
 
 LAB_NETWORK = "127.45.0.0"  # not the test lab's 127.43 nor a user's 127.42
 COMMAND = "uname -a; uptime"
@@ -49,9 +57,13 @@ TARGET_WALL_RATIO = 1.15  # wall time at most 1.15x the reference
 TARGET_CPU_RATIO = 1.5  # CPU per host at most 1.5x the reference
 TARGET_VS_ANSIBLE = 4.0  # at least 4x faster (wall) than `ansible -m raw`
 TARGET_HELP_S = 0.3  # `remote-support --help`, best of 10
+TARGET_JOURNAL_OVERHEAD = 0.05  # with the journal at most 5% more wall time than without (medians)
 MAX_ATTEMPTS = 3  # a run that fails on some host is shown, counted and repeated, at most this often
 
 RS = "remote-support"
+RS_NO_JOURNAL = "remote-support, no journal"  # benchmarks/no_journal.py: the journal replaced by a null one
+RS_NO_IMPORT = "remote-support, no journal import"  # information: nor is the journal module (SQLAlchemy) imported
+NO_JOURNAL_MARKER = "no_journal: journal replaced by a null journal"  # what no_journal.py prints on stderr
 REF = "paramiko reference"
 ANSIBLE = "ansible -m raw"  # OpenSSH's default key exchange (sntrup761x25519), as users run it
 ANSIBLE_C25519 = "ansible raw curve25519"  # like for like: the key exchange paramiko negotiates
@@ -155,6 +167,17 @@ def check_remote_support(hosts: int) -> Callable[[Sample], str | None]:
                    if h.get("status") != "ok"][:3]
             return f"exit {sample.rc}, summary {data.get('summary')}, {linux} hosts printed uname; {bad}"
         return None
+    return check
+
+
+def check_no_journal(hosts: int, imported: bool = True) -> Callable[[Sample], str | None]:
+    """As remote-support, and it must really have run without the journal (and without importing it)."""
+    check_rs = check_remote_support(hosts)
+
+    def check(sample: Sample) -> str | None:
+        if NO_JOURNAL_MARKER not in sample.stderr or imported == ("not imported" in sample.stderr):
+            return f"exit {sample.rc}, not run through {NO_JOURNAL_SCRIPT.name}; stderr: {tail(sample.stderr)}"
+        return check_rs(sample)
     return check
 
 
@@ -271,8 +294,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="key exchange for Ansible's ssh: OpenSSH's default (sntrup761x25519, about "
                              "80 ms client CPU per connection; the target is measured against this), "
                              f"{C25519} (what paramiko negotiates: like for like), or both (default)")
+    parser.add_argument("--journal-url", metavar="URL",
+                        help="the journal remote-support records into, e.g. postgresql://USER@HOST:PORT/DATABASE "
+                             "(use a scratch database: every measured run is recorded there); default: a fresh "
+                             "SQLite file in the benchmark's temporary directory")
+    parser.add_argument("--no-journal-import", action="store_true",
+                        help=f"also measure (for information) `{RS_NO_IMPORT}`: remote-support without the journal "
+                             "and without even importing the journal module (SQLAlchemy)")
+    parser.add_argument("--history-only", action="store_true",
+                        help="run only the journal benchmark (benchmarks/journal.py: `hosts history` on "
+                             "1,000,000 step results); other options after it go to that script")
     parser.add_argument("--json", metavar="FILE", help="also save the results as JSON")
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    args.history_args = extra
+    if extra and not args.history_only:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.hosts < 1 or args.forks < 1 or args.repeat < 1:
         parser.error("--hosts, --forks and --repeat must be at least 1")
     return args
@@ -321,10 +357,22 @@ def run(args: argparse.Namespace, work: Path, lab) -> dict:
     # remote_support/__pycache__, which git ignores), even where the shell sets PYTHONDONTWRITEBYTECODE.
     base_env.pop("PYTHONDONTWRITEBYTECODE", None)
 
+    # remote-support records into a journal of the benchmark's own (never the user's, even if the
+    # environment names one), and runs a second time with the journal replaced by a null one.
+    journal_url = args.journal_url or f"sqlite:///{work / 'journal.sqlite'}"
+    base_env["REMOTE_SUPPORT_JOURNAL"] = journal_url
+    journal_where = check_journal(journal_url)
+    print(f"journal: remote-support records into {journal_where}", flush=True)
+    exec_args = ["exec", "all", "-i", str(lab.inventory_path), "-f", str(args.forks), "--json", "--", COMMAND]
+
     clients = [
-        Client(RS, [sys.executable, "-m", "remote_support", "exec", "all", "-i", str(lab.inventory_path),
-                    "-f", str(args.forks), "--json", "--", COMMAND],
+        Client(RS, [sys.executable, "-m", "remote_support", *exec_args],
                check_remote_support(args.hosts), env=base_env),
+        # next to RS, so the alternating order always runs the two back to back
+        Client(RS_NO_JOURNAL, [sys.executable, str(NO_JOURNAL_SCRIPT), *exec_args],
+               check_no_journal(args.hosts), env=base_env),
+        *([Client(RS_NO_IMPORT, [sys.executable, str(NO_JOURNAL_SCRIPT), "--skip-journal-import", *exec_args],
+                  check_no_journal(args.hosts, imported=False), env=base_env)] if args.no_journal_import else []),
         Client(REF, [sys.executable, str(REFERENCE_SCRIPT), "--hosts-file", str(hosts_file), "--user", lab.user,
                      "--key", str(lab.client_key_path), "--known-hosts", str(lab.known_hosts_path),
                      "--forks", str(args.forks), "--", COMMAND],
@@ -352,13 +400,15 @@ def run(args: argparse.Namespace, work: Path, lab) -> dict:
     print("timing `remote-support --help` (best of 10) ...", flush=True)
     help_result = time_help(scratch)
 
+    width = max(22, *(len(c.name) for c in clients))
+
     def one(client: Client, label: str) -> Sample:
         """One measured run that did the job on every host. A run that did not is shown (with the
         end of the sshd log of the hosts it names), counted in the results and run again, twice at most."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
             sample = measure(client.argv, env=client.env, cwd=client.cwd, scratch=scratch)
             problem = client.check(sample)
-            print(f"  {label:8} {client.name:22} wall {sample.wall:6.2f} s  cpu {sample.cpu:6.2f} s  "
+            print(f"  {label:8} {client.name:{width}} wall {sample.wall:6.2f} s  cpu {sample.cpu:6.2f} s  "
                   f"peak {sample.maxrss_mb:5.1f} MB  {'ok' if problem is None else 'FAILED'}", flush=True)
             if problem is None:
                 return sample
@@ -370,6 +420,7 @@ def run(args: argparse.Namespace, work: Path, lab) -> dict:
                     print(f"    end of {name}'s sshd log: {tail(log.read_text(errors='replace'), 6)}", flush=True)
         raise SystemExit(f"{client.name} failed {MAX_ATTEMPTS} times in a row: giving up")
 
+    bench_started = datetime.datetime.now(datetime.timezone.utc)
     for client in clients:
         one(client, "warm-up")
     for rep in range(args.repeat):
@@ -377,10 +428,40 @@ def run(args: argparse.Namespace, work: Path, lab) -> dict:
         for client in order:
             client.samples.append(one(client, f"run {rep + 1}"))
 
-    return summarize(args, clients, help_result, ansible_note)
+    rs_client = clients[0]
+    journal_info = {"url": journal_where, "fresh_sqlite": args.journal_url is None,
+                    **count_recorded(journal_url, bench_started, args.hosts, 1 + args.repeat + len(rs_client.failures)),
+                    "runs_expected_complete": 1 + args.repeat}
+    return summarize(args, clients, help_result, ansible_note, journal_info)
 
 
-def summarize(args: argparse.Namespace, clients: list[Client], help_result: dict, ansible_note: str) -> dict:
+def check_journal(url: str) -> str:
+    """Open (creating) the journal once before the lab runs: a bad --journal-url fails here, not in
+    the first run. Returns the journal's name for messages (no password)."""
+    from remote_support.journal import Journal, JournalError
+
+    try:
+        journal = Journal.open(url)
+    except JournalError as exc:
+        raise SystemExit(f"journal: {exc}") from None
+    try:
+        return journal.where
+    finally:
+        journal.close()
+
+
+def count_recorded(url: str, since: datetime.datetime, hosts: int, expected: int) -> dict:
+    """How many of the benchmark's runs the journal holds, and how many with every host recorded ok."""
+    from remote_support.journal import Journal
+
+    with Journal.open(url) as journal:
+        records = journal.list_runs(task=COMMAND, since=since, limit=expected + 50)
+    complete = sum(1 for r in records if r.counts.get("ok") == hosts and r.status == "ok")
+    return {"runs_recorded": len(records), "runs_complete": complete, "runs_expected": expected}
+
+
+def summarize(args: argparse.Namespace, clients: list[Client], help_result: dict, ansible_note: str,
+              journal_info: dict | None = None) -> dict:
     by_name = {c.name: c for c in clients}
     rows = {}
     for c in clients:
@@ -414,6 +495,30 @@ def summarize(args: argparse.Namespace, clients: list[Client], help_result: dict
         {"target": f"`remote-support --help` under {TARGET_HELP_S} s (best of 10)",
          "value": f"{help_result['best_wall']:.3f} s", "pass": help_result["best_wall"] < TARGET_HELP_S},
     ]
+    if RS_NO_JOURNAL in rows:
+        bare = rows[RS_NO_JOURNAL]
+        overhead = rs["wall_s"] / bare["wall_s"] - 1
+        paired = [a.wall / b.wall - 1 for a, b in zip(by_name[RS].samples, by_name[RS_NO_JOURNAL].samples)]
+        cpu_overhead = rs["cpu_s"] / bare["cpu_s"] - 1
+        journal_info = {**(journal_info or {}), "wall_overhead": overhead, "cpu_overhead": cpu_overhead,
+                        "paired_wall_overheads": paired}
+        targets.append({"target": f"journal overhead under {TARGET_JOURNAL_OVERHEAD:.0%} wall (median with "
+                                  "the journal against median without)",
+                        "value": f"{overhead:+.1%} ({rs['wall_s']:.2f} s against {bare['wall_s']:.2f} s)",
+                        "pass": overhead < TARGET_JOURNAL_OVERHEAD})
+        targets.append({"target": "(information) journal overhead, CPU and run by run", "pass": None, "info": True,
+                        "value": f"CPU {cpu_overhead:+.1%} ({rs['cpu_s']:.2f} s against {bare['cpu_s']:.2f} s); "
+                                 f"wall per run {', '.join(f'{p:+.1%}' for p in paired)}"})
+        if RS_NO_IMPORT in rows:
+            none = rows[RS_NO_IMPORT]
+            journal_info["wall_overhead_with_import"] = rs["wall_s"] / none["wall_s"] - 1
+            journal_info["cpu_overhead_with_import"] = rs["cpu_s"] / none["cpu_s"] - 1
+            targets.append({"target": f"(information) journal overhead including the import of the journal module "
+                                      f"(against `{RS_NO_IMPORT}`)", "pass": None, "info": True,
+                            "value": f"wall {journal_info['wall_overhead_with_import']:+.1%} ({rs['wall_s']:.2f} s "
+                                     f"against {none['wall_s']:.2f} s), CPU "
+                                     f"{journal_info['cpu_overhead_with_import']:+.1%} ({rs['cpu_s']:.2f} s against "
+                                     f"{none['cpu_s']:.2f} s)"})
     if ANSIBLE in rows and ANSIBLE_C25519 in rows:
         c = rows[ANSIBLE_C25519]
         targets.append({"target": f"(information) faster than `{ANSIBLE_C25519}`, the same key exchange "
@@ -426,6 +531,7 @@ def summarize(args: argparse.Namespace, clients: list[Client], help_result: dict
         "job": {"command": COMMAND, "hosts": args.hosts, "forks": args.forks, "repeat": args.repeat,
                 "lab_network": LAB_NETWORK},
         "ansible": ansible_note,
+        "journal": journal_info,
         "clients": rows,
         "help": help_result,
         "targets": targets,
@@ -446,7 +552,14 @@ def report(results: dict) -> str:
            f"{job['forks']} in parallel; median of {job['repeat']} runs after one warm-up",
            f"machine: {results['machine']['cpus']} CPUs, Python {results['machine']['python']}, "
            f"{results['machine']['openssh']}",
-           f"ansible: {results['ansible']}", ""]
+           f"ansible: {results['ansible']}"]
+    journal = results.get("journal")
+    if journal:
+        out.append(f"journal: {journal['url']}{' (a fresh file)' if journal.get('fresh_sqlite') else ''}; "
+                   f"it holds {journal.get('runs_recorded')} of the {journal.get('runs_expected')} remote-support "
+                   f"runs (warm-up included), {journal.get('runs_complete')} with all {job['hosts']} hosts ok; "
+                   f"`{RS_NO_JOURNAL}` = benchmarks/{NO_JOURNAL_SCRIPT.name}")
+    out.append("")
     header = ["tool", "wall s", "CPU s", "CPU ms/host", "peak MB", "wall vs ref", "CPU/host vs ref",
               "x faster than ansible raw"]
     table = [header]
@@ -477,6 +590,12 @@ def report(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.history_only:
+        spec = importlib.util.spec_from_file_location("remote_support_history_benchmark", HISTORY_SCRIPT)
+        history = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = history  # dataclasses look their module up there
+        spec.loader.exec_module(history)
+        return history.main(args.history_args + (["--json", args.json] if args.json else []))
     try:
         from remote_support.lab import Lab, LabError
     except ImportError as exc:
