@@ -24,7 +24,7 @@ from .tasks import Step, Task
 from .templating import Templar
 
 #: names every step may use besides the host's variables
-MAGIC_VARS = ("inventory_hostname", "host", "groups", "facts", "check_mode", "diff_mode", "task", "params",
+MAGIC_VARS = ("inventory_hostname", "host", "group_names", "facts", "check_mode", "diff_mode", "task", "params",
               "range", "dict", "lipsum", "cycler", "joiner", "namespace", "true", "false", "none",
               "True", "False", "None", "loop", "result")
 
@@ -171,7 +171,8 @@ class _HostRun:
         values.update({
             "inventory_hostname": host.name,
             "host": {"name": host.name, "address": host.address, "groups": list(host.groups)},
-            "groups": list(host.groups), "facts": LazyFacts(self.facts), "check_mode": self.run_.check,
+            # Ansible's group_names: the host's groups without "all"
+            "group_names": sorted(g for g in host.groups if g != "all"), "facts": LazyFacts(self.facts), "check_mode": self.run_.check,
             "diff_mode": self.run_.diff, "task": {"name": self.task.name, "path": str(self.task.path)},
             "params": self.run_.params,
         })

@@ -122,11 +122,6 @@ class Inventory:
         self.groups = dict(groups)
         self.sources = list(sources)
 
-    def group_names(self, host: Host | str) -> list[str]:
-        """The host's groups without ``all``, sorted: Ansible's ``group_names``."""
-        host = self.hosts[host] if isinstance(host, str) else host
-        return sorted(g for g in host.groups if g != "all")
-
     def select(self, pattern: str | None = None) -> list[Host]:
         """Hosts matching an Ansible host pattern, in inventory order.
 
