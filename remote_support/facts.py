@@ -6,6 +6,7 @@ by the task executor, and used by ``when`` conditions, templates and the package
 
 from __future__ import annotations
 
+import json
 import shlex
 from typing import Any
 
@@ -53,6 +54,8 @@ def os_family(os_id: str, os_like: str) -> str:
 def gather_facts(connection: Connection) -> dict[str, Any]:
     """Facts of the host behind ``connection``; raises ConnectError when it cannot be asked."""
     host = connection.host
+    if host.connection == "winrm":
+        return gather_windows_facts(connection)
     if host.connection not in ("ssh", "local"):
         return {"connection": host.connection, "os_family": host.get("os_family", "unknown")}
     result = connection.run("sh -c " + shlex.quote(_SCRIPT), timeout=60)
@@ -103,3 +106,76 @@ def parse_facts(text: str) -> dict[str, Any]:
     facts.pop("pkg_mgr", None)
     facts["init_system"] = facts.pop("init", "unknown")
     return facts
+
+
+# ---------------------------------------------------------------- Windows, over WinRM
+
+#: one PowerShell script, one round trip; the first line lets the WinRM lab server recognise it
+WINDOWS_SCRIPT = r"""# remote-support:facts
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+$os = Get-CimInstance -ClassName Win32_OperatingSystem
+$cs = Get-CimInstance -ClassName Win32_ComputerSystem
+$disks = @(Get-CimInstance -ClassName Win32_LogicalDisk -Filter 'DriveType=3' | ForEach-Object {
+    [ordered]@{ device = $_.DeviceID; mount = $_.DeviceID + '\'; filesystem = $_.FileSystem
+                size_bytes = [int64]$_.Size; free_bytes = [int64]$_.FreeSpace } })
+$hotfixes = @(Get-HotFix -ErrorAction SilentlyContinue | ForEach-Object {
+    [ordered]@{ id = $_.HotFixID; description = $_.Description
+                installed_on = $(if ($_.InstalledOn) { $_.InstalledOn.ToString('yyyy-MM-dd') } else { '' }) } })
+[ordered]@{
+    caption = $os.Caption; version = $os.Version; build = $os.BuildNumber; architecture = $os.OSArchitecture
+    hostname = $os.CSName; domain = $cs.Domain; part_of_domain = [bool]$cs.PartOfDomain
+    uptime_seconds = [int64]((Get-Date) - $os.LastBootUpTime).TotalSeconds
+    last_boot = $os.LastBootUpTime.ToUniversalTime().ToString('s')
+    memory_total_bytes = [int64]$os.TotalVisibleMemorySize * 1024
+    memory_available_bytes = [int64]$os.FreePhysicalMemory * 1024
+    cpus = [int]$cs.NumberOfLogicalProcessors
+    user = [Security.Principal.WindowsIdentity]::GetCurrent().Name
+    disks = $disks; hotfixes = $hotfixes
+    winget = [bool](Get-Command winget.exe -ErrorAction SilentlyContinue)
+    choco = [bool](Get-Command choco.exe -ErrorAction SilentlyContinue)
+    powershell_version = $PSVersionTable.PSVersion.ToString()
+} | ConvertTo-Json -Depth 4 -Compress
+"""
+
+
+def gather_windows_facts(connection: Connection) -> dict[str, Any]:
+    """Facts of a Windows host, named as the Linux ones where they mean the same."""
+    host = connection.host
+    result = connection.run_ps(WINDOWS_SCRIPT, timeout=60)
+    if result.rc != 0:
+        raise ConnectError(host.name, f"cannot gather facts: {result.stderr.strip() or 'exit ' + str(result.rc)}")
+    try:
+        data = json.loads(result.stdout.strip().lstrip("\ufeff"))
+    except ValueError:
+        raise ConnectError(host.name, f"cannot gather facts: not JSON: {result.stdout.strip()[:120]!r}") from None
+    return parse_windows_facts(data)
+
+
+def parse_windows_facts(data: dict[str, Any]) -> dict[str, Any]:
+    hostname = str(data.get("hostname") or "")
+    domain = str(data.get("domain") or "")
+    joined = bool(data.get("part_of_domain"))
+    disks = []
+    for disk in data.get("disks") or []:
+        size, free = int(disk.get("size_bytes") or 0), int(disk.get("free_bytes") or 0)
+        used = size - free
+        disks.append({"device": disk.get("device", ""), "mount": disk.get("mount", ""),
+                      "filesystem": disk.get("filesystem", ""), "size_bytes": size, "used_bytes": used,
+                      "free_bytes": free, "used_percent": round(100 * used / size, 1) if size else 0.0})
+    managers = [name for name in ("winget", "choco") if data.get(name)]
+    version = str(data.get("version") or "")
+    return {
+        "os_family": "Windows", "system": "Windows", "os_name": data.get("caption", ""),
+        "distribution": data.get("caption", ""), "distribution_version": version,
+        "os_build": str(data.get("build") or ""), "kernel": version, "arch": data.get("architecture", ""),
+        "hostname": hostname, "fqdn": f"{hostname}.{domain}".lower() if joined and domain else hostname,
+        "domain": domain, "domain_joined": joined, "uptime_seconds": int(data.get("uptime_seconds") or 0),
+        "last_boot": data.get("last_boot", ""), "cpus": int(data.get("cpus") or 0),
+        "memory_total_bytes": int(data.get("memory_total_bytes") or 0),
+        "memory_available_bytes": int(data.get("memory_available_bytes") or 0),
+        "disks": disks, "interfaces": [], "hotfixes": list(data.get("hotfixes") or []),
+        "package_manager": managers[0] if managers else "msi", "package_managers": managers + ["msi"],
+        "init_system": "windows", "user": data.get("user", ""),
+        "powershell_version": data.get("powershell_version", ""),
+    }

@@ -18,7 +18,10 @@ What is kept:
 - ``steps``: per host, each step's rendered command, rc, stdout, stderr, diff, duration, attempts;
 - ``blobs``: the full text of a stream longer than :data:`OUTPUT_LIMIT` characters, zlib-compressed;
   the ``steps`` column then holds its first and last halves around a marker line;
-- ``notes``: notes, escalations (with the evidence bundle written) and resumes, by whom and when.
+- ``notes``: notes, escalations (with the evidence bundle written) and resumes, by whom and when;
+- ``config_backups``: network devices' running configs taken by ``backup`` steps, one row per device and
+  version (run, time, SHA-256, text); a new version only when the text differs from the device's last one,
+  so ``remote-support config history/diff`` read them like Oxidized or RANCID would.
 
 Every text stored passes through :data:`remote_support.secrets.MASK`, and values of variables named like
 secrets are replaced by ``********`` before they are stored. Each host's result is committed on its own
@@ -29,7 +32,9 @@ on the same controller marks such a run ``interrupted`` (see :meth:`Journal.reco
 from __future__ import annotations
 
 import contextlib
+import difflib
 import getpass
+import hashlib
 import json
 import os
 import re
@@ -38,6 +43,7 @@ import socket
 import threading
 import zipfile
 import zlib
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -200,6 +206,18 @@ notes = sa.Table(
 )
 sa.Index("ix_notes_run", notes.c.run_id)
 
+config_backups = sa.Table(  # schema 3
+    "config_backups", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("device", sa.String(255), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),  # 1, 2, ... per device
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("taken_at", UTCDateTime, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),  # secrets masked
+    sa.UniqueConstraint("device", "version", name="uq_config_backups_device_version"),
+)
+
 
 def _migration_1(conn: sa.Connection) -> None:
     """The first journal: runs, hosts, steps, notes. Frozen: written out, not derived from the model."""
@@ -296,6 +314,23 @@ def _migration_2(conn: sa.Connection) -> None:
     sa.Index("ix_run_hosts_host_started", hosts.c.host, hosts.c.started_at, hosts.c.id).create(conn)
 
 
+def _migration_3(conn: sa.Connection) -> None:
+    """Network devices' config versions (config_backups), taken by backup steps."""
+    m = sa.MetaData()
+    sa.Table("runs", m, sa.Column("id", sa.String(40), primary_key=True))  # for the foreign key only
+    sa.Table(
+        "config_backups", m,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("device", sa.String(255), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("taken_at", UTCDateTime, nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+        sa.UniqueConstraint("device", "version", name="uq_config_backups_device_version"),
+    ).create(conn)
+
+
 def _add_column(conn: sa.Connection, table: str, column: sa.Column) -> None:
     sa.Table(table, sa.MetaData(), column)  # CreateColumn compiles a column of a table
     ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
@@ -304,7 +339,7 @@ def _add_column(conn: sa.Connection, table: str, column: sa.Column) -> None:
 
 #: The schema's history, oldest first: MIGRATIONS[n] takes a journal from version n to n + 1.
 #: Never change one that has shipped; append a new one.
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_migration_1, _migration_2]
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_migration_1, _migration_2, _migration_3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -460,6 +495,31 @@ class HistoryEntry:
                 "failed_step": self.failed_step}
 
 
+@dataclass
+class ConfigVersion:
+    """One stored running config of a network device (``text`` is filled by config_version only)."""
+
+    device: str
+    version: int
+    run_id: str
+    taken_at: datetime
+    sha256: str
+    size: int
+    text: str = ""
+
+    @property
+    def label(self) -> str:
+        """How diffs name it: ``sw-001 v3 (2026-11-24 22:50:01 UTC, run ...)``."""
+        return f"{self.device} v{self.version} ({self.taken_at:%Y-%m-%d %H:%M:%S} UTC, run {self.run_id})"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {"device": self.device, "version": self.version, "run_id": self.run_id,
+                "taken_at": _iso(self.taken_at), "sha256": self.sha256, "size": self.size}
+        if self.text:
+            data["text"] = self.text
+        return data
+
+
 # --------------------------------------------------------------------------------------------- the journal
 
 class Journal:
@@ -469,6 +529,9 @@ class Journal:
         self._engine = engine
         self.where = where  # for messages: the file, or the URL without its password
         self.is_sqlite = engine.dialect.name == "sqlite"
+        # (run id, host) -> row id of the pending rows this process created: their first recording
+        # needs no lookup and has no earlier steps to delete (recording is on every run's hot path)
+        self._fresh: dict[tuple[str, str], int] = {}
         # SQLite has one writer at a time: threads of this process queue here rather than on busy_timeout
         self._write_lock: contextlib.AbstractContextManager = (
             threading.Lock() if self.is_sqlite else contextlib.nullcontext())
@@ -672,6 +735,9 @@ class Journal:
                         conn.execute(run_hosts.insert(), [
                             {"run_id": run_id, "position": i, "host": h, "status": PENDING, "reason": "",
                              "started_at": now} for i, h in enumerate(planned)])
+                        ids = conn.execute(sa.select(run_hosts.c.host, run_hosts.c.id)
+                                           .where(run_hosts.c.run_id == run_id)).all()
+                        self._fresh.update({(run_id, host): host_id for host, host_id in ids})
                 return run_id
             except JournalError as exc:
                 if not isinstance(exc.__cause__, sa_exc.IntegrityError):
@@ -688,13 +754,27 @@ class Journal:
         if facts is not None:
             values["facts"] = _json(_scrub(facts))
         step_rows, long_texts = [], []
+        backups: list[tuple[dict[str, Any], dict[str, Any], str]] = []  # (row, step data, config text)
         for number, step in enumerate(result.steps, 1):
+            config = _config_backup(step)
+            if config is not None:  # the text goes to config_backups, not into the step's data
+                step = dataclasses.replace(step, data={k: v for k, v in step.data.items() if k != "config"})
             row, full = _step_row(step, number)
             step_rows.append(row)
             long_texts.append(full)
+            if config is not None:
+                backups.append((row, _scrub(step.data), config))
         with self._write() as conn:
-            host_id = conn.execute(sa.select(run_hosts.c.id).where(
-                run_hosts.c.run_id == run_id, run_hosts.c.host == result.host)).scalar()
+            for row, data, config in backups:
+                version, changed = self._store_config(conn, result.host, run_id, config,
+                                                      _utc(result.ended) or now)
+                data["config_backup"] = {**data["config_backup"], "version": version, "changed": changed}
+                row["data"] = _json(data)
+            host_id = self._fresh.pop((run_id, result.host), None)
+            fresh = host_id is not None
+            if host_id is None:
+                host_id = conn.execute(sa.select(run_hosts.c.id).where(
+                    run_hosts.c.run_id == run_id, run_hosts.c.host == result.host)).scalar()
             if host_id is None:  # not planned (or an unknown run)
                 if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).scalar() is None:
                     raise UnknownRunError(f"journal {self.where}: unknown run id {run_id!r} for host "
@@ -706,12 +786,16 @@ class Journal:
                     **{k: v for k, v in values.items() if k != "started_at"}).returning(run_hosts.c.id)).scalar_one()
             else:
                 conn.execute(run_hosts.update().where(run_hosts.c.id == host_id).values(**values))
-                old = sa.select(steps.c.id).where(steps.c.host_id == host_id)
-                conn.execute(blobs.delete().where(blobs.c.step_id.in_(old)))
-                conn.execute(steps.delete().where(steps.c.host_id == host_id))
+                if not fresh:  # recorded before (a resumed run): its steps are replaced
+                    old = sa.select(steps.c.id).where(steps.c.host_id == host_id)
+                    conn.execute(blobs.delete().where(blobs.c.step_id.in_(old)))
+                    conn.execute(steps.delete().where(steps.c.host_id == host_id))
             if step_rows:
                 for row in step_rows:
                     row["host_id"] = host_id
+                if not any(long_texts):  # the usual case: one executemany, no ids needed
+                    conn.execute(steps.insert(), step_rows)
+                    return
                 ids = conn.execute(steps.insert().returning(steps.c.id, sort_by_parameter_order=True),
                                    step_rows).scalars().all()
                 blob_rows = [{"step_id": step_id, "stream": stream, "size": len(text),
@@ -719,6 +803,20 @@ class Journal:
                              for step_id, full in zip(ids, long_texts) for stream, text in full.items()]
                 if blob_rows:
                     conn.execute(blobs.insert(), blob_rows)
+
+    def _store_config(self, conn: sa.Connection, device: str, run_id: str, text: str,
+                      taken_at: datetime) -> tuple[int, bool]:
+        """Store a device's config as its next version unless it equals its latest; (version, changed)."""
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        latest = conn.execute(sa.select(config_backups.c.version, config_backups.c.sha256)
+                              .where(config_backups.c.device == device)
+                              .order_by(config_backups.c.version.desc()).limit(1)).first()
+        if latest is not None and latest.sha256 == digest:
+            return latest.version, False
+        version = (latest.version if latest is not None else 0) + 1
+        conn.execute(config_backups.insert().values(device=device, version=version, run_id=run_id,
+                                                    taken_at=taken_at, sha256=digest, text=text))
+        return version, True
 
     def finish_run(self, run_id: str, result: RunResult) -> None:
         """Close the run: hosts still pending get their result from ``result`` (or interrupted/skipped),
@@ -1005,6 +1103,64 @@ class Journal:
                 run_hosts.c.run_id == run_id, run_hosts.c.status.in_(RETRY)).order_by(run_hosts.c.position)).scalars())
 
 
+    # -- network device configs
+
+    def config_versions(self, device: str, limit: int = 50) -> list[ConfigVersion]:
+        """A device's stored config versions, newest first, without their text."""
+        query = (sa.select(config_backups.c.device, config_backups.c.version, config_backups.c.run_id,
+                           config_backups.c.taken_at, config_backups.c.sha256,
+                           sa.func.length(config_backups.c.text).label("size"))
+                 .where(config_backups.c.device == device)
+                 .order_by(config_backups.c.version.desc()).limit(limit))
+        with self._read() as conn:
+            return [ConfigVersion(device=r.device, version=r.version, run_id=r.run_id, taken_at=r.taken_at,
+                                  sha256=r.sha256, size=r.size) for r in conn.execute(query)]
+
+    def config_version(self, device: str, version: int | str | None = None) -> ConfigVersion:
+        """One stored config of a device, with its text: a version number (negative: counted back from the
+        latest, -1 is the latest), a SHA-256 prefix (at least 6 characters), or None for the latest."""
+        with self._read() as conn:
+            query = sa.select(config_backups).where(config_backups.c.device == device)
+            ref = str(version).strip() if version is not None else "-1"
+            if re.fullmatch(r"-?\d+", ref) and len(ref) < 6:
+                number = int(ref)
+                if number < 0:
+                    query = query.order_by(config_backups.c.version.desc()).offset(-number - 1).limit(1)
+                else:
+                    query = query.where(config_backups.c.version == number)
+                rows = conn.execute(query).all()
+            elif re.fullmatch(r"[0-9a-fA-F]{6,64}", ref):
+                rows = conn.execute(query.where(config_backups.c.sha256.startswith(ref.lower()))
+                                    .order_by(config_backups.c.version.desc())).all()
+            else:
+                raise JournalError(f"config version {ref!r} of {device}: give a version number (see `remote-support "
+                                   f"config history {device}`), -1 for the latest, or a SHA-256 prefix")
+            if not rows:
+                count = conn.execute(sa.select(sa.func.count()).where(config_backups.c.device == device)).scalar()
+                if not count:
+                    raise JournalError(f"journal {self.where} has no config of {device}: run a backup step on it "
+                                       f"first (remote-support run net-backup -l {device})")
+                raise JournalError(f"{device} has no config version {ref!r}: it has versions 1 to {count} "
+                                   f"(remote-support config history {device})")
+            if len({r.sha256 for r in rows}) > 1:
+                raise JournalError(f"SHA-256 prefix {ref!r} of {device} is ambiguous: give more of it")
+        r = rows[0]
+        return ConfigVersion(device=r.device, version=r.version, run_id=r.run_id, taken_at=r.taken_at,
+                             sha256=r.sha256, size=len(r.text), text=r.text)
+
+    def config_diff(self, device: str, old: int | str | None = None, new: int | str | None = None) -> str:
+        """A unified diff between two stored configs of a device (default: the one before the latest, and
+        the latest); empty when they are the same."""
+        after = self.config_version(device, new)
+        if old is None and after.version <= 1:
+            raise JournalError(f"{device} has no config version before v{after.version}: nothing to compare it "
+                               f"with (give two versions: remote-support config diff {device} A B)")
+        before = self.config_version(device, old if old is not None else after.version - 1)
+        lines = difflib.unified_diff(before.text.splitlines(keepends=True), after.text.splitlines(keepends=True),
+                                     fromfile=before.label, tofile=after.label)
+        return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
 # --------------------------------------------------------------------------------------------- helpers
 
 class JournalRecorder:
@@ -1157,6 +1313,14 @@ def _step_row(step: StepResult, number: int) -> tuple[dict[str, Any], dict[str, 
         if whole is not None:
             full[stream] = whole
     return row, full
+
+
+def _config_backup(step: StepResult) -> str | None:
+    """The config text a backup step took (masked, storable), or None for any other step."""
+    if step.status not in (Status.OK, Status.CHANGED) or not isinstance(step.data.get("config_backup"), dict):
+        return None
+    config = step.data.get("config")
+    return _text(config) if isinstance(config, str) else None
 
 
 def _register_secrets(value: Any, secret: bool = False) -> None:

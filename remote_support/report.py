@@ -218,6 +218,18 @@ details > summary { cursor: pointer; } details[open] > summary { margin-bottom: 
 {% endfor %}
 {% endif %}
 
+{% if compliance %}
+<h2 id="compliance">Compliance</h2>
+<table class="compliance">
+<tr><th>Device</th><th>Step</th><th>Result</th><th>Rules passed</th><th>Rules failed</th><th>Failed rules</th></tr>
+{% for c in compliance %}
+<tr><td><a href="#host-{{ c.index }}">{{ c.host }}</a></td><td>{{ c.step }}</td>
+<td><span class="status s-{{ "ok" if c.compliant else "failed" }}">{{ "pass" if c.compliant else "fail" }}</span></td>
+<td>{{ c.passed }}</td><td>{{ c.failed }}</td><td>{{ c.failed_names|join("; ") }}</td></tr>
+{% endfor %}
+</table>
+{% endif %}
+
 <h2 id="hosts">Hosts</h2>
 <table class="hosts">
 <tr><th>Host</th><th>Status</th><th>Steps</th><th>Duration</th><th>Reason</th></tr>
@@ -242,6 +254,16 @@ details > summary { cursor: pointer; } details[open] > summary { margin-bottom: 
 {% if step.stdout %}<div class="label">stdout</div><pre class="stdout">{{ step.stdout }}</pre>{% endif %}
 {% if step.stderr %}<div class="label">stderr</div><pre class="stderr">{{ step.stderr }}</pre>{% endif %}
 {% if step.diff %}<div class="label">Diff</div><pre class="diff">{% for cls, line in diff_lines(step.diff) %}<span class="{{ cls }}">{{ line }}</span>{{ "\n" }}{% endfor %}</pre>{% endif %}
+{% if step.data.rules is defined and step.data.rules is sequence %}<div class="label">Compliance rules</div>
+<table class="rules">
+<tr><th>Rule</th><th>Kind</th><th>Result</th><th>Offending lines</th></tr>
+{% for rule in step.data.rules %}
+<tr><td>{{ rule.name }}</td><td>{{ rule.kind }}</td>
+<td><span class="status s-{{ "ok" if rule.passed else "failed" }}">{{ "pass" if rule.passed else "fail" }}</span></td>
+<td>{% if rule.offending %}<pre>{{ rule.offending|join("\n") }}</pre>{% endif %}</td></tr>
+{% endfor %}
+</table>
+{% endif %}
 {% if step.truncated %}<p class="muted">Shortened here: {{ step.truncated|join(", ") }}; the full text is in the journal.</p>{% endif %}
 </details>
 {% else %}
@@ -268,11 +290,27 @@ _HTML = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, tr
                            lstrip_blocks=True, finalize=_finalize).from_string(_TEMPLATE)
 
 
+def _compliance(run: "RunRecord") -> list[dict[str, Any]]:
+    """One row per compliance step of each host: device, pass/fail, rule counts, the failed rules' names."""
+    rows = []
+    for index, host in enumerate(run.hosts, 1):
+        for step in host.steps:
+            rules = step.data.get("rules") if isinstance(step.data, dict) else None
+            if not isinstance(step.data.get("compliance") if isinstance(step.data, dict) else None, dict) \
+                    or not isinstance(rules, list):
+                continue
+            failed = [str(r.get("name", "?")) for r in rules if isinstance(r, dict) and not r.get("passed")]
+            rows.append({"index": index, "host": host.host, "step": step.name, "compliant": not failed,
+                         "passed": len(rules) - len(failed), "failed": len(failed), "failed_names": failed})
+    return rows
+
+
 def render_html(run: "RunRecord") -> str:
     """One self-contained page (inline CSS, no script, no external resource) to attach to a ticket."""
     counts = sorted(((s, n) for s, n in run.counts.items() if n),
                     key=lambda item: STATUS_ORDER.index(item[0]) if item[0] in STATUS_ORDER else len(STATUS_ORDER))
     return _HTML.render(run=run, counts=counts, version=__version__, now=datetime.now(timezone.utc),
+                        compliance=_compliance(run),
                         params=json.dumps(run.params, indent=2, ensure_ascii=False),
                         when=_when, seconds=_seconds, diff_lines=_diff_lines,
                         facts_json=lambda facts: json.dumps(facts, indent=2, ensure_ascii=False))

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import json
 import os
 import re
 import signal
@@ -34,6 +35,7 @@ import struct
 import sys
 import tempfile
 import threading
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -73,6 +75,7 @@ CLIXML_NS = "http://schemas.microsoft.com/powershell/2004/04"
 PUT_MARKER = "# remote-support:put"
 GET_MARKER = "# remote-support:get"
 STDIN_MARKER = "# remote-support:stdin-script"
+FACTS_MARKER = "# remote-support:facts"
 
 
 # ---------------------------------------------------------------- shells and commands
@@ -233,7 +236,7 @@ CMD_COMMANDS: dict[str, Behaviour] = {
     "hostname": lambda server, proc, args: (proc.out(server.hostname + "\r\n"), proc.finish(0)),
     "whoami": lambda server, proc, args: (proc.out(f"{server.hostname.lower()}\\{proc_owner(server, proc)}\r\n"),
                                           proc.finish(0)),
-    "ipconfig": lambda server, proc, args: _ipconfig(proc, args),
+    "ipconfig": lambda server, proc, args: _ipconfig(server, proc, args),
     "echo": _echo,
     "type": _type,
     "ping": _ping,
@@ -241,6 +244,9 @@ CMD_COMMANDS: dict[str, Behaviour] = {
     "cmd": _cmd,
     "more": _more,
     "powershell": lambda server, proc, args: _powershell(server, proc, args),
+    "shutdown": lambda server, proc, args: server.windows.shutdown(proc, args),
+    "winget": lambda server, proc, args: server.windows.external(proc, "winget " + args),
+    "choco": lambda server, proc, args: server.windows.external(proc, "choco " + args),
 }
 
 
@@ -251,8 +257,9 @@ def proc_owner(server: "WinRMLabServer", proc: Process) -> str:
     return "unknown"
 
 
-def _ipconfig(proc: Process, args: str) -> None:
+def _ipconfig(server: "WinRMLabServer", proc: Process, args: str) -> None:
     if args.strip().lower() == "/flushdns":
+        server.windows.dns_cache.clear()
         proc.out("\r\nWindows IP Configuration\r\n\r\nSuccessfully flushed the DNS Resolver Cache.\r\n")
     else:
         proc.out("\r\nWindows IP Configuration\r\n\r\n\r\nEthernet adapter Ethernet:\r\n\r\n"
@@ -265,16 +272,14 @@ def _ipconfig(proc: Process, args: str) -> None:
 
 # ---------------------------------------------------------------- PowerShell
 
-SERVICES = {"spooler": ("Running", "Spooler", "Print Spooler"), "winrm": ("Running", "WinRM",
-            "Windows Remote Management (WS-Management)"), "wuauserv": ("Stopped", "wuauserv", "Windows Update")}
-
-
 class _PSResult:
     def __init__(self) -> None:
         self.out: list[str] = []
         self.errors: list[str] = []
         self.progress = False
         self.rc = 0
+        self.vars: dict[str, str] = {}  # $name = 'value' assignments (strings only)
+        self.last_exit = 0  # $LASTEXITCODE (and $p.ExitCode of Start-Process -PassThru)
 
 
 def _powershell(server: "WinRMLabServer", proc: Process, args: str) -> None:
@@ -313,6 +318,9 @@ def _powershell(server: "WinRMLabServer", proc: Process, args: str) -> None:
         return _ps_put(server, proc, script)
     if GET_MARKER in script:
         return _ps_get(server, proc, script)
+    if FACTS_MARKER in script:
+        proc.out(server.windows.facts_json() + "\r\n")
+        return proc.finish(0)
     result = _PSResult()
     for statement in _statements(script):
         if not _ps_statement(server, proc, statement, result):
@@ -327,8 +335,10 @@ def _powershell(server: "WinRMLabServer", proc: Process, args: str) -> None:
 
 
 def _statements(script: str) -> list[str]:
-    """Split a script into statements at newlines and semicolons outside quotes (enough for the table)."""
-    statements, current, quote = [], [], None
+    """Split a script into statements at newlines and semicolons outside quotes, braces and parentheses
+    (enough for the table: ``if (...) { ...; ... }`` and ``@{a=1; b=2}`` stay one statement)."""
+    statements, current, quote, depth = [], [], None, 0
+    script = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("#"))
     for char in script:
         if quote:
             current.append(char)
@@ -337,7 +347,13 @@ def _statements(script: str) -> list[str]:
         elif char in "'\"":
             quote = char
             current.append(char)
-        elif char in ";\n":
+        elif char in "{(":
+            depth += 1
+            current.append(char)
+        elif char in "})":
+            depth = max(0, depth - 1)
+            current.append(char)
+        elif char in ";\n" and depth == 0:
             statements.append("".join(current))
             current = []
         else:
@@ -366,8 +382,23 @@ def _ps_statement(server: "WinRMLabServer", proc: Process, stmt: str, result: _P
         parts = stmt.split()
         result.rc = int(parts[1]) if len(parts) > 1 else 0
         return False
+    elif lowered in ("exit $lastexitcode", "exit $p.exitcode"):
+        result.rc = result.last_exit
+        return False
+    elif re.fullmatch(r"if \(\$lastexitcode -ne 0\) \{\s*exit \$lastexitcode\s*\}", lowered):
+        if result.last_exit != 0:
+            result.rc = result.last_exit
+            return False
+    elif re.fullmatch(r"\$\w+\s*=\s*'(?:[^']|'')*'", stmt):
+        name, _, value = stmt.partition("=")
+        result.vars[name.strip()[1:].lower()] = value.strip()[1:-1].replace("''", "'")
+    elif server.windows.statement(proc, stmt, result):
+        pass
     elif lowered.startswith(("write-output ", "echo ", "write-host ")):
-        result.out.append(_unquote(stmt.split(None, 1)[1]))
+        text = stmt.split(None, 1)[1].strip()
+        if text.startswith('"'):  # expandable string: $name from the script's assignments
+            text = re.sub(r"\$(\w+)", lambda m: result.vars.get(m.group(1).lower(), ""), text)
+        result.out.append(_unquote(text))
     elif re.fullmatch(r"'[^']*'|\"[^\"]*\"", stmt):
         result.out.append(_unquote(stmt))
     elif lowered.startswith("write-error"):
@@ -382,19 +413,6 @@ def _ps_statement(server: "WinRMLabServer", proc: Process, stmt: str, result: _P
         match = re.search(r"(\d+(?:\.\d+)?)", stmt)
         if not proc.sleep(float(match.group(1)) if match else 1):
             return False
-    elif lowered.startswith("get-service"):
-        name = _unquote(re.sub(r"^get-service\s+(-name\s+)?", "", stmt, flags=re.I))
-        info = SERVICES.get(name.lower())
-        if info is None:
-            result.errors.append(f"Get-Service : Cannot find any service with service name '{name}'.\r\n"
-                                 f"    + CategoryInfo          : ObjectNotFound: ({name}:String) [Get-Service], "
-                                 f"ServiceCommandException\r\n    + FullyQualifiedErrorId : NoServiceFoundForGivenName,"
-                                 f"Microsoft.PowerShell.Commands.GetServiceCommand\r\n")
-            result.rc = 1
-        else:
-            status, svc, display = info
-            result.out += ["", "Status   Name               DisplayName", "------   ----               -----------",
-                           f"{status:<8} {svc:<18} {display}", ""]
     else:
         word = stmt.split()[0]
         result.errors.append(f"{word} : The term '{word}' is not recognized as the name of a cmdlet, function, "
@@ -460,6 +478,380 @@ def _ps_get(server: "WinRMLabServer", proc: Process, script: str) -> None:
     proc.finish(0)
 
 
+# ---------------------------------------------------------------- a small, stateful fake Windows
+
+WINGET_NOT_FOUND = -1978335212  # 0x8A150014 APPINSTALLER_CLI_ERROR_NO_APPLICATIONS_FOUND
+WINGET_NO_UPGRADE = -1978335189  # 0x8A15002B APPINSTALLER_CLI_ERROR_UPDATE_NOT_APPLICABLE
+SPOOL_DIR = r"C:\Windows\System32\spool\PRINTERS"
+UNINSTALL_KEY = r"HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall"
+_START_TYPES = {"automatic": "Auto", "manual": "Manual", "disabled": "Disabled", "automaticdelayedstart": "Auto"}
+
+
+@dataclass
+class FakeService:
+    name: str
+    display: str
+    state: str  # Running | Stopped
+    start_mode: str  # Auto | Manual | Disabled (Win32_Service.StartMode)
+
+
+def _arg(stmt: str, option: str) -> str | None:
+    """The value after ``-Option`` (quoted or not) in a statement."""
+    match = re.search(rf"-{option}\s+('(?:[^']|'')*'|\"[^\"]*\"|\S+)", stmt, re.I)
+    return _unquote(match.group(1)).replace("''", "'") if match else None
+
+
+def _ps_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _service_error(cmdlet: str, name: str) -> str:
+    return (f"{cmdlet} : Cannot find any service with service name '{name}'.\r\n"
+            f"    + CategoryInfo          : ObjectNotFound: ({name}:String) [{cmdlet}], ServiceCommandException\r\n"
+            f"    + FullyQualifiedErrorId : NoServiceFoundForGivenName,Microsoft.PowerShell.Commands."
+            f"{cmdlet.replace('-', '')}Command\r\n")
+
+
+class FakeWindows:
+    """What the lab's Windows host holds: services, packages (winget, choco, MSI products), the print
+    queue, the DNS client cache, event logs, temp files and its boot id. Behaviours read and change it
+    under one lock; each answers the exact commands remote-support's steps and win-* tasks send."""
+
+    def __init__(self, server: "WinRMLabServer"):
+        self.server = server
+        self.lock = threading.RLock()
+        self.services = {s.name.lower(): s for s in (
+            FakeService("Spooler", "Print Spooler", "Running", "Auto"),
+            FakeService("WinRM", "Windows Remote Management (WS-Management)", "Running", "Auto"),
+            FakeService("wuauserv", "Windows Update", "Stopped", "Manual"),
+            FakeService("Dnscache", "DNS Client", "Running", "Auto"),
+            FakeService("MapsBroker", "Downloaded Maps Manager", "Stopped", "Auto"),
+            FakeService("Fax", "Fax", "Stopped", "Disabled"))}
+        # winget: id -> (name, version); installed: id -> version
+        self.winget_catalogue = {"Git.Git": ("Git", "2.44.0"), "7zip.7zip": ("7-Zip", "23.01"),
+                                 "Notepad++.Notepad++": ("Notepad++", "8.6.4"),
+                                 "Mozilla.Firefox": ("Mozilla Firefox", "124.0.1")}
+        self.winget_installed = {"Mozilla.Firefox": "123.0"}
+        self.choco_catalogue = {"git": "2.44.0", "7zip": "23.1.0", "notepadplusplus": "8.6.4",
+                                "sysinternals": "2024.2.13"}
+        self.choco_installed = {"sysinternals": "2024.2.13"}
+        # MSI: file on the host -> product code; product code -> (name, version); installed product codes
+        self.msi_files = {r"c:\lab\7z2301-x64.msi": "{23170F69-40C1-2702-2301-000001000000}"}
+        self.msi_products = {"{23170F69-40C1-2702-2301-000001000000}": ("7-Zip 23.01 (x64 edition)", "23.01.00.0")}
+        self.msi_installed: set[str] = set()
+        self.print_jobs = ["00012.SHD", "00012.SPL", "00013.SHD", "00013.SPL"]
+        self.dns_cache = ["intranet.corp.example", "fileserver.corp.example", "www.microsoft.com"]
+        self.temp_files = [("setup-1.log", 120_000, 30), ("old.tmp", 5_000_000, 12), ("new.tmp", 1000, 1)]
+        self.events = {"System": [("2024-03-11T08:15:02", 7000, "Error", "Service Control Manager",
+                                   "The Downloaded Maps Manager service failed to start.")],
+                       "Application": [("2024-03-11T09:01:44", 1000, "Error", "Application Error",
+                                        "Faulting application name: legacy.exe")]}
+        self.reboot_pending = False
+        self.boot_id = str(uuid.uuid4())
+        self.boot_time = time.time() - 3 * 86400 - 5 * 3600
+        self.boots = 0
+        self.downtime = 1.0  # seconds the host refuses connections while it reboots
+        self.hotfixes = [("KB5034439", "Security Update", "2024-02-13"), ("KB5035857", "Update", "2024-03-12")]
+
+    # -- dispatch of one PowerShell statement; False: not ours
+
+    def statement(self, proc: Process, stmt: str, result: "_PSResult") -> bool:
+        low = stmt.lower()
+        for prefix, handler in (
+                ("get-ciminstance -classname win32_service", self._service_query),
+                ("get-service |", self._auto_not_running),
+                ("get-service", self._get_service),
+                ("start-service", self._service_action), ("stop-service", self._service_action),
+                ("restart-service", self._service_action), ("set-service", self._set_service),
+                ("winget ", self._external_ps), ("choco ", self._external_ps),
+                ("$p = start-process -filepath msiexec.exe", self._msiexec),
+                ("get-itemproperty -path 'hklm:\\software\\microsoft\\windows\\currentversion\\uninstall\\",
+                 self._uninstall_key),
+                ("test-path", self._test_path),
+                ("(get-dnsclientcache).count", lambda p, s, r: r.out.append(str(len(self.dns_cache)))),
+                ("clear-dnsclientcache", lambda p, s, r: self.dns_cache.clear()),
+                ("(get-childitem -literalpath '" + SPOOL_DIR.lower() + "' -file).count",
+                 lambda p, s, r: r.out.append(str(len(self.print_jobs)))),
+                ("remove-item -path '" + SPOOL_DIR.lower() + "\\*'", self._clear_spool),
+                ("get-childitem -path $env:temp", self._temp_files),
+                ("get-winevent", self._get_winevent),
+                ("wevtutil ", self._wevtutil),
+                ("(get-item -literalpath $path).length", self._file_length),
+                ("restart-computer", lambda p, s, r: self.shutdown(None, "/r")),
+                ("(get-ciminstance -classname win32_operatingsystem).lastbootuptime",
+                 lambda p, s, r: r.out.append(self.boot_id_value())),
+        ):
+            if low.startswith(prefix):
+                # $name of the script's own assignments, as the values the handlers read
+                expanded = re.sub(r"\$(\w+)", lambda m: _ps_literal(result.vars[m.group(1).lower()])
+                                  if m.group(1).lower() in result.vars else m.group(0), stmt)
+                with self.lock:
+                    handler(proc, expanded, result)
+                return True
+        return False
+
+    # -- services
+
+    def _service_query(self, proc, stmt, result) -> None:
+        match = re.search(r"Name='([^']*)'", stmt)
+        service = self.services.get((match.group(1) if match else "").lower())
+        if service is not None:
+            result.out.append(json.dumps({"Name": service.name, "DisplayName": service.display,
+                                          "State": service.state, "StartMode": service.start_mode},
+                                         separators=(",", ":")))
+
+    def _auto_not_running(self, proc, stmt, result) -> None:
+        result.out += [s.name for s in self.services.values() if s.start_mode == "Auto" and s.state != "Running"]
+
+    def _get_service(self, proc, stmt, result) -> None:
+        name = _arg(stmt, "Name") or _unquote(stmt.split(None, 1)[1] if " " in stmt else "")
+        service = self.services.get(name.lower())
+        if service is None:
+            result.errors.append(_service_error("Get-Service", name))
+            result.rc = 1
+            return
+        result.out += ["", "Status   Name               DisplayName", "------   ----               -----------",
+                       f"{service.state:<8} {service.name:<18} {service.display}", ""]
+
+    def _service_action(self, proc, stmt, result) -> None:
+        cmdlet = stmt.split()[0]
+        verb = cmdlet.lower().split("-")[0]
+        name = _arg(stmt, "Name") or ""
+        service = self.services.get(name.lower())
+        if service is None:
+            result.errors.append(_service_error(cmdlet, name))
+            result.rc = 1
+            return
+        if verb in ("start", "restart") and service.start_mode == "Disabled":
+            result.errors.append(f"{cmdlet} : Service '{service.display} ({service.name})' cannot be started due to "
+                                 f"the following error: Cannot start service {service.name} on computer '.'.\r\n"
+                                 f"    + CategoryInfo          : OpenError: (System.ServiceProcess.ServiceController:"
+                                 f"ServiceController) [{cmdlet}], ServiceCommandException\r\n")
+            result.rc = 1
+            return
+        if verb == "restart":
+            self.server.count(f"service_restarts:{service.name.lower()}")
+        service.state = "Stopped" if verb == "stop" else "Running"
+
+    def _set_service(self, proc, stmt, result) -> None:
+        name = _arg(stmt, "Name") or ""
+        service = self.services.get(name.lower())
+        if service is None:
+            result.errors.append(_service_error("Set-Service", name))
+            result.rc = 1
+            return
+        wanted = (_arg(stmt, "StartupType") or "").lower()
+        if wanted not in _START_TYPES:
+            result.errors.append(f"Set-Service : Cannot bind parameter 'StartupType'. Cannot convert value "
+                                 f"\"{wanted}\" to type \"System.ServiceProcess.ServiceStartMode\".\r\n")
+            result.rc = 1
+            return
+        service.start_mode = _START_TYPES[wanted]
+
+    # -- external programs (from PowerShell or cmd): winget, choco
+
+    def _external_ps(self, proc, stmt, result) -> None:
+        words = [_unquote(w) for w in re.findall(r"'(?:[^']|'')*'|\"[^\"]*\"|\S+", stmt)]
+        out, code = (self._winget if words[0].lower() == "winget" else self._choco)(words[1:])
+        result.out.append(out.rstrip("\r\n"))
+        result.last_exit = code
+        result.rc = 0 if code == 0 else 1  # $? of the last statement, as powershell.exe exits without `exit`
+
+    def external(self, proc: Process, command: str) -> None:
+        words = [_unquote(w) for w in re.findall(r"'(?:[^']|'')*'|\"[^\"]*\"|\S+", command)]
+        with self.lock:
+            out, code = (self._winget if words[0].lower() == "winget" else self._choco)(words[1:])
+        proc.out(out)
+        proc.finish(code)
+
+    def _winget(self, args: list[str]) -> tuple[str, int]:
+        verb = args[0].lower() if args else ""
+        ident = args[args.index("--id") + 1] if "--id" in args and args.index("--id") + 1 < len(args) else ""
+        key = next((k for k in self.winget_catalogue if k.lower() == ident.lower()), ident)
+        if verb == "source" and args[1:2] == ["update"]:
+            return "Updating all sources...\r\nUpdating source: winget...\r\nDone\r\n", 0
+        if verb == "list":
+            if key not in self.winget_installed:
+                return "No installed package found matching input criteria.\r\n", WINGET_NOT_FOUND
+            name, offered = self.winget_catalogue.get(key, (key, ""))
+            version = self.winget_installed[key]
+            available = offered if offered and offered != version else ""
+            return (f"Name{' ' * 14}Id{' ' * 22}Version   Available Source\r\n{'-' * 70}\r\n"
+                    f"{name:<18}{key:<24}{version:<10}{available:<10}winget\r\n"), 0
+        if key not in self.winget_catalogue:
+            if verb == "uninstall":
+                return "No installed package found matching input criteria.\r\n", WINGET_NOT_FOUND
+            return "No package found matching input criteria.\r\n", WINGET_NOT_FOUND
+        name, version = self.winget_catalogue[key]
+        if verb == "show":
+            return (f"Found {name} [{key}]\r\nVersion: {version}\r\nPublisher: {name} project\r\n"
+                    f"Installer:\r\n  Installer Type: exe\r\n"), 0
+        if verb in ("install", "upgrade"):
+            if self.winget_installed.get(key) == version:
+                return ("Found an existing package already installed. Trying to upgrade the installed package...\r\n"
+                        "No available upgrade found.\r\nNo newer package versions are available from the "
+                        "configured sources.\r\n"), WINGET_NO_UPGRADE
+            self.winget_installed[key] = version
+            return (f"Found {name} [{key}] Version {version}\r\nThis application is licensed to you by its owner.\r\n"
+                    f"Downloading https://example.invalid/{key}.exe\r\nSuccessfully verified installer hash\r\n"
+                    f"Starting package install...\r\nSuccessfully installed\r\n"), 0
+        if verb == "uninstall":
+            if self.winget_installed.pop(key, None) is None:
+                return "No installed package found matching input criteria.\r\n", WINGET_NOT_FOUND
+            return f"Found {name} [{key}]\r\nStarting package uninstall...\r\nSuccessfully uninstalled\r\n", 0
+        return f"Unrecognized command: '{verb}'\r\n", -1978335230
+
+    def _choco(self, args: list[str]) -> tuple[str, int]:
+        verb = args[0].lower() if args else ""
+        names = [a for a in args[1:] if not a.startswith("-")]
+        header = "Chocolatey v2.2.2\r\n" if "--limit-output" not in args else ""
+        if verb == "list":
+            return "".join(f"{n}|{self.choco_installed[n]}\r\n" for n in names if n in self.choco_installed), 0
+        if verb == "search":
+            return "".join(f"{n}|{self.choco_catalogue[n]}\r\n" for n in names if n in self.choco_catalogue), 0
+        lines, failed = [header], []
+        for name in names:
+            if verb in ("install", "upgrade"):
+                if name not in self.choco_catalogue:
+                    lines.append(f"{name} not installed. The package was not found with the source(s) listed.\r\n")
+                    failed.append(name)
+                    continue
+                self.choco_installed[name] = self.choco_catalogue[name]
+                lines.append(f"The install of {name} was successful.\r\n")
+            elif verb == "uninstall":
+                if self.choco_installed.pop(name, None) is None:
+                    lines.append(f"{name} is not installed. Cannot uninstall a non-existent package.\r\n")
+                    failed.append(name)
+                    continue
+                lines.append(f"{name} has been successfully uninstalled.\r\n")
+        return "".join(lines), 1 if failed else 0
+
+    # -- MSI
+
+    def _msiexec(self, proc, stmt, result) -> None:
+        arguments = _arg(stmt, "ArgumentList") or ""
+        words = re.findall(r'"[^"]*"|\S+', arguments)
+        verb, target = (words[0].lower(), _unquote(words[1])) if len(words) > 1 else ("", "")
+        if verb == "/i":
+            code = self.msi_files.get(target.lower())
+            if code is None:
+                result.last_exit = 1619  # ERROR_INSTALL_PACKAGE_OPEN_FAILED
+                return
+            self.msi_installed.add(code)
+            result.last_exit = 0
+        elif verb == "/x":
+            code = target.upper()
+            if code not in self.msi_installed:
+                result.last_exit = 1605  # ERROR_UNKNOWN_PRODUCT
+                return
+            self.msi_installed.discard(code)
+            result.last_exit = 0
+        else:
+            result.last_exit = 1639  # ERROR_INVALID_COMMAND_LINE
+
+    def _uninstall_key(self, proc, stmt, result) -> None:
+        match = re.search(r"Uninstall\\(\{[0-9A-Fa-f-]+\})", stmt)
+        code = match.group(1).upper() if match else ""
+        if code in self.msi_installed:
+            result.out.append(f"{code}|{self.msi_products[code][1]}")
+
+    def _test_path(self, proc, stmt, result) -> None:
+        path = (_arg(stmt, "LiteralPath") or _arg(stmt, "Path") or "").lower()
+        if path.endswith("\\rebootpending"):
+            exists = self.reboot_pending
+        else:
+            exists = path in self.msi_files or path in self.server.files or path in self.server.directories
+        result.out.append("True" if exists else "False")
+
+    # -- print queue, temp files, event logs
+
+    def _clear_spool(self, proc, stmt, result) -> None:
+        if self.services["spooler"].state == "Running" and self.print_jobs:
+            result.errors.append(f"Remove-Item : Cannot remove item {SPOOL_DIR}\\{self.print_jobs[0]}: The process "
+                                 "cannot access the file because it is being used by another process.\r\n")
+            result.rc = 1
+            return
+        self.print_jobs.clear()
+
+    def _temp_files(self, proc, stmt, result) -> None:
+        days = int(result.vars.get("days", "7") or 7)
+        old = [f for f in self.temp_files if f[2] > days]
+        if "remove-item" in stmt.lower():
+            self.temp_files = [f for f in self.temp_files if f[2] <= days]
+        if "measure-object" in stmt.lower():
+            result.out.append(f"{len(old)} {sum(f[1] for f in old)}")
+
+    def _get_winevent(self, proc, stmt, result) -> None:
+        match = re.search(r"LogName\s*=\s*('[^']*'|\$\w+)", stmt)
+        log = (result.vars.get(match.group(1)[1:].lower(), "") if match and match.group(1).startswith("$")
+               else _unquote(match.group(1)) if match else "System")
+        for created, event_id, level, provider, message in self.events.get(log, []):
+            result.out += [f"TimeCreated      : {created}", f"Id               : {event_id}",
+                           f"LevelDisplayName : {level}", f"ProviderName     : {provider}",
+                           f"Message          : {message}", ""]
+
+    def _wevtutil(self, proc, stmt, result) -> None:
+        words = [_unquote(w) for w in re.findall(r"'[^']*'|\"[^\"]*\"|\S+", stmt)]
+        words = [result.vars.get(w[1:].lower(), w) if w.startswith("$") else w for w in words]
+        if len(words) < 4 or words[1].lower() not in ("epl", "export-log"):
+            result.errors.append("The parameter is incorrect.\r\n")
+            result.last_exit, result.rc = 87, 1
+            return
+        log, path = words[2], words[3]
+        if log not in self.events:
+            result.out.append(f"Failed to export log {log}. The specified channel could not be found.")
+            result.last_exit, result.rc = 15007, 1
+            return
+        body = "".join(f"{e[0]}|{e[1]}|{e[2]}|{e[3]}|{e[4]}\n" for e in self.events[log]).encode()
+        self.server.files[path.lower()] = b"ElfFile\x00" + body
+        result.last_exit = 0
+
+    def _file_length(self, proc, stmt, result) -> None:
+        data = self.server.files.get(result.vars.get("path", "").lower())
+        if data is None:
+            result.errors.append(f"Get-Item : Cannot find path '{result.vars.get('path')}' because it does not exist."
+                                 "\r\n")
+            result.rc = 1
+        else:
+            result.out.append(str(len(data)))
+
+    # -- facts and reboot
+
+    def facts_json(self) -> str:
+        with self.lock:
+            disks = [{"device": "C:", "mount": "C:\\", "filesystem": "NTFS", "size_bytes": 136_365_211_648,
+                      "free_bytes": 81_819_127_808},
+                     {"device": "D:", "mount": "D:\\", "filesystem": "NTFS", "size_bytes": 53_684_989_952,
+                      "free_bytes": 2_684_354_560}]
+            data = {
+                "caption": "Microsoft Windows Server 2022 Standard", "version": "10.0.20348", "build": "20348",
+                "architecture": "64-bit", "hostname": self.server.hostname, "domain": "corp.example",
+                "part_of_domain": True, "uptime_seconds": int(time.time() - self.boot_time),
+                "last_boot": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.boot_time)),
+                "memory_total_bytes": 8_589_463_552, "memory_available_bytes": 3_221_225_472,
+                "cpus": 2, "user": f"{self.server.hostname.lower()}\\rsadmin", "disks": disks,
+                "hotfixes": [{"id": h[0], "description": h[1], "installed_on": h[2]} for h in self.hotfixes],
+                "winget": True, "choco": True, "powershell_version": "5.1.20348.2340",
+            }
+        return json.dumps(data, separators=(",", ":"))
+
+    def boot_id_value(self) -> str:
+        """Win32_OperatingSystem.LastBootUpTime as FILETIME ticks: changes with every boot."""
+        return str(int(self.boot_time * 10_000_000) + 116_444_736_000_000_000)
+
+    def shutdown(self, proc: Process | None, args: str) -> None:
+        """``shutdown /r /t 0`` (or Restart-Computer): the host goes down shortly after and comes back."""
+        if "/r" not in args.lower().split():
+            if proc is not None:
+                proc.err("Usage: shutdown [/i | /l | /s | /sg | /r | /g | /a | /p | /h | /e | /o] ...\r\n")
+                proc.finish(1)
+            return
+        self.server.count("reboots_requested")
+        threading.Thread(target=self.server.reboot, args=(0.3,), daemon=True, name="winrm-lab-reboot").start()
+        if proc is not None:
+            proc.finish(0)
+
+
 # ---------------------------------------------------------------- envelopes
 
 
@@ -511,8 +903,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        with self.lab._lock:
+            self.lab._sockets.add(self.connection)
         self.auth_ctx = None  # the NTLM context of this TCP connection
         self.auth_user: str | None = None
+
+    def finish(self) -> None:
+        with self.lab._lock:
+            self.lab._sockets.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass  # the lab host "rebooted" under the connection
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
         if self.lab.verbose:
@@ -654,6 +1056,9 @@ class _HTTPServer(ThreadingHTTPServer):
 # ---------------------------------------------------------------- the server
 
 
+_USER_FILE_LOCK = threading.Lock()
+
+
 class WinRMLabServer:
     """A WinRM endpoint on 127.0.0.1 answering from canned Windows behaviours.
 
@@ -675,11 +1080,16 @@ class WinRMLabServer:
         self.commands: list[str] = []  # every command line received, in order
         self.counters: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._reboot_lock = threading.Lock()
+        self._stopping = threading.Event()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._tmp = tempfile.TemporaryDirectory(prefix="winrm-lab-") if workdir is None else None
         self.workdir = Path(workdir or self._tmp.name)
         self.cert_path: Path | None = None  # PEM of the self-signed certificate (HTTPS): the clients' CA bundle
+        self.windows = FakeWindows(self)  # the state behind the canned behaviours
+        self._sockets: set = set()  # open client connections, cut when the host "reboots"
+        self._ssl_context: ssl.SSLContext | None = None
 
     # -- lifecycle
 
@@ -693,25 +1103,24 @@ class WinRMLabServer:
 
     def start(self) -> "WinRMLabServer":
         self._write_user_file()
-        handler = type("Handler", (_Handler,), {"lab": self})
-        self._httpd = _HTTPServer((self.host, self.requested_port), handler)
         if self.https:
             self.cert_path, key_path = _self_signed_cert(self.workdir, self.host)
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(self.cert_path, key_path)
-            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True,
-                                                     do_handshake_on_connect=False)
+            self._ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._ssl_context.load_cert_chain(self.cert_path, key_path)
+        self._listen(self.requested_port)
+        return self
+
+    def _listen(self, port: int) -> None:
+        handler = type("Handler", (_Handler,), {"lab": self})
+        self._httpd = _HTTPServer((self.host, port), handler)
+        if self._ssl_context is not None:
+            self._httpd.socket = self._ssl_context.wrap_socket(self._httpd.socket, server_side=True,
+                                                               do_handshake_on_connect=False)
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                         name=f"winrm-lab-{self.port}", daemon=True)
         self._thread.start()
-        return self
 
-    def stop(self) -> None:
-        with self._lock:
-            shells = list(self.shells.values())
-        for shell in shells:
-            for proc in shell.processes.values():
-                proc.signal(SIGNAL_TERMINATE)
+    def _unlisten(self) -> None:
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -719,6 +1128,46 @@ class WinRMLabServer:
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
+
+    def reboot(self, delay: float = 0.0) -> None:
+        """Go down after ``delay``: listener closed (connections refused), connections cut, shells gone;
+        back after ``windows.downtime`` seconds on the same port with a new boot id."""
+        time.sleep(delay)
+        with self._reboot_lock:
+            if self._httpd is None:
+                return  # stopped meanwhile
+            port = self.port
+            self._unlisten()
+            with self._lock:
+                sockets, self._sockets = list(self._sockets), set()
+                shells, self.shells = list(self.shells.values()), {}
+            for shell in shells:
+                for proc in list(shell.processes.values()):
+                    proc.signal(SIGNAL_TERMINATE)
+            for sock in sockets:
+                try:
+                    sock.shutdown(2)
+                except OSError:
+                    pass
+            self.count("reboots")
+            if self._stopping.wait(self.windows.downtime):
+                return
+            with self.windows.lock:
+                self.windows.boot_id = str(uuid.uuid4())
+                self.windows.boot_time = time.time()
+                self.windows.boots += 1
+                self.windows.reboot_pending = False
+            self._listen(port)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            shells = list(self.shells.values())
+        for shell in shells:
+            for proc in shell.processes.values():
+                proc.signal(SIGNAL_TERMINATE)
+        with self._reboot_lock:
+            self._unlisten()
         if self._tmp is not None:
             self._tmp.cleanup()
 
@@ -731,19 +1180,23 @@ class WinRMLabServer:
     def _write_user_file(self) -> None:
         """pyspnego's NTLM acceptor reads credentials from the file named by $NTLM_USER_FILE.
 
-        The variable is process-wide: every server of this process shares one file (users are merged).
+        The variable is process-wide: every server of this process shares one file (users are merged). The
+        file is named after this process, never taken from an inherited variable: a lab server started by
+        another process (a test, the CLI) must not write into that process's file at the same time.
         """
-        path = Path(os.environ.get("NTLM_USER_FILE") or (Path(tempfile.gettempdir()) / f"winrm-lab-{os.getpid()}.users"))
-        existing = path.read_text() if path.exists() else ""
-        lines = existing.splitlines()
-        for user, password in self.users.items():
-            for domain in ("", self.hostname):
-                line = f"{domain}:{user}:{password}"
-                if line not in lines:
-                    lines.append(line)
-        path.write_text("\n".join(lines) + "\n")
-        os.chmod(path, 0o600)
-        os.environ["NTLM_USER_FILE"] = str(path)
+        path = Path(tempfile.gettempdir()) / f"winrm-lab-{os.getpid()}.users"
+        with _USER_FILE_LOCK:
+            existing = path.read_text() if path.exists() else ""
+            lines = existing.splitlines()
+            for user, password in self.users.items():
+                for domain in ("", self.hostname):
+                    line = f"{domain}:{user}:{password}"
+                    if line not in lines:
+                        lines.append(line)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write("\n".join(lines) + "\n")
+            os.environ["NTLM_USER_FILE"] = str(path)
 
     # -- counters
 
@@ -863,6 +1316,12 @@ class WinRMLabServer:
             proc.finish(1)
 
     def dispatch(self, proc: Process, command_line: str) -> None:
+        chdir = re.fullmatch(r'\s*cd /d "([^"]+)" && (.*)', command_line, re.S)
+        if chdir:
+            if chdir.group(1).rstrip("\\").lower() not in self.directories:
+                proc.err("The system cannot find the path specified.\r\n")
+                return proc.finish(1)
+            command_line = chdir.group(2)
         word, _, args = command_line.strip().partition(" ")
         name = word.strip('"').lower().replace("/", "\\").rsplit("\\", 1)[-1]
         if name.endswith(".exe"):

@@ -628,3 +628,84 @@ def test_a_killed_writer_loses_no_recorded_host(journal_url):
         else:
             assert (h.status, h.steps) == ("interrupted", [])
     assert 30 <= sum(h.status == "ok" for h in run.hosts) < 200
+
+
+# -- network device configs (backup steps)
+
+def backup_step(config: str, status=Status.OK) -> StepResult:
+    return step("backup", status=status, command="show running-config",
+                data={"config": config, "config_backup": {"sha256": "not-checked", "lines": config.count("\n")}})
+
+
+def test_config_backups_keep_a_version_only_when_the_config_changed(journal):
+    first = "hostname sw-1\nvlan 10\n name USERS\n"
+    second = first + "vlan 20\n name VOICE\n"
+    runs = []
+    for config in (first, first, second, second, first):
+        run_id = start(journal, hosts=["sw-1"])
+        journal.record_host(run_id, host("sw-1", Status.OK, [backup_step(config)]))
+        runs.append(run_id)
+    versions = journal.config_versions("sw-1")
+    assert [(v.version, v.run_id) for v in versions] == [(3, runs[4]), (2, runs[2]), (1, runs[0])]
+    assert versions[0].size == len(first) and versions[0].text == ""
+    recorded = [journal.get_run(r).hosts[0].steps[0].data["config_backup"] for r in runs]
+    assert [(d["version"], d["changed"]) for d in recorded] == [(1, True), (1, False), (2, True), (2, False),
+                                                                  (3, True)]
+    assert "config" not in journal.get_run(runs[0]).hosts[0].steps[0].data  # the text is kept once, in its table
+
+    assert journal.config_version("sw-1").text == first  # latest
+    assert journal.config_version("sw-1", 2).text == second
+    assert journal.config_version("sw-1", -2).version == 2
+    assert journal.config_version("sw-1", versions[1].sha256[:8]).version == 2
+    last_change = journal.config_diff("sw-1")
+    assert "-vlan 20\n" in last_change and "- name VOICE\n" in last_change
+    assert last_change.startswith("--- sw-1 v2 (") and f"run {runs[4]})" in last_change
+    forward = journal.config_diff("sw-1", 1, 2)
+    assert "+vlan 20\n" in forward and "-vlan" not in forward
+    assert journal.config_diff("sw-1", 1, 3) == ""  # same text again
+
+
+def test_config_backups_of_failed_steps_and_other_devices_stay_apart(journal):
+    run_id = start(journal, hosts=["sw-1", "sw-2"])
+    journal.record_host(run_id, host("sw-1", Status.FAILED, [backup_step("hostname sw-1\n", Status.FAILED)]))
+    journal.record_host(run_id, host("sw-2", Status.OK, [step("show", Status.OK, data={"config": "x"}),
+                                                         backup_step("hostname sw-2\n")]))
+    assert journal.config_versions("sw-1") == []
+    assert [v.version for v in journal.config_versions("sw-2")] == [1]
+    assert journal.get_run(run_id, host="sw-2").hosts[0].steps[0].data == {"config": "x"}  # not a backup
+
+
+def test_config_version_errors_say_what_to_do(journal):
+    with pytest.raises(JournalError, match=r"no config of sw-9: run a backup step.*net-backup -l sw-9"):
+        journal.config_version("sw-9")
+    run_id = start(journal, hosts=["sw-1"])
+    journal.record_host(run_id, host("sw-1", Status.OK, [backup_step("hostname sw-1\n")]))
+    with pytest.raises(JournalError, match=r"no config version '7': it has versions 1 to 1"):
+        journal.config_version("sw-1", 7)
+    with pytest.raises(JournalError, match=r"nothing to compare it with"):
+        journal.config_diff("sw-1")
+    with pytest.raises(JournalError, match=r"give a version number"):
+        journal.config_version("sw-1", "latest!")
+
+
+def test_config_backups_mask_secrets(journal):
+    MASK.add("s3cret-community-77")
+    run_id = start(journal, hosts=["sw-1"])
+    config = "snmp-server community s3cret-community-77 RO\n"
+    journal.record_host(run_id, host("sw-1", Status.OK, [backup_step(config)]))
+    assert journal.config_version("sw-1").text == f"snmp-server community {MASKED} RO\n"
+
+
+def test_migrates_a_version_2_journal_to_config_backups(journal_url):
+    engine = raw_engine(journal_url)
+    with engine.begin() as conn:
+        jmod.schema_version.create(conn)
+        conn.execute(jmod.schema_version.insert().values(version=2))
+        jmod.MIGRATIONS[0](conn)
+        jmod.MIGRATIONS[1](conn)
+    engine.dispose()
+    with Journal.open(journal_url) as journal:
+        assert journal.version() == SCHEMA_VERSION == 3
+        run_id = start(journal, hosts=["sw-1"])
+        journal.record_host(run_id, host("sw-1", Status.OK, [backup_step("hostname sw-1\n")]))
+        assert [v.version for v in journal.config_versions("sw-1")] == [1]

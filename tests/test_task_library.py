@@ -67,7 +67,9 @@ def sh(*argv: str, **kwargs) -> subprocess.CompletedProcess:
 
 
 def test_the_library_has_every_task_and_nothing_else():
-    assert sorted(p.stem for p in LIBRARY.glob("*.yml")) == sorted(SHIPPED)
+    """The Linux tasks; net-* and win-* tasks are tested in test_net_tasks.py and test_win_tasks.py."""
+    linux = [p.stem for p in LIBRARY.glob("*.yml") if not p.stem.startswith(("net-", "win-"))]
+    assert sorted(linux) == sorted(SHIPPED)
 
 
 @pytest.mark.parametrize("name", SHIPPED)

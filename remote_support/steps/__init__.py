@@ -22,6 +22,9 @@ STEP_KINDS = {
     "reboot": "remote_support.steps.reboot:Reboot",
     "show": "remote_support.steps.netshow:Show",
     "config": "remote_support.steps.netconfig:Config",
+    "powershell": "remote_support.steps.powershell:PowerShell",
+    "backup": "remote_support.steps.netbackup:Backup",
+    "compliance": "remote_support.steps.compliance:Compliance",
 }
 
 _loaded: dict[str, StepKind] = {}

@@ -1,4 +1,5 @@
-"""``command``: run a command line on the host (through its login shell, as ssh does)."""
+"""``command``: run a command line on the host (through its login shell, as ssh does; through cmd.exe on
+a Windows host over WinRM)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,36 @@ import shlex
 from typing import Any
 
 from .base import Arg, Outcome, StepContext, StepKind
+
+
+class _Posix:
+    """How a POSIX shell tests a path and changes directory."""
+
+    @staticmethod
+    def exists(ctx: StepContext, path: str) -> bool:
+        return ctx.run(f"test -e {shlex.quote(path)}", become=ctx.become).rc == 0
+
+    @staticmethod
+    def in_dir(directory: str, command: str) -> str:
+        return f"cd {shlex.quote(directory)} && {command}"
+
+
+class _Windows:
+    """The same for cmd.exe over WinRM (the path test goes through PowerShell's Test-Path)."""
+
+    @staticmethod
+    def exists(ctx: StepContext, path: str) -> bool:
+        from .powershell import path_exists
+
+        return path_exists(ctx, path)
+
+    @staticmethod
+    def in_dir(directory: str, command: str) -> str:
+        return f'cd /d "{directory}" && {command}'
+
+
+#: connection type -> how commands are wrapped; anything else is a POSIX shell
+PLATFORMS = {"winrm": _Windows}
 
 
 class Command(StepKind):
@@ -23,14 +54,17 @@ class Command(StepKind):
 
     def run(self, ctx: StepContext, args: dict[str, Any]) -> Outcome:
         command = args["cmd"]
+        platform = PLATFORMS.get(ctx.connection.host.connection, _Posix)
         for key, wanted in (("creates", False), ("removes", True)):
             if args.get(key):
-                exists = ctx.run(f"test -e {shlex.quote(args[key])}", become=ctx.become).rc == 0
+                exists = platform.exists(ctx, args[key])
                 if exists != wanted:
                     return Outcome(skipped=True, command=command,
                                    msg=f"{args[key]} {'exists' if exists else 'does not exist'}")
         if args.get("chdir"):
-            command = f"cd {shlex.quote(args['chdir'])} && {command}"
+            if '"' in args["chdir"]:
+                return Outcome(failed=True, command=command, msg=f"chdir {args['chdir']!r} contains a double quote")
+            command = platform.in_dir(args["chdir"], command)
         if ctx.check:
             return Outcome(skipped=True, command=command, msg="check mode: would run the command")
         return Outcome.from_command(ctx.run(command, stdin=args.get("stdin")))

@@ -60,6 +60,16 @@ class Manager:
     name: ClassVar[str] = ""
     #: where the manager looks for packages, for "package X not found in <sources>"
     sources: ClassVar[str] = ""
+    #: what to check when a package is not found
+    not_found_advice: ClassVar[str] = ""
+    #: its commands are PowerShell scripts for a Windows host (sent with run_ps)
+    windows: ClassVar[bool] = False
+
+    def execute(self, ctx: StepContext, command: str) -> CommandResult:
+        """Run one of this manager's commands on the host."""
+        if self.windows:
+            return ctx.connection.run_ps(command, timeout=ctx.timeout)
+        return ctx.run(command)
 
     def query(self, names: list[str]) -> str:
         """A read-only command listing the installed version of each of ``names``."""
@@ -445,8 +455,202 @@ class Apt(Manager):
 #: manager name -> its class; ``manager: auto`` takes the host's ``package_manager`` fact
 MANAGERS: dict[str, type[Manager]] = {"apt": Apt, "dnf": Dnf, "yum": Yum, "zypper": Zypper, "apk": Apk,
                                       "pacman": Pacman}
+
+# -- Windows (WinRM): winget, Chocolatey, MSI product codes; commands are PowerShell scripts
+
+
+def _ps(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _each(names: Iterable[str], line: str) -> str:
+    """One command per name (winget takes one id at a time), stopping at the first that fails."""
+    return "\n".join(line.format(_ps(n)) + "\nif ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }" for n in names)
+
+
+class Winget(Manager):
+    """winget (Windows Package Manager): ids like Git.Git, matched exactly. ``winget list --id X`` shows
+    the installed version or ``No installed package found matching input criteria.``; ``winget show``
+    the version the sources offer, or ``No package found matching input criteria.``"""
+
+    name = "winget"
+    sources = "winget sources"
+    not_found_advice = "check the id with winget search (winget: No package found matching input criteria.)"
+    windows = True
+    _OPTS = "--exact --accept-source-agreements --disable-interactivity"
+    _CHANGE = "--exact --silent --accept-package-agreements --accept-source-agreements --disable-interactivity"
+
+    def query(self, names: list[str]) -> str:
+        return "\n".join(f"winget list --id {_ps(n)} {self._OPTS}" for n in names)
+
+    def parse_query(self, names: list[str], result: CommandResult) -> dict[str, str | None]:
+        versions: dict[str, str | None] = {n: None for n in names}
+        understood = "No installed package found" in result.stdout
+        for line in result.stdout.splitlines():
+            words = [w.lower() for w in line.split()]
+            for name in names:
+                if name.lower() in words:
+                    index = words.index(name.lower())
+                    versions[name] = line.split()[index + 1] if index + 1 < len(words) else UNKNOWN_VERSION
+                    understood = True
+        if not understood and result.rc != 0:
+            raise QueryError(f"winget list failed (exit {result.rc}): {_last_lines(result.stderr or result.stdout)}",
+                             result)
+        return versions
+
+    def available(self, names: list[str]) -> str:
+        return "\n".join(f"winget show --id {_ps(n)} {self._OPTS}" for n in names)
+
+    def parse_available(self, names: list[str], result: CommandResult) -> dict[str, str | None]:
+        offered: dict[str, str | None] = {n: None for n in names}
+        current = None
+        for line in result.stdout.splitlines():
+            found = re.match(r"^Found .* \[(\S+)\]", line.strip())
+            if found:
+                current = next((n for n in names if n.lower() == found.group(1).lower()), None)
+                if current:
+                    offered[current] = UNKNOWN_VERSION
+            elif current and line.startswith("Version:"):
+                offered[current] = line.split(":", 1)[1].strip()
+        if result.rc != 0 and "No package found" not in result.stdout and not any(offered.values()):
+            raise QueryError(f"winget show failed (exit {result.rc}): {_last_lines(result.stderr or result.stdout)}",
+                             result)
+        return offered
+
+    def update_cache(self) -> str:
+        return "winget source update\nexit $LASTEXITCODE"
+
+    def install(self, names: list[str]) -> str:
+        return _each(names, f"winget install --id {{}} {self._CHANGE}")
+
+    def upgrade(self, names: list[str]) -> str:
+        return _each(names, f"winget upgrade --id {{}} {self._CHANGE}")
+
+    def remove(self, names: list[str]) -> str:
+        return _each(names, "winget uninstall --id {} --exact --silent --accept-source-agreements "
+                            "--disable-interactivity")
+
+    def not_found(self, output: str) -> list[str]:
+        return ["?"] if "No package found matching input criteria." in output else []
+
+
+class Choco(Manager):
+    """Chocolatey 2 (``choco list`` shows only installed packages): ``--limit-output`` prints ``name|version``."""
+
+    name = "choco"
+    sources = "Chocolatey sources"
+    not_found_advice = "check the name with choco search"
+    windows = True
+
+    def query(self, names: list[str]) -> str:
+        return "\n".join(f"choco list --limit-output --exact {_ps(n)}" for n in names)
+
+    def _rows(self, names: list[str], result: CommandResult, what: str) -> dict[str, str | None]:
+        if result.rc != 0:
+            raise QueryError(f"choco {what} failed (exit {result.rc}): {_last_lines(result.stderr or result.stdout)}",
+                             result)
+        versions: dict[str, str | None] = {n: None for n in names}
+        for line in result.stdout.splitlines():
+            name, _, version = line.strip().partition("|")
+            match = next((n for n in names if n.lower() == name.lower()), None)
+            if match and version:
+                versions[match] = version
+        return versions
+
+    def parse_query(self, names: list[str], result: CommandResult) -> dict[str, str | None]:
+        return self._rows(names, result, "list")
+
+    def available(self, names: list[str]) -> str:
+        return "\n".join(f"choco search --limit-output --exact {_ps(n)}" for n in names)
+
+    def parse_available(self, names: list[str], result: CommandResult) -> dict[str, str | None]:
+        return self._rows(names, result, "search")
+
+    def update_cache(self) -> str | None:
+        return None  # choco asks its sources every time
+
+    def install(self, names: list[str]) -> str:
+        return f"choco install {' '.join(map(_ps, names))} -y --no-progress --limit-output\nexit $LASTEXITCODE"
+
+    def upgrade(self, names: list[str]) -> str:
+        return f"choco upgrade {' '.join(map(_ps, names))} -y --no-progress --limit-output\nexit $LASTEXITCODE"
+
+    def remove(self, names: list[str]) -> str:
+        return f"choco uninstall {' '.join(map(_ps, names))} -y --no-progress --limit-output\nexit $LASTEXITCODE"
+
+    def not_found(self, output: str) -> list[str]:
+        return re.findall(r"^(\S+) not installed\. The package was not found", output, re.MULTILINE)
+
+
+_UNINSTALL_KEYS = (r"HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall",
+                   r"HKLM:\SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Uninstall")
+#: msiexec exit codes worth a sentence (3010: installed, reboot needed, is a success)
+MSI_EXIT_CODES = {1603: "fatal error during installation", 1605: "the product is not installed",
+                  1618: "another installation is in progress", 1619: "the .msi file cannot be opened (missing?)",
+                  1638: "another version of the product is installed", 1639: "invalid command line"}
+
+
+class Msi(Manager):
+    """MSI packages by product code (``{GUID}``): installed means the product code's Uninstall registry key
+    exists (so a second run finds it and does nothing); installs ``src`` (an .msi on the host) with
+    ``msiexec /i /qn /norestart``, removes with ``msiexec /x CODE``."""
+
+    name = "msi"
+    windows = True
+
+    def __init__(self, src: str | None = None):
+        self.src = src
+        self.sources = f"the MSI file {src}" if src else "the MSI file (none given: set src)"
+        self.not_found_advice = "check src: the .msi must exist on the host"
+
+    def query(self, names: list[str]) -> str:
+        lines = []
+        for code in names:
+            paths = ", ".join(_ps(f"{key}\\{code}") for key in _UNINSTALL_KEYS)
+            lines.append(f"Get-ItemProperty -Path {paths} -ErrorAction SilentlyContinue | "
+                         f"ForEach-Object {{ {_ps(code + '|')} + $_.DisplayVersion }}")
+        return "\n".join(lines)
+
+    def parse_query(self, names: list[str], result: CommandResult) -> dict[str, str | None]:
+        if result.rc != 0:
+            raise QueryError(f"reading the Uninstall registry keys failed (exit {result.rc}): "
+                             f"{_last_lines(result.stderr)}", result)
+        versions: dict[str, str | None] = {n: None for n in names}
+        for line in result.stdout.splitlines():
+            code, _, version = line.strip().partition("|")
+            match = next((n for n in names if n.upper() == code.upper()), None)
+            if match:
+                versions[match] = version or UNKNOWN_VERSION
+        return versions
+
+    def available(self, names: list[str]) -> str:
+        return f"Test-Path -LiteralPath {_ps(self.src or '')}"
+
+    def parse_available(self, names: list[str], result: CommandResult) -> dict[str, str | None]:
+        there = bool(self.src) and result.stdout.strip().lower() == "true"
+        return {n: UNKNOWN_VERSION if there else None for n in names}
+
+    def update_cache(self) -> str | None:
+        return None
+
+    def _msiexec(self, arguments: str) -> str:
+        return (f"$p = Start-Process -FilePath msiexec.exe -ArgumentList {_ps(arguments)} -Wait -PassThru\n"
+                "exit $p.ExitCode")
+
+    def install(self, names: list[str]) -> str:
+        return self._msiexec(f'/i "{self.src}" /qn /norestart')
+
+    def upgrade(self, names: list[str]) -> str:
+        return self.install(names)
+
+    def remove(self, names: list[str]) -> str:
+        return "\n".join(self._msiexec(f"/x {code} /qn /norestart") for code in names)
+
+
 #: Windows package managers: they come with the WinRM connection
-WINDOWS_MANAGERS = ("winget", "choco", "msi")
+WINDOWS_MANAGERS: dict[str, type[Manager]] = {"winget": Winget, "choco": Choco, "msi": Msi}
+#: MSI product codes are names too, for manager: msi
+_PRODUCT_CODE = re.compile(r"^\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}$")
 
 
 def package_names(value: Any) -> list[str]:
@@ -464,7 +668,7 @@ def package_names(value: Any) -> list[str]:
             part = part.strip()
             if not part:
                 continue
-            if not _NAME.match(part):
+            if not _NAME.match(part) and not _PRODUCT_CODE.match(part):
                 raise ValueError(f"{part!r} is not a package name (letters, digits and . _ + : ~ -, "
                                  "not starting with -; versions like name=1.2 are not supported)")
             if part not in names:
@@ -518,7 +722,8 @@ class _Failed(Exception):
 
 class Package(StepKind):
     name = "package"
-    description = "Install, upgrade or remove packages with apt, dnf, yum, zypper, apk or pacman."
+    description = ("Install, upgrade or remove packages with apt, dnf, yum, zypper, apk or pacman; on Windows "
+                   "with winget, choco or msi (by product code).")
     free_form = "name"  # package: curl, htop
     args = {
         "name": Arg("any", help="a package name, a list of them, or comma-separated names "
@@ -531,6 +736,7 @@ class Package(StepKind):
         "manager": Arg("str", default="auto", choices=("auto", *MANAGERS, *WINDOWS_MANAGERS),
                        help="auto: the host's package_manager fact"),
         "deb": Arg("str", help="path of a .deb on the host to install (apt only; name is read from it)"),
+        "src": Arg("str", help="manager msi: the .msi file on the Windows host; name is its product code {GUID}"),
     }
 
     def normalize(self, value: Any, where: str) -> dict[str, Any]:
@@ -558,7 +764,7 @@ class Package(StepKind):
         except ValueError as exc:
             raise _Failed(f"package argument 'name': {exc}") from None
         state = args.get("state") or "present"
-        manager = self._manager(ctx, str(args.get("manager") or "auto"))
+        manager = self._manager(ctx, str(args.get("manager") or "auto"), args)
         deb = args.get("deb")
         deb_version = None
         if deb:
@@ -571,9 +777,12 @@ class Package(StepKind):
         if not names:
             raise _Failed("package argument 'name' names no package")
 
-        if as_bool(args.get("update_cache")) and not ctx.check:
-            self._need_root(ctx)
-            result = ctx.run(manager.update_cache())
+        if isinstance(manager, Msi) and state != "absent" and (not manager.src or len(names) != 1):
+            raise _Failed("manager msi installs one product: name is its product code {GUID}, src the .msi on "
+                          "the host")
+        if as_bool(args.get("update_cache")) and not ctx.check and manager.update_cache() is not None:
+            self._need_root(ctx, manager)
+            result = manager.execute(ctx, manager.update_cache())
             if result.rc != 0:
                 raise _Failed(f"{manager.name} could not update its package cache (exit {result.rc}): "
                               f"{_last_lines(result.stderr or result.stdout)}", result)
@@ -593,7 +802,7 @@ class Package(StepKind):
             return Outcome(changed=True, msg=plan.summary() + note, diff=plan.diff() if show_diff else "",
                            data=data)
 
-        self._need_root(ctx)
+        self._need_root(ctx, manager)
         commands = []
         if plan.install:
             commands.append(manager.install_deb(deb) if deb else manager.install(plan.install))
@@ -603,14 +812,18 @@ class Package(StepKind):
             commands.append(manager.remove(plan.remove))
         results = []
         for command in commands:
-            result = ctx.run(command)
+            result = manager.execute(ctx, command)
             results.append(result)
             if result.rc != 0:
                 output = result.stdout + "\n" + result.stderr
                 missing = manager.not_found(output)
+                if missing == ["?"]:  # winget does not say which id it could not find
+                    missing = plan.install + plan.upgrade
                 if missing:
                     raise _Failed(_not_found_message(manager, missing, args), result)
-                raise _Failed(f"{manager.name} failed (exit {result.rc}): "
+                explained = MSI_EXIT_CODES.get(result.rc or 0) if isinstance(manager, Msi) else None
+                raise _Failed(f"{manager.name} failed (exit {result.rc}"
+                              f"{': ' + explained if explained else ''}): "
                               f"{_last_lines(result.stderr or result.stdout)}", result)
         after = self._query(ctx, manager, names)
         still = [n for n in plan.install + plan.upgrade if after.get(n) is None]
@@ -632,23 +845,26 @@ class Package(StepKind):
         return outcome
 
     @staticmethod
-    def _manager(ctx: StepContext, wanted: str) -> Manager:
-        if wanted in WINDOWS_MANAGERS:
-            raise _Failed(f"package manager {wanted} is not supported on this connection yet "
-                          f"(Windows package managers come with the WinRM connection); "
-                          f"use one of {', '.join(MANAGERS)}")
+    def _manager(ctx: StepContext, wanted: str, args: Mapping[str, Any] | None = None) -> Manager:
+        windows = ctx.connection.host.connection == "winrm"
+        usable = WINDOWS_MANAGERS if windows else MANAGERS
         if wanted == "auto":
             wanted = str(ctx.facts().get("package_manager") or "unknown")
-            if wanted in WINDOWS_MANAGERS or wanted not in MANAGERS:
+            if wanted not in usable:
                 raise _Failed(f"cannot tell this host's package manager (facts say {wanted!r}): set manager: "
-                              f"to one of {', '.join(MANAGERS)}")
-        return MANAGERS[wanted]()
+                              f"to one of {', '.join(usable)}")
+        if wanted not in usable:
+            raise _Failed(f"package manager {wanted} does not run on a {ctx.connection.host.connection} host: "
+                          f"use one of {', '.join(usable)}")
+        if wanted == "msi":
+            return Msi((args or {}).get("src"))
+        return usable[wanted]()
 
     @staticmethod
-    def _need_root(ctx: StepContext) -> None:
+    def _need_root(ctx: StepContext, manager: Manager | None = None) -> None:
         """Package managers change the system: without become, the login user must be root."""
-        if ctx.become:
-            return
+        if ctx.become or (manager is not None and manager.windows):
+            return  # Windows: the WinRM user must be an administrator; there is no become
         user = ctx.facts().get("user") or ctx.run("id -un", become=False).stdout.strip()
         if user != "root":
             raise _Failed(f"package changes need root: add become: true (the login user is {user or 'not root'})")
@@ -664,7 +880,7 @@ class Package(StepKind):
 
     @staticmethod
     def _query(ctx: StepContext, manager: Manager, names: list[str]) -> dict[str, str | None]:
-        result = ctx.run(manager.query(names))
+        result = manager.execute(ctx, manager.query(names))
         try:
             return manager.parse_query(names, result)
         except QueryError as exc:
@@ -682,7 +898,7 @@ class Package(StepKind):
         asked = missing + ([n for n in names if before[n] is not None] if state == "latest" else [])
         offered: dict[str, str | None] = {}
         if asked:
-            result = ctx.run(manager.available(asked))
+            result = manager.execute(ctx, manager.available(asked))
             try:
                 offered = manager.parse_available(asked, result)
             except QueryError as exc:
@@ -701,6 +917,8 @@ def _not_found_message(manager: Manager, names: list[str], args: Mapping[str, An
     what = f"package {names[0]}" if len(names) == 1 else f"packages {', '.join(names)}"
     advice = "check the name" if as_bool(args.get("update_cache")) else \
         "check the name or run with update_cache: true"
+    if manager.not_found_advice:
+        advice = manager.not_found_advice
     return f"{what} not found in {manager.sources}: {advice}"
 
 

@@ -3,6 +3,9 @@
 The connection drops during the reboot; that is expected. The step then reconnects on the same
 Connection object (``close()`` then ``open()`` again) until the host answers ``test_command`` with a boot
 id different from the one read before, so later steps run on the rebooted host.
+
+On a Windows host (WinRM) the defaults are ``shutdown /r /t 0 /c MSG`` and, as boot id,
+Win32_OperatingSystem.LastBootUpTime read through PowerShell.
 """
 
 from __future__ import annotations
@@ -19,6 +22,34 @@ DEFAULT_MSG = "remote-support reboot"
 _COMMAND_TIMEOUT = 60.0
 
 
+class _Posix:
+    boot_id_command = "cat /proc/sys/kernel/random/boot_id"
+
+    @staticmethod
+    def reboot_command(msg: str) -> str:
+        return f"shutdown -r now {shlex.quote(msg)}"
+
+    def read_boot_id(self, ctx: StepContext, command: str | None, timeout: float):
+        return ctx.run(command or self.boot_id_command, timeout=timeout)
+
+
+class _Windows:
+    boot_id_command = "(Get-CimInstance -ClassName Win32_OperatingSystem).LastBootUpTime.ToFileTimeUtc()"
+
+    @staticmethod
+    def reboot_command(msg: str) -> str:
+        return f'shutdown /r /t 0 /c "{msg.replace(chr(34), chr(39))}"'
+
+    def read_boot_id(self, ctx: StepContext, command: str | None, timeout: float):
+        if command:  # the user's own: a cmd.exe command line
+            return ctx.run(command, timeout=timeout)
+        return ctx.connection.run_ps(self.boot_id_command, timeout=timeout)
+
+
+#: connection type -> defaults and how the boot id is read; anything else is POSIX
+PLATFORMS = {"winrm": _Windows}
+
+
 class Reboot(StepKind):
     name = "reboot"
     description = "Reboot the host and wait until it is back with a new boot id."
@@ -30,9 +61,10 @@ class Reboot(StepKind):
                                                           "trying to reconnect"),
         "test_command": Arg("str", default="whoami", help="must succeed for the host to count as back"),
         "reboot_command": Arg("str", help=f'default: shutdown -r now "{DEFAULT_MSG}" (with msg as the message); '
-                                          "needs become: true unless the login user is root"),
-        "boot_id_command": Arg("str", default="cat /proc/sys/kernel/random/boot_id",
-                               help="prints a value that changes with every boot"),
+                                          "needs become: true unless the login user is root; on Windows "
+                                          "shutdown /r /t 0 /c MSG"),
+        "boot_id_command": Arg("str", help="prints a value that changes with every boot (default: "
+                                           "cat /proc/sys/kernel/random/boot_id; Windows: LastBootUpTime)"),
         "msg": Arg("str", help=f"message logged and shown to users by shutdown (default: {DEFAULT_MSG})"),
     }
 
@@ -51,10 +83,12 @@ class Reboot(StepKind):
         if ctx.check:
             return Outcome(skipped=True, msg="check mode: would reboot")
         timeout = float(args["reboot_timeout"])
-        boot_id_command = str(args["boot_id_command"])
-        command = args.get("reboot_command") or f"shutdown -r now {shlex.quote(args.get('msg') or DEFAULT_MSG)}"
+        platform = PLATFORMS.get(ctx.connection.host.connection, _Posix)()
+        own_boot_id = args.get("boot_id_command") or None
+        boot_id_command = own_boot_id or platform.boot_id_command
+        command = args.get("reboot_command") or platform.reboot_command(args.get("msg") or DEFAULT_MSG)
 
-        before = ctx.run(boot_id_command)
+        before = platform.read_boot_id(ctx, own_boot_id, ctx.timeout or 60)
         if before.rc != 0 or not before.stdout.strip():
             return Outcome(failed=True, command=boot_id_command, rc=before.rc, stdout=before.stdout,
                            stderr=before.stderr, msg=f"cannot read the boot id with `{boot_id_command}`: "
@@ -89,7 +123,7 @@ class Reboot(StepKind):
                 if test.rc != 0:
                     last = f"`{test_command}` failed: {_reason(test)}"
                 else:
-                    now = ctx.run(boot_id_command, timeout=min(30.0, remaining))
+                    now = platform.read_boot_id(ctx, own_boot_id, min(30.0, remaining))
                     new_id = now.stdout.strip()
                     if now.rc != 0 or not new_id:
                         last = f"cannot read the boot id: {_reason(now)}"

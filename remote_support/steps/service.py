@@ -54,6 +54,10 @@ class InitManager:
     """How one init system is asked and told; every method only builds or parses text."""
 
     name: ClassVar[str] = ""
+    #: its commands are PowerShell scripts (sent with run_ps), not shell command lines
+    powershell: ClassVar[bool] = False
+    #: changes need root (become) on the host
+    needs_root: ClassVar[bool] = True
 
     def status(self, service: str) -> str:
         raise NotImplementedError
@@ -71,6 +75,8 @@ class InitManager:
 
 def _last_line(result: CommandResult) -> str:
     lines = (result.stderr or result.stdout).strip().splitlines()
+    # a PowerShell error record: the message, then "    + CategoryInfo ..." detail lines
+    lines = [line for line in lines if not line.strip().startswith("+ ")] or lines
     return lines[-1].strip() if lines else f"exit {result.rc}"
 
 
@@ -192,11 +198,69 @@ class OpenRC(InitManager):
         return _PATH + " && ".join(f"rc-update del {service} {level}" for level in status.tool.split())
 
 
+def _ps_quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class WindowsServices(InitManager):
+    """The Windows service control manager through PowerShell (a WinRM host): Win32_Service tells state
+    and start mode at once (nothing for an unknown name); enabled means start mode Auto, ``start_mode``
+    sets automatic, manual or disabled."""
+
+    name = "windows"
+    powershell = True
+    needs_root = False  # the WinRM login user must be an administrator; there is no become
+    START_MODES = {"automatic": "Auto", "manual": "Manual", "disabled": "Disabled"}
+    _CMDLETS = {"start": "Start-Service -Name {0}", "stop": "Stop-Service -Name {0} -Force",
+                "restart": "Restart-Service -Name {0} -Force"}
+
+    def status(self, service: str) -> str:
+        return (f"Get-CimInstance -ClassName Win32_Service -Filter \"Name='{service}'\" | "
+                "Select-Object Name, DisplayName, State, StartMode | ConvertTo-Json -Compress")
+
+    def parse_status(self, service: str, result: CommandResult) -> ServiceStatus:
+        import json
+
+        if result.rc != 0:
+            raise StatusError(f"Get-CimInstance Win32_Service failed (exit {result.rc}): {_last_line(result)}")
+        text = result.stdout.strip()
+        if not text:
+            return ServiceStatus(found=False)
+        try:
+            fields = json.loads(text)
+        except ValueError:
+            raise StatusError(f"Get-CimInstance Win32_Service answered {text[:80]!r}, not JSON") from None
+        mode = str(fields.get("StartMode") or "")
+        return ServiceStatus(found=True, running=fields.get("State") in ("Running", "Start Pending"),
+                             enabled=mode == "Auto", detail=mode, tool=str(fields.get("DisplayName") or ""))
+
+    def action(self, service: str, action: str) -> str:
+        if action not in self._CMDLETS:
+            raise StatusError(f"cannot {action} a Windows service: use state: restarted")
+        return "$ErrorActionPreference = 'Stop'\n" + self._CMDLETS[action].format(_ps_quote(service))
+
+    def enable(self, service: str, enable: bool, status: ServiceStatus) -> str:
+        return self.start_mode(service, "automatic" if enable else "manual")
+
+    def start_mode(self, service: str, mode: str) -> str:
+        startup = {"automatic": "Automatic", "manual": "Manual", "disabled": "Disabled"}[mode]
+        return f"$ErrorActionPreference = 'Stop'\nSet-Service -Name {_ps_quote(service)} -StartupType {startup}"
+
+
 #: init system name -> its class; ``manager: auto`` takes the host's ``init_system`` fact
-MANAGERS: dict[str, type[InitManager]] = {"systemd": Systemd, "sysv": SysV, "openrc": OpenRC}
+MANAGERS: dict[str, type[InitManager]] = {"systemd": Systemd, "sysv": SysV, "openrc": OpenRC,
+                                          "windows": WindowsServices}
+
+
+def _execute(ctx: StepContext, manager: InitManager, command: str) -> CommandResult:
+    """A manager's command: a PowerShell script over WinRM, else a shell command line."""
+    if manager.powershell:
+        return ctx.connection.run_ps(command, timeout=ctx.timeout)
+    return ctx.run(command)
 
 _VERBS = {"started": "start", "stopped": "stop", "restarted": "restart", "reloaded": "reload"}
-_DONE = {**{verb: state for state, verb in _VERBS.items()}, "enable": "enabled", "disable": "disabled"}
+_DONE = {**{verb: state for state, verb in _VERBS.items()}, "enable": "enabled", "disable": "disabled",
+         **{f"start_mode:{mode}": f"set start mode {mode} of" for mode in WindowsServices.START_MODES}}
 
 
 def plan_actions(status: ServiceStatus, state: str | None, enabled: bool | None) -> list[str]:
@@ -231,12 +295,17 @@ class Service(StepKind):
         "enabled": Arg("bool", help="start at boot (true) or not (false); unset: leave as it is"),
         "manager": Arg("str", default="auto", choices=("auto", *MANAGERS),
                        help="auto: the host's init_system fact"),
+        "start_mode": Arg("str", choices=tuple(WindowsServices.START_MODES),
+                          help="Windows: the startup type (automatic, manual, disabled)"),
     }
 
     def normalize(self, value: Any, where: str) -> dict[str, Any]:
         args = super().normalize(value, where)
-        if args.get("state") is None and args.get("enabled") is None:
-            raise TaskError(f"{where}: service needs state (started, stopped, restarted, reloaded) or enabled")
+        if args.get("state") is None and args.get("enabled") is None and args.get("start_mode") is None:
+            raise TaskError(f"{where}: service needs state (started, stopped, restarted, reloaded), start_mode "
+                            "or enabled")
+        if args.get("enabled") is not None and args.get("start_mode") is not None:
+            raise TaskError(f"{where}: service takes enabled or start_mode, not both")
         name = args.get("name")
         if isinstance(name, str) and "{{" not in name and "{%" not in name and not _NAME.match(name):
             raise TaskError(f"{where}: service name {name!r} is not valid (letters, digits and . _ @ : + -)")
@@ -255,7 +324,13 @@ class Service(StepKind):
                 return Outcome(failed=True, msg=f"cannot tell this host's init system (facts say {wanted!r}): "
                                                 f"set manager: to one of {', '.join(MANAGERS)}")
         manager = MANAGERS[wanted]()
-        result = ctx.run(manager.status(name))
+        if manager.powershell != (ctx.connection.host.connection == "winrm"):
+            return Outcome(failed=True, msg=f"service manager {manager.name} does not fit a "
+                                            f"{ctx.connection.host.connection} host: use manager: auto")
+        start_mode = args.get("start_mode")
+        if start_mode and not isinstance(manager, WindowsServices):
+            return Outcome(failed=True, msg="start_mode is for Windows services: use enabled")
+        result = _execute(ctx, manager, manager.status(name))
         try:
             status = manager.parse_status(name, result)
         except StatusError as exc:
@@ -267,18 +342,30 @@ class Service(StepKind):
 
         try:
             actions = plan_actions(status, state, enabled)
+            if state == "reloaded" and isinstance(manager, WindowsServices):
+                raise StatusError("cannot be reloaded: Windows services have no reload, use state: restarted")
+            if start_mode and status.detail != WindowsServices.START_MODES[start_mode]:
+                actions.append(f"start_mode:{start_mode}")
+                if start_mode == "disabled" and actions[0] == "start":
+                    raise StatusError("cannot be started and disabled at once")
+                if start_mode != "disabled" and actions[0] in ("start", "restart"):
+                    actions.insert(0, actions.pop())  # a disabled service must be allowed to start first
         except StatusError as exc:
             return Outcome(failed=True, msg=f"service {name} {exc} (manager: {manager.name})")
         data = {"manager": manager.name, "running": status.running, "enabled": status.enabled,
                 "state": "started" if status.running else "stopped"}
+        if isinstance(manager, WindowsServices):
+            data["start_mode"] = status.detail
         if not actions:
             return Outcome(msg=f"{name} is {'running' if status.running else 'stopped'}"
-                               + ("" if status.enabled is None else
-                                  f", {'enabled' if status.enabled else 'disabled'}"), data=data)
+                               + ("" if status.enabled is None else f", start mode {status.detail}"
+                                  if manager.powershell else f", {'enabled' if status.enabled else 'disabled'}"),
+                           data=data)
         diff = self._diff(status, state, actions) if ctx.diff or ctx.check else ""
         if ctx.check:
-            return Outcome(changed=True, msg=f"would {' and '.join(actions)} {name}", diff=diff, data=data)
-        if not ctx.become:
+            said = [a.replace("start_mode:", "set start mode ") for a in actions]
+            return Outcome(changed=True, msg=f"would {' and '.join(said)} {name}", diff=diff, data=data)
+        if not ctx.become and manager.needs_root:
             user = ctx.facts().get("user") or ctx.run("id -un", become=False).stdout.strip()
             if user != "root":
                 return Outcome(failed=True, msg=f"service changes need root: add become: true "
@@ -287,11 +374,15 @@ class Service(StepKind):
         results: list[CommandResult] = []
         for action in actions:
             try:
-                command = manager.enable(name, action == "enable", status) if action in ("enable", "disable") \
-                    else manager.action(name, action)
+                if action.startswith("start_mode:"):
+                    command = manager.start_mode(name, action.split(":", 1)[1])
+                elif action in ("enable", "disable"):
+                    command = manager.enable(name, action == "enable", status)
+                else:
+                    command = manager.action(name, action)
             except StatusError as exc:
                 return self._outcome(results, failed=True, msg=str(exc), data=data)
-            result = ctx.run(command)
+            result = _execute(ctx, manager, command)
             results.append(result)
             if result.rc != 0:
                 return self._outcome(results, failed=True, data=data,
@@ -306,6 +397,10 @@ class Service(StepKind):
                                          f"after {' and '.join(actions)} ({manager.name}: {after.detail})")
         if "enable" in actions or "disable" in actions:
             data["enabled"] = "enable" in actions
+        for action in actions:
+            if action.startswith("start_mode:"):
+                data["start_mode"] = WindowsServices.START_MODES[action.split(":", 1)[1]]
+                data["enabled"] = data["start_mode"] == "Auto"
         done = " and ".join(_DONE[a] for a in actions)
         return self._outcome(results, changed=True, msg=f"{done} {name}", data=data, diff=diff)
 
@@ -315,7 +410,7 @@ class Service(StepKind):
         delay = 0.1
         while True:
             try:
-                status = manager.parse_status(name, ctx.run(manager.status(name)))
+                status = manager.parse_status(name, _execute(ctx, manager, manager.status(name)))
             except StatusError as exc:
                 return ServiceStatus(found=True, running=not running, detail=str(exc))
             if status.running == running or time.monotonic() > deadline:
@@ -334,6 +429,9 @@ class Service(StepKind):
             lines.append("enabled: no -> yes")
         elif "disable" in actions:
             lines.append("enabled: yes -> no")
+        for action in actions:
+            if action.startswith("start_mode:"):
+                lines.append(f"start_mode: {status.detail} -> {WindowsServices.START_MODES[action.split(':', 1)[1]]}")
         return "".join(line + "\n" for line in lines)
 
     @staticmethod
