@@ -45,6 +45,21 @@ def _shell_finalize(value: Any) -> Any:
     return shlex.quote(str(value))
 
 
+_CMD_UNSAFE = re.compile(r'["%!\r\n^]')
+_CMD_SPECIAL = re.compile(r"[\s&|<>()@,;=]")
+
+
+def _cmd_finalize(value: Any) -> Any:
+    """Values in cmd.exe command text on Windows hosts: quoted, and refused when no quoting is safe."""
+    if isinstance(value, ShellSafe):
+        return value
+    text = "" if value is None else (str(value).lower() if isinstance(value, bool) else str(value))
+    if _CMD_UNSAFE.search(text):
+        raise TemplateError(f"the value {text!r} cannot be passed safely to cmd.exe (it holds \", %, !, ^ or a "
+                            "line break): pass it to a powershell step's params instead")
+    return f'"{text}"' if not text or _CMD_SPECIAL.search(text) else text
+
+
 def _to_bool(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "yes", "true", "on", "y")
@@ -96,6 +111,7 @@ class Templar:
         loader = jinja2.FileSystemLoader(self.search_path) if self.search_path else None
         self.env = self._environment(loader)
         self.shell_env = self._environment(loader, finalize=_shell_finalize)
+        self.cmd_env = self._environment(loader, finalize=_cmd_finalize)
         self._lock = threading.Lock()  # jinja's template cache is thread-safe; compiling twice is only waste
 
     @staticmethod
@@ -109,8 +125,10 @@ class Templar:
 
     # -- rendering
 
-    def render(self, text: Any, variables: Mapping[str, Any], *, where: str, shell: bool = False) -> Any:
+    def render(self, text: Any, variables: Mapping[str, Any], *, where: str, shell: bool | str = False) -> Any:
         """Render a value from a task file: strings are templates; lists and dicts are rendered inside.
+
+        ``shell=True`` quotes interpolated values for a POSIX shell, ``shell="cmd"`` for cmd.exe.
 
         A string that is one expression (``"{{ packages }}"``) renders to the value itself, not its text,
         so loops and parameters keep their type.
@@ -121,7 +139,7 @@ class Templar:
             single = re.fullmatch(r"\s*\{\{(.*)\}\}\s*", text, re.S)
             if single and not shell and "}}" not in single.group(1) and "{{" not in single.group(1):
                 return self.evaluate(single.group(1), variables, where=where)
-            env = self.shell_env if shell else self.env
+            env = self.cmd_env if shell == "cmd" else self.shell_env if shell else self.env
             try:
                 template = env.from_string(text)
                 return template.render(variables)

@@ -61,3 +61,14 @@ def test_check_reports_used_variables(tmp_path):
     (tmp_path / "a.j2").write_text("{{ one }} {% include 'b.j2' %}")
     (tmp_path / "b.j2").write_text("{{ two }}")
     assert Templar([tmp_path]).check_file("a.j2") == {"one", "two"}
+
+
+def test_values_in_cmd_exe_text_are_quoted_or_refused():
+    t = Templar()
+    assert t.render("type {{ f }}", {"f": r"C:\Program Files\a.txt"}, where="w", shell="cmd") == \
+        'type "C:\\Program Files\\a.txt"'
+    assert t.render("echo {{ x }}", {"x": "plain"}, where="w", shell="cmd") == "echo plain"
+    assert t.render("echo {{ x }}", {"x": "a & del *"}, where="w", shell="cmd") == 'echo "a & del *"'
+    for bad in ('x" & del *', "%PATH%", "a\nb"):
+        with pytest.raises(TemplateError, match="cannot be passed safely to cmd.exe"):
+            t.render("echo {{ x }}", {"x": bad}, where="w", shell="cmd")
