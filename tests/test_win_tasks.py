@@ -59,7 +59,7 @@ def test_install_packages_and_restart_service(winrm_server):
     assert winrm_server.windows.services["spooler"].start_mode == "Manual"
 
 
-def test_disk_cleanup_collect_eventlog_and_diagnose(winrm_server):
+def test_disk_cleanup_collect_eventlog_and_diagnose(winrm_server, tmp_path):
     win = winrm_server.windows
     check = _run(winrm_server, "win-disk-cleanup", check=True)
     assert check["summary"].reason.startswith("check mode: would delete 2 temp file(s), 4.9 MB; C: 40.0% used")
@@ -70,10 +70,15 @@ def test_disk_cleanup_collect_eventlog_and_diagnose(winrm_server):
     assert again["summary"].reason.startswith("no temp files older than 7 days")
 
     assert _run(winrm_server, "win-collect-eventlog", check=True)["export the logs"].status is Status.SKIPPED
-    steps = _run(winrm_server, "win-collect-eventlog")
+    steps = _run(winrm_server, "win-collect-eventlog", extra_vars={"dest": str(tmp_path)})
     assert "The Downloaded Maps Manager service failed to start." in steps["recent errors and warnings"].stdout
     assert steps["export the logs"].status is Status.CHANGED
     assert winrm_server.files["c:\\windows\\temp\\rs-system-win-lab01.evtx"].startswith(b"ElfFile")
+    assert steps["bring the logs back"].status is Status.CHANGED
+    fetched = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.evtx"))
+    assert fetched == ["win-lab01/C/Windows/Temp/rs-Application-win-lab01.evtx",
+                       "win-lab01/C/Windows/Temp/rs-System-win-lab01.evtx"]
+    assert (tmp_path / fetched[1]).read_bytes().startswith(b"ElfFile")
 
     for check_mode in (True, False):
         report = _run(winrm_server, "win-diagnose", check=check_mode)

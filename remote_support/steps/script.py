@@ -43,6 +43,14 @@ class Script(StepKind):
     def run(self, ctx: StepContext, args: dict[str, Any]) -> Outcome:
         src = args["src"]
         text = ctx.templar.render_file(src, ctx.vars)
+        if ctx.connection.host.connection == "winrm":
+            # Windows hosts: a .ps1 script runs through PowerShell (run_ps sends long ones via stdin)
+            from .powershell import run_powershell
+
+            if not src.removesuffix(".j2").lower().endswith(".ps1"):
+                return Outcome(failed=True, msg=f"on a WinRM host a script must be a .ps1 template, not {src}")
+            return run_powershell(ctx, text, shown=f"powershell {src}", chdir=args.get("chdir"),
+                                  creates=args.get("creates"), removes=args.get("removes"))
         interpreter = args.get("interpreter") or interpreter_of(src, text)
         if not interpreter:
             return Outcome(failed=True, msg=f"cannot tell how to run {src}: give it a #! line, a .sh/.bash/.py "

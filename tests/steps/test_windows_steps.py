@@ -201,3 +201,24 @@ def test_reboot_waits_for_the_new_boot_id(tmp_path, winrm_server):
     assert steps["reboot"].data["boot_id"] == winrm_server.windows.boot_id_value() != before
     assert winrm_server.counters["reboots"] == 1 and steps["after"].status is Status.CHANGED
     assert any(c.startswith('shutdown /r /t 0 /c "remote-support reboot"') for c in winrm_server.commands)
+
+
+def test_script_step_runs_a_ps1_template_through_powershell(tmp_path, winrm_server):
+    steps = _run(tmp_path, winrm_server, """
+        name: t
+        steps:
+          - {name: ps1, script: {src: hello.ps1.j2}}
+          - {name: sh on windows, script: {src: hello.sh}, ignore_errors: true}
+    """, templates={"hello.ps1.j2": "Write-Output 'hello {{ inventory_hostname }}'\n",
+                    "hello.sh": "echo no\n"})
+    assert steps["ps1"].status is Status.CHANGED and steps["ps1"].stdout.strip() == "hello win-lab01"
+    assert "must be a .ps1 template" in steps["sh on windows"].reason
+
+
+def test_cmd_values_are_quoted_for_cmd_exe(tmp_path, winrm_server):
+    steps = _run(tmp_path, winrm_server, """
+        name: t
+        steps:
+          - {name: unsafe, command: "echo {{ who }}", ignore_errors: true}
+    """, extra_vars={"who": 'x" & del *'})
+    assert "cannot be passed safely to cmd.exe" in steps["unsafe"].reason
