@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -47,6 +48,19 @@ class Connection(abc.ABC):
     def __init__(self, host: "Host", options: ConnectOptions):
         self.host = host
         self.options = options
+        self._deadline: float | None = None  # --host-timeout, counted from the first open()
+
+    def start_clock(self) -> None:
+        """Start the host's overall deadline at the first open (a reconnect, as after a reboot, keeps it)."""
+        if self._deadline is None and self.options.host_timeout:
+            self._deadline = time.monotonic() + self.options.host_timeout
+
+    def remaining(self, timeout: float | None) -> float | None:
+        """The time a command may take: the least of its own timeout, --timeout and the host deadline."""
+        limits = [t for t in (timeout, self.options.command_timeout) if t]
+        if self._deadline is not None:
+            limits.append(self._deadline - time.monotonic())
+        return min(limits) if limits else None
 
     @abc.abstractmethod
     def open(self) -> None: ...

@@ -99,7 +99,6 @@ class NetworkConnection(Connection):
         self._log = io.BytesIO()
         self._log_read = 0
         self._lock = threading.Lock()  # one command at a time on the one CLI session
-        self._deadline: float | None = None
 
     # -- open / close
 
@@ -109,8 +108,7 @@ class NetworkConnection(Connection):
         from netmiko.session_log import SessionLog
 
         self.device_type = resolve_device_type(self.host)
-        if self.options.host_timeout:
-            self._deadline = time.monotonic() + self.options.host_timeout
+        self.start_clock()
         self.settings = s = resolve_settings(self.host, self.options)
         enable = (self.host.secret("enable_password") or self.options.become_password
                   or self.host.secret("become_password"))
@@ -202,10 +200,8 @@ class NetworkConnection(Connection):
     # -- commands
 
     def _remaining(self, timeout: float | None) -> float:
-        limits = [t for t in (timeout, self.options.command_timeout) if t]
-        if self._deadline is not None:
-            limits.append(self._deadline - time.monotonic())
-        limit = min(limits) if limits else DEFAULT_READ_TIMEOUT
+        limit = self.remaining(timeout)
+        limit = DEFAULT_READ_TIMEOUT if limit is None else limit
         if limit <= 0:
             raise CommandTimeout(self.host.name, "host timeout reached before the command could start")
         return limit

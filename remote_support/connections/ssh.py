@@ -237,14 +237,12 @@ class SSHConnection(Connection):
         self._transport: paramiko.Transport | None = None
         self._sftp: paramiko.SFTPClient | None = None
         self._jump: "SSHConnection | None" = None
-        self._deadline: float | None = None
         self._channels: set[paramiko.Channel] = set()  # commands in flight, stopped on close()
 
     # -- open / close
 
     def open(self) -> None:
-        if self.options.host_timeout:
-            self._deadline = time.monotonic() + self.options.host_timeout
+        self.start_clock()
         self.settings = s = resolve_settings(self.host, self.options)
         sock = self._socket(s)
         try:
@@ -447,16 +445,10 @@ class SSHConnection(Connection):
 
     # -- commands
 
-    def _remaining(self, timeout: float | None) -> float | None:
-        limits = [t for t in (timeout, self.options.command_timeout) if t]
-        if self._deadline is not None:
-            limits.append(self._deadline - time.monotonic())
-        return min(limits) if limits else None
-
     def run(self, command: str, *, timeout: float | None = None, stdin: bytes | str | None = None,
             become: bool = False) -> CommandResult:
         transport = self._require_transport()
-        limit = self._remaining(timeout)
+        limit = self.remaining(timeout)
         if limit is not None and limit <= 0:
             raise CommandTimeout(self.host.name, "host timeout reached before the command could start")
         started = time.monotonic()
