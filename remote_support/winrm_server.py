@@ -71,6 +71,13 @@ CMD_LINE_LIMIT = 8191
 MAX_STREAM_CHUNK = 32 * 1024  # raw bytes per rsp:Stream element; three per response stay under 150 KB
 ENCRYPTED_BOUNDARY = b"--Encrypted Boundary"
 ENCRYPTED_PROTOCOL = "application/HTTP-SPNEGO-session-encrypted"
+#: MS-WSMV 2.2.9.1.2: the protocol string of the Kerberos auth scheme (pywinrm sends the SPNEGO one for Kerberos
+#: too); the reply is sealed under whichever of the two the request used
+ENCRYPTED_PROTOCOL_KERBEROS = "application/HTTP-Kerberos-session-encrypted"
+ENCRYPTED_PROTOCOLS = (ENCRYPTED_PROTOCOL, ENCRYPTED_PROTOCOL_KERBEROS)
+#: DER of the mech OIDs as they appear in a GSS InitialContextToken (0x60 ...)
+_OID_KRB5 = bytes.fromhex("06092a864886f712010202")  # 1.2.840.113554.1.2.2
+_OID_SPNEGO = bytes.fromhex("06062b0601050502")  # 1.3.6.1.5.5.2
 CLIXML_NS = "http://schemas.microsoft.com/powershell/2004/04"
 PUT_MARKER = "# remote-support:put"
 GET_MARKER = "# remote-support:get"
@@ -905,8 +912,9 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         with self.lab._lock:
             self.lab._sockets.add(self.connection)
-        self.auth_ctx = None  # the NTLM context of this TCP connection
+        self.auth_ctx = None  # the NTLM or Kerberos context of this TCP connection
         self.auth_user: str | None = None
+        self._auth_reply: str | None = None  # WWW-Authenticate of the final (mutual auth) token, sent once
 
     def finish(self) -> None:
         with self.lab._lock:
@@ -922,6 +930,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
+        if self._auth_reply and status != 401:
+            self.send_header("WWW-Authenticate", self._auth_reply)
+        self._auth_reply = None
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
@@ -946,7 +957,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(404)
         authorization = self.headers.get("Authorization", "")
         scheme, _, token = authorization.partition(" ")
-        if scheme.lower() in ("negotiate", "ntlm"):
+        if scheme.lower() in ("negotiate", "ntlm", "kerberos"):
             if not self._ntlm_step(scheme, token.strip()):
                 return
         elif scheme.lower() == "basic":
@@ -957,6 +968,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         content_type = self.headers.get("Content-Type", "")
         encrypted = content_type.lower().startswith("multipart/encrypted")
+        sealed_as = next((p for p in ENCRYPTED_PROTOCOLS if p.lower() in content_type.lower()), ENCRYPTED_PROTOCOL)
         if encrypted:
             if self.auth_ctx is None or not self.auth_ctx.complete:
                 return self._send(400)
@@ -973,8 +985,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200)
         status, reply = self.lab.handle_soap(body, self.auth_user or "")
         if encrypted:
-            sealed = self._seal(reply)
-            return self._send(status, sealed, {"Content-Type": f'multipart/encrypted;protocol="{ENCRYPTED_PROTOCOL}";'
+            sealed = self._seal(reply, sealed_as)
+            return self._send(status, sealed, {"Content-Type": f'multipart/encrypted;protocol="{sealed_as}";'
                                                                'boundary="Encrypted Boundary"'})
         self._send(status, reply, {"Content-Type": "application/soap+xml;charset=UTF-8"})
 
@@ -990,21 +1002,41 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         if token[:8] == b"NTLMSSP\x00" and token[8:12] == b"\x01\x00\x00\x00":
             self.auth_ctx, self.auth_user = spnego.server(protocol="ntlm"), None
+        elif token[:1] == b"\x60" and (_OID_KRB5 in token[:24] or _OID_SPNEGO in token[:24]):
+            # a new GSS initial token (Kerberos AP-REQ, or SPNEGO around Kerberos/NTLM): a new context
+            self.auth_ctx, self.auth_user = self._gss_acceptor(_OID_KRB5 in token[:24]), None
         if self.auth_ctx is None:
             self._challenge()
             return False
         try:
             out = self.auth_ctx.step(token)
-        except Exception:  # noqa: BLE001 - pyspnego raises a family of errors for a bad password
+        except Exception as exc:  # noqa: BLE001 - pyspnego raises a family of errors for a bad password
+            self.log_message("authentication failed: %s", exc)
             self.auth_ctx = None
             self._challenge()
             return False
         if not self.auth_ctx.complete:
             self._send(401, b"", {"WWW-Authenticate": f"{scheme} {base64.b64encode(out or b'').decode()}"})
             return False
-        self.auth_user = (self.auth_ctx.client_principal or "").split("\\")[-1]
+        if out:  # Kerberos mutual auth (AP-REP): the client checks it on the reply to this request
+            self._auth_reply = f"{scheme} {base64.b64encode(out).decode()}"
+        principal = self.auth_ctx.client_principal or ""
+        self.auth_user = principal.split("\\")[-1].split("@")[0]
         self.lab.count("logins")
         return True
+
+    def _gss_acceptor(self, raw_kerberos: bool):
+        """A Kerberos (or SPNEGO) acceptor with the keys of $KRB5_KTNAME (see ``kerberos_keytab``); None when
+        Kerberos is not set up here (no keytab, or pyspnego without gssapi): the client gets a 401."""
+        import spnego
+
+        if not self.lab.kerberos_keytab:
+            return None
+        try:
+            return spnego.server(protocol="kerberos" if raw_kerberos else "negotiate")
+        except Exception as exc:  # noqa: BLE001 - ImportError for gssapi, GSSError for the keytab
+            self.log_message("Kerberos acceptor unavailable: %s", exc)
+            return None
 
     def _basic(self, token_b64: str) -> bool:
         if not (self.lab.https and self.lab.allow_basic):
@@ -1039,9 +1071,9 @@ class _Handler(BaseHTTPRequestHandler):
             message += plain
         return message
 
-    def _seal(self, message: bytes) -> bytes:
+    def _seal(self, message: bytes, protocol: str = ENCRYPTED_PROTOCOL) -> bytes:
         wrapped = self.auth_ctx.wrap_winrm(message)
-        return (ENCRYPTED_BOUNDARY + b"\r\n\tContent-Type: " + ENCRYPTED_PROTOCOL.encode() + b"\r\n"
+        return (ENCRYPTED_BOUNDARY + b"\r\n\tContent-Type: " + protocol.encode() + b"\r\n"
                 b"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=" + str(len(message)).encode()
                 + b"\r\n" + ENCRYPTED_BOUNDARY + b"\r\n\tContent-Type: application/octet-stream\r\n"
                 + struct.pack("<i", len(wrapped.header)) + wrapped.header + wrapped.data
@@ -1063,12 +1095,17 @@ class WinRMLabServer:
     """A WinRM endpoint on 127.0.0.1 answering from canned Windows behaviours.
 
     ``users``: user name -> password (NTLM and, over HTTPS, Basic). ``port=0`` picks a free port.
+    ``kerberos_keytab``: a keytab with the ``HTTP/<name>`` service key: Kerberos (raw or in SPNEGO, ``Authorization:
+    Negotiate|Kerberos``) is accepted with it, mutual auth answered, messages sealed with the Kerberos context. MIT
+    reads acceptor keys from $KRB5_KTNAME, which is process-wide: :meth:`start` sets it to this keytab.
     Counters (:attr:`counters`) and :attr:`open_shells` let tests assert that every shell was deleted.
     """
 
     def __init__(self, users: dict[str, str], *, host: str = "127.0.0.1", port: int = 0, https: bool = False,
                  allow_basic: bool = True, require_encryption: bool = True, hostname: str = "WIN-LAB01",
-                 workdir: str | Path | None = None, verbose: bool = False):
+                 workdir: str | Path | None = None, verbose: bool = False,
+                 kerberos_keytab: str | Path | None = None):
+        self.kerberos_keytab = str(kerberos_keytab) if kerberos_keytab else None
         self.users = {name.lower(): password for name, password in users.items()}
         self.host, self.requested_port = host, port
         self.https, self.allow_basic, self.require_encryption = https, allow_basic, require_encryption
@@ -1103,6 +1140,8 @@ class WinRMLabServer:
 
     def start(self) -> "WinRMLabServer":
         self._write_user_file()
+        if self.kerberos_keytab:
+            os.environ["KRB5_KTNAME"] = "FILE:" + str(Path(self.kerberos_keytab).resolve())
         if self.https:
             self.cert_path, key_path = _self_signed_cert(self.workdir, self.host)
             self._ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -1432,10 +1471,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hostname", default="WIN-LAB01")
     parser.add_argument("--workdir", help="where the HTTPS certificate is written")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--keytab", help="accept Kerberos with the HTTP/<name> key of this keytab "
+                        "(KRB5_CONFIG must name the realm's krb5.conf)")
     args = parser.parse_args(argv)
     users = dict(entry.split(":", 1) for entry in args.user)
     server = WinRMLabServer(users, host=args.host, port=args.port, https=args.https, hostname=args.hostname,
-                            workdir=args.workdir, verbose=args.verbose).start()
+                            workdir=args.workdir, verbose=args.verbose, kerberos_keytab=args.keytab).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -10,7 +10,9 @@ character command-line limit; files are copied as chunked base64 through PowerSh
 Host variables: ``address``, ``user``, ``password``, ``winrm_port`` (or ``port``), ``winrm_scheme``
 (http/https), ``winrm_transport`` (ntlm, kerberos, basic), ``winrm_server_cert_validation``
 (validate/ignore), ``winrm_ca_trust_path``, ``winrm_allow_basic_http``, ``winrm_message_encryption``
-(auto/always/never), ``winrm_operation_timeout``.
+(auto/always/never), ``winrm_operation_timeout``, ``winrm_kerberos_hostname`` (the name in the service
+principal ``HTTP/<name>`` when ``address`` is an IP or an alias; Kerberos needs a ticket from ``kinit``, a
+``user`` with ``@REALM`` picks that principal from the cache, no password is used; delegation is off).
 """
 
 from __future__ import annotations
@@ -73,6 +75,11 @@ class WinRMSettings:
     message_encryption: str  # auto | always | never
     connect_timeout: float
     operation_timeout: int
+    kerberos_hostname: str | None = None  # SPN host name: HTTP/<this>
+
+    @property
+    def spn(self) -> str:
+        return f"HTTP/{self.kerberos_hostname or self.address}"
 
     @property
     def endpoint(self) -> str:
@@ -117,13 +124,27 @@ def resolve_settings(host: "Host", options: ConnectOptions) -> WinRMSettings:
     if transport != "kerberos" and (not user or password in (None, "")):
         raise UsageError(f"host {host.name}: WinRM {transport} auth needs user and password "
                          "(password as a secret reference, e.g. {secret: env:WIN_PASSWORD})")
+    kerberos_hostname = str(host.get("winrm_kerberos_hostname") or "").strip() or None
+    if transport == "kerberos" and kerberos_hostname is None and _is_ip(host.address):
+        raise UsageError(f"host {host.name}: Kerberos to an IP address ({host.address}) finds no service principal: "
+                         "set winrm_kerberos_hostname to the host's DNS name (its SPN is HTTP/<name>)")
     connect_timeout = float(host.get("connect_timeout") or options.connect_timeout)
     operation_timeout = int(host.get("winrm_operation_timeout") or 20)
     return WinRMSettings(name=host.name, address=host.address, port=port, scheme=scheme, transport=transport,
                          user=str(user) if user else None, password=str(password) if password else None,
                          cert_validation=validation, ca_trust_path=host.get("winrm_ca_trust_path"),
                          message_encryption=encryption, connect_timeout=connect_timeout,
-                         operation_timeout=max(1, operation_timeout))
+                         operation_timeout=max(1, operation_timeout), kerberos_hostname=kerberos_hostname)
+
+
+def _is_ip(address: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------- PowerShell helpers
@@ -228,8 +249,15 @@ class WinRMConnection(Connection):
         transport = "ssl" if s.transport == "basic" and s.scheme == "https" else s.transport
         if s.transport == "basic" and s.scheme == "http":
             transport = "basic"
+        kerberos = {}
+        if s.transport == "kerberos":
+            # the ticket comes from the credential cache (kinit); a user only selects user@REALM in it
+            kerberos = dict(username=s.user if s.user and "@" in s.user else None, password=None,
+                            service="HTTP", kerberos_delegation=False,
+                            kerberos_hostname_override=s.kerberos_hostname)
         try:
-            protocol = Protocol(s.endpoint, transport=transport, username=s.user, password=s.password,
+            protocol = Protocol(s.endpoint, **{"transport": transport, "username": s.user, "password": s.password,
+                                               **kerberos},
                                 server_cert_validation=s.cert_validation,
                                 ca_trust_path=s.ca_trust_path if s.ca_trust_path else None,
                                 message_encryption=s.message_encryption,
@@ -410,6 +438,14 @@ class WinRMConnection(Connection):
         s = self.settings
         where = f"{s.address}:{s.port}"
         name = self.host.name
+        if s.transport == "kerberos":
+            kerberos_error = _kerberos_error(name, s, exc)
+            if kerberos_error is not None:
+                return kerberos_error
+        if isinstance(exc, AttributeError) and _raised_in(exc, "winrm/encryption.py"):
+            # pywinrm meets an HTTP server that never asked for NTLM: it has no session to encrypt with
+            return ConnectError(name, f"{where} answers HTTP but not as WinRM (no authentication was asked for)",
+                                "is this the WinRM listener? (winrm quickconfig; 5985 for http, 5986 for https)")
         if isinstance(exc, InvalidCredentialsError):
             if s.scheme == "http" and s.message_encryption == "never":
                 return AuthError(name, f"auth failed for user {s.user} or unencrypted messages refused",
@@ -422,9 +458,9 @@ class WinRMConnection(Connection):
                                  ("; over HTTP the host must also allow unencrypted traffic, prefer ntlm"
                                   if s.scheme == "http" else ""))
             if s.transport == "kerberos":
-                return AuthError(name, "Kerberos auth failed",
-                                 f"check kinit/klist for a ticket and that the SPN HTTP/{s.address} exists; "
-                                 "use the host's DNS name, not its IP")
+                return AuthError(name, "Kerberos auth failed: the host refused the ticket",
+                                 f"check that the host's keytab has the SPN {s.spn} (setspn -L <host>), the clocks "
+                                 "are in sync and kinit/klist shows a valid ticket")
             return AuthError(name, f"auth failed for user {s.user}",
                              "check the password and the auth transport: ntlm/kerberos")
         if isinstance(exc, requests.exceptions.SSLError):
@@ -460,6 +496,44 @@ class WinRMConnection(Connection):
         return exc
 
 
+def _kerberos_error(name: str, s: WinRMSettings, exc: BaseException) -> ConnectError | None:
+    """pykerberos/GSSAPI failures (raised by pywinrm's requests_kerberos) as AuthErrors naming what to check."""
+    try:
+        from winrm.vendor.requests_kerberos.exceptions import KerberosExchangeError, MutualAuthenticationError
+    except ImportError:  # pywinrm without its vendored requests_kerberos: nothing of ours to map
+        return None
+    if isinstance(exc, MutualAuthenticationError):
+        return AuthError(name, "Kerberos mutual authentication failed: the reply was not from the host holding "
+                         f"the SPN {s.spn}", "check that the address reaches the right host and its keytab")
+    if not isinstance(exc, KerberosExchangeError):
+        return None
+    text = str(exc)
+    lowered = text.lower()
+    detail = _kerberos_detail(text)
+    if "no kerberos credentials" in lowered or "credentials cache" in lowered and "not found" in lowered \
+            or "no credentials were supplied" in lowered or "ticket expired" in lowered \
+            or "credentials have been revoked" in lowered:
+        return AuthError(name, f"Kerberos: no valid ticket ({detail})",
+                         "run kinit user@REALM first (klist shows the ticket cache and its expiry)")
+    if "not found in kerberos database" in lowered or "server not found" in lowered:
+        return AuthError(name, f"Kerberos: service principal {s.spn} unknown to the KDC ({detail})",
+                         f"check the SPN: set winrm_kerberos_hostname to the host's name registered as {s.spn} "
+                         "(setspn -L <host>), not an IP or alias")
+    if "clock skew" in lowered:
+        return AuthError(name, f"Kerberos: clock skew too great ({detail})",
+                         "sync the time of this machine, the KDC and the host (NTP, w32tm /resync)")
+    if "cannot find kdc" in lowered or "cannot contact any kdc" in lowered or "for realm" in lowered:
+        return AuthError(name, f"Kerberos: no KDC reachable for the realm ({detail})",
+                         "check /etc/krb5.conf (or KRB5_CONFIG): default_realm and the realm's kdc")
+    return AuthError(name, f"Kerberos failed: {detail}", f"check kinit/klist, the SPN {s.spn} and time sync")
+
+
+def _kerberos_detail(text: str) -> str:
+    """The most useful message of a pykerberos error tuple: the minor (krb5) one when there is one."""
+    messages = re.findall(r"\('([^']*)', -?\d+\)", text)
+    return messages[-1] if messages else _short(Exception(text))
+
+
 def _text(data: bytes | bytearray) -> str:
     return MASK(bytes(data).decode("utf-8", "replace"))
 
@@ -474,3 +548,11 @@ def _first_line(text: str) -> str:
 def _short(exc: BaseException) -> str:
     text = str(exc)
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _raised_in(exc: BaseException, path_end: str) -> bool:
+    """Whether the innermost frame of ``exc`` is in a file whose path ends with ``path_end``."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_filename.replace("\\", "/").endswith(path_end)
