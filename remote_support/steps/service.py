@@ -80,6 +80,14 @@ def _last_line(result: CommandResult) -> str:
     return lines[-1].strip() if lines else f"exit {result.rc}"
 
 
+def _found(result: CommandResult) -> dict[str, str] | None:
+    """The ``key=value`` lines of a status script, or None when it says the service does not exist."""
+    fields = _pairs(result.stdout)
+    if "found" not in fields:
+        raise StatusError(f"the status script failed (exit {result.rc}): {_last_line(result)}")
+    return fields if fields["found"] == "yes" else None
+
+
 def _pairs(text: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
@@ -137,10 +145,8 @@ class SysV(InitManager):
             f'elif command -v chkconfig >/dev/null 2>&1; then echo tool=chkconfig; else echo tool=none; fi')
 
     def parse_status(self, service: str, result: CommandResult) -> ServiceStatus:
-        fields = _pairs(result.stdout)
-        if "found" not in fields:
-            raise StatusError(f"the status script failed (exit {result.rc}): {_last_line(result)}")
-        if fields["found"] != "yes":
+        fields = _found(result)
+        if fields is None:
             return ServiceStatus(found=False)
         code = int(fields.get("status", "4") or 4)
         if code not in (0, 1, 2, 3):  # 4: unknown; anything else: a script without a status action
@@ -179,10 +185,8 @@ class OpenRC(InitManager):
             f"printf \"%s \", $i }}')\"")
 
     def parse_status(self, service: str, result: CommandResult) -> ServiceStatus:
-        fields = _pairs(result.stdout)
-        if "found" not in fields:
-            raise StatusError(f"the status script failed (exit {result.rc}): {_last_line(result)}")
-        if fields["found"] != "yes":
+        fields = _found(result)
+        if fields is None:
             return ServiceStatus(found=False)
         runlevels = fields.get("runlevels", "").split()
         code = fields.get("status", "")
