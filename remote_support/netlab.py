@@ -32,22 +32,20 @@ Layout of the lab directory (default ``data_dir()/"netlab"``)::
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from .connections.base import data_dir
 from .errors import RemoteSupportError
-from .lab import _alive, _parse_network, _reap, _write_private, _write_text, host_address
+from .lab import (_accepts_tcp, _alive, _flock, _parse_network, _reap, _write_private, _write_text,
+                  host_address)
 
 FAKE_SWITCHES = "fake-switches==1.5.0"
 #: fake-switches' own requirements pin Twisted<17, which does not build on Python 3.11: these instead
@@ -501,14 +499,6 @@ class NetLab:
 
 # -- helpers ---------------------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def _flock(path: Path) -> Iterator[None]:
-    with open(path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _read(path: Path) -> str | None:
@@ -522,8 +512,3 @@ def _read_pid(pidfile: Path) -> int | None:
     text = _read(pidfile)
     return int(text) if text and text.isdigit() else None
 
-
-def _accepts_tcp(address: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((address, port)) == 0
