@@ -219,6 +219,16 @@ config_backups = sa.Table(  # schema 3
 )
 
 
+# Statements of the hot path (one host recorded per finishing host), built once: building them per call
+# costs SQLAlchemy more than executing them.
+_RECORD_HOST = (run_hosts.update().where(run_hosts.c.id == sa.bindparam("b_id")).values(
+    status=sa.bindparam("b_status"), reason=sa.bindparam("b_reason"), ended_at=sa.bindparam("b_ended_at"),
+    duration=sa.bindparam("b_duration"),
+    started_at=sa.func.coalesce(sa.bindparam("b_started_at", type_=UTCDateTime()), run_hosts.c.started_at),
+    facts=sa.func.coalesce(sa.bindparam("b_facts", type_=sa.Text()), run_hosts.c.facts)))
+_INSERT_STEPS = steps.insert()
+
+
 def _migration_1(conn: sa.Connection) -> None:
     """The first journal: runs, hosts, steps, notes. Frozen: written out, not derived from the model."""
     m = sa.MetaData()
@@ -785,7 +795,11 @@ class Journal:
                     run_id=run_id, host=result.host, position=position, started_at=values.get("started_at", now),
                     **{k: v for k, v in values.items() if k != "started_at"}).returning(run_hosts.c.id)).scalar_one()
             else:
-                conn.execute(run_hosts.update().where(run_hosts.c.id == host_id).values(**values))
+                conn.execute(_RECORD_HOST, {"b_id": host_id, "b_status": values["status"],
+                                            "b_reason": values["reason"], "b_ended_at": values["ended_at"],
+                                            "b_duration": values["duration"],
+                                            "b_started_at": values.get("started_at"),
+                                            "b_facts": values.get("facts")})
                 if not fresh:  # recorded before (a resumed run): its steps are replaced
                     old = sa.select(steps.c.id).where(steps.c.host_id == host_id)
                     conn.execute(blobs.delete().where(blobs.c.step_id.in_(old)))
@@ -794,7 +808,7 @@ class Journal:
                 for row in step_rows:
                     row["host_id"] = host_id
                 if not any(long_texts):  # the usual case: one executemany, no ids needed
-                    conn.execute(steps.insert(), step_rows)
+                    conn.execute(_INSERT_STEPS, step_rows)
                     return
                 ids = conn.execute(steps.insert().returning(steps.c.id, sort_by_parameter_order=True),
                                    step_rows).scalars().all()
