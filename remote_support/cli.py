@@ -62,6 +62,8 @@ def connection_options(func):
                           "always refused."),
         click.option("--known-hosts", multiple=True, metavar="FILE", help="Extra known_hosts file to trust."),
         click.option("--ssh-config", metavar="FILE", help="OpenSSH client config (default ~/.ssh/config)."),
+        click.option("--insecure", is_flag=True,
+                      help="Do not verify TLS certificates of WinRM hosts (a lab only; noted in the journal)."),
         click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout."),
         click.option("--ticket", metavar="ID", help="Ticket this run is for (recorded in the journal)."),
         click.option("--operator", metavar="NAME", help="Who runs this, if not the OS user (recorded)."),
@@ -235,7 +237,8 @@ def _run(inventories, pattern: str, work, opts: dict, *, kind: str, name: str, c
     preflight(hosts)
     options = ConnectOptions(connect_timeout=opts["connect_timeout"], command_timeout=opts["command_timeout"],
                              host_timeout=opts["host_timeout"], accept_new_host_keys=opts["accept_new_host_keys"],
-                             known_hosts=tuple(opts["known_hosts"]), ssh_config=opts["ssh_config"])
+                             known_hosts=tuple(opts["known_hosts"]), ssh_config=opts["ssh_config"],
+                             insecure=opts["insecure"])
     runner = Runner(options, forks=opts["forks"], serial=parse_serial(opts["serial"]),
                     max_fail_percentage=opts["max_fail_percentage"], debug=_State.debug)
     journal = Journal.open(opts["journal_url"])
@@ -247,6 +250,10 @@ def _run(inventories, pattern: str, work, opts: dict, *, kind: str, name: str, c
                                    ticket=opts["ticket"], operator=opts["operator"], hosts=[h.name for h in hosts],
                                    tool_version=__version__, parent_run=parent)
     warn = (lambda message: click.secho(message, fg="yellow", err=True))
+    if opts["insecure"]:
+        journal.add_note(run_id, "run with --insecure: TLS certificates of WinRM hosts were not verified",
+                         author=opts["operator"])
+        warn("--insecure: TLS certificates of WinRM hosts are not verified (noted in the journal)")
     recorder = JournalRecorder(journal, run_id, facts_of=facts_of, warn=warn)
     with _terminate_as_interrupt():
         if opts["as_json"]:

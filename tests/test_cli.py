@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from winrm_support import winrm_https_server  # noqa: F401 - fixture
+
 
 def cli(*args: str, check: int | None = None, **kwargs) -> subprocess.CompletedProcess:
     result = subprocess.run([sys.executable, "-m", "remote_support", *args], capture_output=True, text=True,
@@ -206,3 +208,18 @@ def test_lab_with_linux_hosts_switches_and_windows_endpoints(tmp_path):
     finally:
         down = cli("lab", "down", env=env)
     assert down.returncode == 0 and "6 hosts stopped" in down.stderr
+
+
+def test_insecure_skips_winrm_certificate_checks_and_is_noted_in_the_journal(winrm_https_server, tmp_path):
+    from winrm_support import WIN_PASSWORD, WIN_USER
+
+    inventory = tmp_path / "win.yml"
+    inventory.write_text(f"hosts:\n  win-1: {{connection: winrm, address: 127.0.0.1, winrm_scheme: https, "
+                         f"winrm_port: {winrm_https_server.port}, user: {WIN_USER}, password: {WIN_PASSWORD}}}\n")
+    env = {**os.environ, "REMOTE_SUPPORT_JOURNAL": str(tmp_path / "j.sqlite")}
+    refused = cli("exec", "all", "-i", str(inventory), "--", "hostname", env=env)
+    assert refused.returncode == 4 and "certificate" in refused.stderr
+    result = cli("exec", "all", "-i", str(inventory), "--insecure", "--json", "--", "hostname", env=env, check=0)
+    run_id = json.loads(result.stdout)["run_id"]
+    shown = cli("runs", "show", run_id, env=env, check=0).stdout
+    assert "--insecure" in shown

@@ -36,6 +36,7 @@ class ConnectOptions:
     ssh_config: str | None = None  # None = ~/.ssh/config when it exists
     keepalive: int = 15
     become_password: str | None = None  # from --ask-become-pass; overrides inventory
+    insecure: bool = False  # --insecure: TLS certificates of WinRM hosts are not verified (noted in the journal)
 
 
 class Connection(abc.ABC):

@@ -112,6 +112,8 @@ def resolve_settings(host: "Host", options: ConnectOptions) -> WinRMSettings:
                          "default Windows host refuses it: use winrm_transport: ntlm (encrypted over HTTP), or "
                          "winrm_scheme: https, or set winrm_allow_basic_http: true if you really mean it")
     validation = str(host.get("winrm_server_cert_validation") or "validate").lower()
+    if options.insecure:
+        validation = "ignore"
     if validation not in ("validate", "ignore"):
         raise UsageError(f"host {host.name}: winrm_server_cert_validation {validation!r} is not validate or ignore")
     encryption = str(host.get("winrm_message_encryption") or "auto").lower()
