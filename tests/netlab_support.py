@@ -15,6 +15,8 @@ from typing import Any, Sequence
 
 import pytest
 
+from remote_support.connections import connect
+from remote_support.connections.base import ConnectOptions
 from remote_support.inventory import Host, load_inventory
 from remote_support.netlab import NetLab
 
@@ -62,3 +64,13 @@ def netlab_hosts(lab: NetLab, indexes: Sequence[int] = (0,), **overrides: Any) -
     inventory = load_inventory([str(lab.inventory_path)])
     hosts = list(inventory.hosts.values())
     return [replace(hosts[i], vars={**hosts[i].vars, **overrides}) for i in indexes]
+
+
+def running_config(host: Host) -> str:
+    """A device's running config, read over its own connection (to check what a step did)."""
+    connection = connect(host, ConnectOptions())
+    connection.open()
+    try:
+        return connection.get_config()
+    finally:
+        connection.close()

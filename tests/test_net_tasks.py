@@ -15,9 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from netlab_support import NETLAB_VENV, netlab_hosts
-from remote_support.connections import connect
-from remote_support.connections.base import ConnectOptions
+from netlab_support import NETLAB_VENV, netlab_hosts, running_config
 from remote_support.inventory import load_inventory
 from remote_support.journal import Journal
 from remote_support.netlab import NetLab
@@ -34,15 +32,6 @@ FLEET_SIZE = 50
 
 def task(name: str) -> Path:
     return ROOT / "tasks" / f"{name}.yml"
-
-
-def running_config(host) -> str:
-    connection = connect(host, ConnectOptions())
-    connection.open()
-    try:
-        return connection.get_config()
-    finally:
-        connection.close()
 
 
 def journaled(journal: Journal, task_path, hosts, **kwargs):

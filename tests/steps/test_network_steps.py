@@ -8,10 +8,8 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from netlab_support import NETLAB_SIZE, netlab_hosts
+from netlab_support import NETLAB_SIZE, netlab_hosts, running_config
 from remote_support.cli import config as config_cli
-from remote_support.connections import connect
-from remote_support.connections.base import ConnectOptions
 from remote_support.errors import TemplateError
 from remote_support.journal import Journal
 from remote_support.report import render_html
@@ -19,15 +17,6 @@ from remote_support.results import Status
 from remote_support.steps.compliance import evaluate, golden_rules
 from remote_support.steps.netbackup import clean_config
 from task_support import run_task, steps_of, write_task
-
-
-def running_config(host) -> str:
-    connection = connect(host, ConnectOptions())
-    connection.open()
-    try:
-        return connection.get_config()
-    finally:
-        connection.close()
 
 
 def test_show_with_parse(netlab, tmp_path):
