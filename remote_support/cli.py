@@ -213,7 +213,8 @@ def _command_work(text: str, *, timeout: float | None, become: bool):
 
 def _run(inventories, pattern: str, work, opts: dict, *, kind: str, name: str, command: str | None,
          params: dict | None = None, check: bool = False, diff: bool = False, facts_of=None,
-         only: Sequence[str] | None = None, resume: str | None = None, parent: str | None = None):
+         only: Sequence[str] | None = None, resume: str | None = None, parent: str | None = None,
+         journal=None):
     """Select hosts, check what can be checked up front, open the run in the journal, run ``work`` on
     each host (each host recorded the moment it finishes), close the run.
 
@@ -241,7 +242,7 @@ def _run(inventories, pattern: str, work, opts: dict, *, kind: str, name: str, c
                              insecure=opts["insecure"])
     runner = Runner(options, forks=opts["forks"], serial=parse_serial(opts["serial"]),
                     max_fail_percentage=opts["max_fail_percentage"], debug=_State.debug)
-    journal = Journal.open(opts["journal_url"])
+    journal = journal or Journal.open(opts["journal_url"])
     if resume:
         run_id = resume
     else:
@@ -356,7 +357,8 @@ def run(task_name: str, inventories, pattern: str, extra_vars, check: bool, diff
 
 
 def _run_task(task_name: str, inventories, pattern: str, variables: dict, opts: dict, *, check: bool,
-              diff: bool, tags=(), skip_tags=(), verbose: bool = False, only=None, resume=None, parent=None):
+              diff: bool, tags=(), skip_tags=(), verbose: bool = False, only=None, resume=None, parent=None,
+              journal=None):
     from .executor import TaskRun
     from .tasks import find_task, load_task
 
@@ -369,7 +371,7 @@ def _run_task(task_name: str, inventories, pattern: str, variables: dict, opts: 
         err.print(task_header(task.name, pattern, check=check, ticket=opts["ticket"]), highlight=False)
     run_id, result = _run(inventories, pattern, task_run.work, opts, kind="task", name=task.name,
                           command=str(task.path.resolve()), params=variables, check=check, diff=diff,
-                          facts_of=task_run.facts.get, only=only, resume=resume, parent=parent)
+                          facts_of=task_run.facts.get, only=only, resume=resume, parent=parent, journal=journal)
     if opts["as_json"]:
         data = {"run_id": run_id, "task": task.name, "path": str(task.path), "ticket": opts["ticket"],
                 "check": check, **result.to_dict()}
@@ -561,7 +563,7 @@ def runs_escalate(run_id, to, note, files, output, operator, journal_url) -> Non
     click.echo(f"escalated run {journal.resolve(run_id)} to {to}; evidence: {bundle}")
 
 
-def _rerun(record, opts: dict, hosts: list[str], *, resume: str | None, parent: str | None,
+def _rerun(journal, record, opts: dict, hosts: list[str], *, resume: str | None, parent: str | None,
            extra_vars: dict) -> None:
     from .errors import UsageError
     from .secrets import MASKED
@@ -577,11 +579,12 @@ def _rerun(record, opts: dict, hosts: list[str], *, resume: str | None, parent: 
                          f"give them again, e.g. -e {masked[0]}=prompt")
     if record.kind == "task":
         _run_task(record.command, record.inventory, record.pattern, params, opts, check=record.check,
-                  diff=record.diff, only=hosts, resume=resume, parent=parent)
+                  diff=record.diff, only=hosts, resume=resume, parent=parent, journal=journal)
     else:
         work = _command_work(record.command, timeout=opts["command_timeout"], become=opts["become"])
         run_id, result = _run(record.inventory, record.pattern, work, opts, kind="exec", name=record.name,
-                              command=record.command, only=hosts, resume=resume, parent=parent)
+                              command=record.command, only=hosts, resume=resume, parent=parent,
+                              journal=journal)
         if not opts["as_json"]:
             from .output import print_command_output, print_summary
 
@@ -604,7 +607,7 @@ def runs_resume(run_id, extra_vars, **opts) -> None:
     journal = _journal(opts["journal_url"])
     record = journal.get_run(run_id)
     hosts = journal.resume_run(record.id)
-    _rerun(record, opts, hosts, resume=record.id, parent=None, extra_vars=parse_extra_vars(extra_vars))
+    _rerun(journal, record, opts, hosts, resume=record.id, parent=None, extra_vars=parse_extra_vars(extra_vars))
 
 
 @runs.command(name="retry", epilog="""Examples:
@@ -616,7 +619,7 @@ def runs_retry(run_id, extra_vars, **opts) -> None:
     """Run a run's task again on its failed and unreachable hosts, as a new run linked to the first."""
     journal = _journal(opts["journal_url"])
     record = journal.get_run(run_id)
-    _rerun(record, opts, journal.failed_hosts(record.id), resume=None, parent=record.id,
+    _rerun(journal, record, opts, journal.failed_hosts(record.id), resume=None, parent=record.id,
            extra_vars=parse_extra_vars(extra_vars))
 
 
