@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from run import Sample, measure  # noqa: E402  (benchmarks/run.py: spawn, wait4, stop by process group)
 
-from remote_support.netlab import NetLab, default_venv  # noqa: E402
+from remote_support.lab.netlab import NetLab, default_venv  # noqa: E402
 
 NETWORK = "127.49.0.0"
 WALL_TARGET = 1.2

@@ -731,8 +731,8 @@ def _labs(network: str = "127.42.0.0"):
 
     Switches live two second-octets above the Linux hosts (127.42.x -> 127.44.x) on the same port."""
     from .lab import Lab
-    from .netlab import NetLab
-    from .winlab import WinLab
+    from .lab.netlab import NetLab
+    from .lab.winlab import WinLab
 
     first, second, *_ = network.split(".")
     return Lab(network=network), NetLab(network=f"{first}.{int(second) + 2}.0.0"), WinLab()

@@ -18,7 +18,7 @@ import pytest
 from remote_support.connections import connect
 from remote_support.connections.base import ConnectOptions
 from remote_support.inventory import Host, load_inventory
-from remote_support.netlab import NetLab
+from remote_support.lab.netlab import NetLab
 
 #: its own loopback network, away from the sshd labs (127.42/127.43) and a user's netlab (127.44)
 NETLAB_NETWORK = os.environ.get("RS_TEST_NETLAB_NETWORK", "127.47.0.0")

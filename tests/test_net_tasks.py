@@ -18,7 +18,7 @@ import pytest
 from netlab_support import NETLAB_VENV, netlab_hosts, running_config
 from remote_support.inventory import load_inventory
 from remote_support.journal import Journal
-from remote_support.netlab import NetLab
+from remote_support.lab.netlab import NetLab
 from remote_support.results import Status
 from remote_support.steps.netshow import parse_output
 from remote_support.tasks import load_task

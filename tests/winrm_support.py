@@ -7,7 +7,7 @@ import pytest
 from remote_support.connections.base import ConnectOptions
 from remote_support.connections.winrm import WinRMConnection
 from remote_support.inventory import Host
-from remote_support.winrm_server import WinRMLabServer
+from remote_support.lab.winrm_server import WinRMLabServer
 
 WIN_USER = "rsadmin"
 WIN_PASSWORD = "Lab-Passw0rd!"

@@ -188,7 +188,7 @@ def clean_stderr(text: str) -> str:
 
 
 # The loader: a short -EncodedCommand that runs the real script, sent base64 on stdin. The marker lets the
-# lab server (remote_support.winrm_server) recognise it.
+# lab server (remote_support.lab.winrm_server) recognise it.
 _STDIN_LOADER = """# remote-support:stdin-script
 $ErrorActionPreference = 'Stop'
 $b64 = [Console]::In.ReadToEnd() -replace '\\s', ''

@@ -8,7 +8,7 @@ from netlab_support import netlab_hosts
 from remote_support.connections import connect
 from remote_support.connections.base import ConnectOptions
 from remote_support.errors import AuthError, HostKeyError, UnreachableError, UsageError
-from remote_support.netlab import host_address
+from remote_support.lab.netlab import host_address
 from remote_support.secrets import MASKED
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from remote_support.errors import AuthError, UsageError
-from remote_support.winrm_server import WinRMLabServer
+from remote_support.lab.winrm_server import WinRMLabServer
 from kdc_support import KDC_USER, REALM, kdc  # noqa: F401 - fixture (conftest.py is shared)
 from winrm_support import _check_and_stop, connected, opened, win_host
 

@@ -42,9 +42,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .connections.base import data_dir
-from .errors import RemoteSupportError
-from .lab import (_accepts_tcp, _alive, _flock, _parse_network, _reap, _write_private, _write_text,
+from ..connections.base import data_dir
+from ..errors import RemoteSupportError
+from .sshd import (_accepts_tcp, _alive, _flock, _parse_network, _reap, _write_private, _write_text,
                   host_address)
 
 FAKE_SWITCHES = "fake-switches==1.5.0"

@@ -48,8 +48,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from .connections.base import data_dir
-from .errors import RemoteSupportError
+from ..connections.base import data_dir
+from ..errors import RemoteSupportError
 
 SSHD = "/usr/sbin/sshd"
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
@@ -68,7 +68,7 @@ MAX_HOSTS = 1000  # each host is a real sshd (about 1.3 MB idle)
 
 STATE_VERSION = 1
 _SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_REPO_ROOT = Path(__file__).resolve().parents[1]
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class LabError(RemoteSupportError):

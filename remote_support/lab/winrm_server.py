@@ -15,7 +15,7 @@ the 8191-character command-line limit, unknown commands (``'x' is not recognized
 written by remote-support's own upload script live in an in-memory file system (:attr:`files`).
 
 Use in-process (``with WinRMLabServer(users={"rsadmin": "pw"}) as server: server.endpoint``) or as a
-subprocess (``python -m remote_support.winrm_server --port 0 --user rsadmin:pw``; it prints its endpoint
+subprocess (``python -m remote_support.lab.winrm_server --port 0 --user rsadmin:pw``; it prints its endpoint
 on the first line of stdout; stop it by its PID with SIGTERM).
 
 Stdlib + pyspnego (+ ``cryptography`` for the HTTPS certificate only).
@@ -1462,7 +1462,7 @@ def _self_signed_cert(directory: Path, address: str) -> tuple[Path, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m remote_support.winrm_server",
+    parser = argparse.ArgumentParser(prog="python -m remote_support.lab.winrm_server",
                                      description="A WinRM lab endpoint on loopback answering canned Windows behaviours.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on stdout)")

@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .connections.base import data_dir
-from .errors import RemoteSupportError
-from .lab import _alive, _reap, _write_private, _write_text
+from ..connections.base import data_dir
+from ..errors import RemoteSupportError
+from .sshd import _alive, _reap, _write_private, _write_text
 
 USER = "rsadmin"
 MAX_HOSTS = 100
@@ -59,7 +59,7 @@ class WinLab:
             name = f"win-{index:03d}"
             log = open(self.directory / f"{name}.log", "w")
             # the lab password is a throwaway one for a fake server: on its command line is acceptable
-            proc = subprocess.Popen([sys.executable, "-m", "remote_support.winrm_server", "--user",
+            proc = subprocess.Popen([sys.executable, "-m", "remote_support.lab.winrm_server", "--user",
                                      f"{USER}:{password}", "--hostname", name.upper()],
                                     stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
             procs.append((name, proc))
@@ -103,7 +103,7 @@ class WinLab:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             return False
-        return b"remote_support.winrm_server" in cmdline and _alive(pid)
+        return b"remote_support.lab.winrm_server" in cmdline and _alive(pid)
 
     def _stop_pids(self, pids: list[int]) -> None:
         for pid in pids:
