@@ -18,7 +18,7 @@ from .connections.base import Connection
 from .errors import ConnectError, RemoteSupportError, TaskError, TemplateError
 from .inventory import Host
 from .results import Status, StepResult
-from .secrets import MASK, is_secret_name
+from .secrets import MASK, register_secrets
 from .steps.base import Outcome, StepContext, as_bool, check_arg
 from .tasks import Step, Task
 from .templating import Templar
@@ -62,9 +62,10 @@ class TaskRun:
         for param in task.params:
             if param.secret and self.params.get(param.name):
                 MASK.add(str(self.params[param.name]))
-        for name, value in self.extra_vars.items():
-            if is_secret_name(name) and isinstance(value, str):
-                MASK.add(value)
+        register_secrets(self.extra_vars)
+        register_secrets(task.vars)
+        for step in (*task.steps, *task.handlers):
+            register_secrets(step.vars)
         self.check = check
         self.diff = diff
         self.tags = set(tags)
@@ -306,7 +307,10 @@ class _HostRun:
                 quoting = ("cmd" if self.host.connection == "winrm" else True) if key in kind.shell_args else False
                 args[key] = self.templar.render(value, variables, where=step.where, shell=quoting)
                 if key in kind.args:
-                    check_arg(kind.name, key, kind.args[key], args[key], step.where)
+                    check_arg(kind.name, key, kind.args[key], args[key], step.where,
+                              secret=key in kind.secret_args)
+            if key in kind.secret_args:  # the kind says so, whatever the variable was called
+                register_secrets(args[key], secret=True)
         read_only = kind.read_only or step.check_mode is False or step.changed_when in (False, "false")
         simulate = step.check_mode is True or (self.run_.check and not read_only)
         become = self.host.become if step.become is None else step.become

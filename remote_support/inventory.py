@@ -256,19 +256,26 @@ def load_inventory(paths: Sequence[str]) -> Inventory:
 
 def _register_secrets(inventory: Inventory) -> None:
     """Values of secret-named variables (``ansible_password``, ``api_token``...) are masked wherever they
-    would show: live output, the journal, reports, even inside a command's stdout."""
-    from .secrets import MASK, is_secret_name
+    would show: live output, the journal, reports, even inside a command's stdout. ``secret_vars`` and
+    ``not_secret_vars`` (lists of names or globs, usually in ``all``) add and exempt names first."""
+    from .secrets import NAMES, register_secrets
 
-    def walk(name: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                walk(str(key), item)
-        elif isinstance(value, str) and is_secret_name(name):
-            MASK.add(value)
-
+    extra: list[str] = []
+    exempt: list[str] = []
     for host in inventory.hosts.values():
-        for name, value in host.vars.items():
-            walk(name, value)
+        for name, into in (("secret_vars", extra), ("not_secret_vars", exempt)):
+            value = host.vars.get(name)
+            if value is None:
+                continue
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise InventoryError(f"host {host.name}: {name} is a list of variable names (globs allowed), "
+                                     f"not {type(value).__name__}")
+            into.extend(v for v in value if v not in into)
+    NAMES.configure(extra, exempt)
+    for host in inventory.hosts.values():
+        register_secrets(host.vars)
 
 
 #: our variable -> Ansible's names for it. When several are set, the last listed wins (the order of

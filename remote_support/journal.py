@@ -56,7 +56,7 @@ from .connections.base import data_dir
 from .errors import RemoteSupportError
 from .results import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, HostResult, RunResult,
                       Status, StepResult)
-from .secrets import MASK, MASKED, SecretRef, is_secret_name
+from .secrets import MASK, MASKED, SecretRef, is_secret_name, register_secrets
 
 #: the environment variable naming the journal when ``--journal`` is not given
 ENV_VAR = "REMOTE_SUPPORT_JOURNAL"
@@ -1337,18 +1337,7 @@ def _config_backup(step: StepResult) -> str | None:
     return _text(config) if isinstance(config, str) else None
 
 
-def _register_secrets(value: Any, secret: bool = False) -> None:
-    """Register with MASK every value under a secret-named key, so it is masked wherever it shows up."""
-    if isinstance(value, SecretRef):
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _register_secrets(item, secret or is_secret_name(str(key)))
-    elif isinstance(value, (list, tuple, set)):
-        for item in value:
-            _register_secrets(item, secret)
-    elif secret and value not in (None, "", True, False):
-        MASK.add(str(value))
+_register_secrets = register_secrets  # one walk for every shape: secrets.py
 
 
 def _scrub(value: Any, secret: bool = False) -> Any:

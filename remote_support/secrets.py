@@ -15,23 +15,102 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from .errors import SecretError
 
 MASKED = "********"
 
-# Variable names whose values are secrets. Names ending in _file/_path name where a secret is, not the
-# secret itself, and stay visible.
-SECRET_NAME_PATTERNS = ("*password*", "*passwd*", "*_pass", "*secret*", "*token*", "*key*", "*passphrase*")
-_NOT_SECRET_SUFFIXES = ("_file", "_path", "_checking", "_policy")
+# What makes a variable name secret (issue 11, "Pinned down"): a whole word of it is one of SECRET_WORDS
+# (a plural too), or it ends in one of KEY_NAMES. Words, not letters: `keystone_service_proto` and
+# `bypass_proxy` are not secrets, or every "http" in the output would be masked.
+SECRET_WORDS = frozenset({"password", "passwd", "pass", "secret", "token", "credential"})
+KEY_NAMES = frozenset({"api", "private", "access", "secret", "auth"})  # <word>_key, <word>key
+#: names whose last word says where a secret is or how it is checked, not the secret itself
+_NOT_SECRET_LAST_WORDS = frozenset({"file", "path", "checking", "policy"})
+#: connection variables that hold secrets although no word of their name is one
+CONNECTION_SECRETS = frozenset({"private_key_passphrase"})
+#: the inventory's own lists of names, which are no secrets themselves
+_NAME_LISTS = frozenset({"secret_vars", "not_secret_vars"})
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+class SecretNames:
+    """The names an inventory adds (``secret_vars: [...]``) or exempts (``not_secret_vars: [...]``);
+    either may hold globs (``*_pin``)."""
+
+    def __init__(self) -> None:
+        self.extra: tuple[str, ...] = ()
+        self.exempt: tuple[str, ...] = ()
+
+    def configure(self, extra: Any = (), exempt: Any = ()) -> None:
+        self.extra = tuple(str(n).lower() for n in extra)
+        self.exempt = tuple(str(n).lower() for n in exempt)
+
+
+NAMES = SecretNames()
+
+
+def _words(name: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(name)]
+
+
+def _singular(word: str) -> str:
+    return word[:-1] if word.endswith("s") and word[:-1] in SECRET_WORDS | {"key"} else word
 
 
 def is_secret_name(name: str) -> bool:
-    lowered = name.lower()
-    if lowered.endswith(_NOT_SECRET_SUFFIXES):
+    """Whether a variable called ``name`` holds a secret, by the whole-word rule and the inventory's lists."""
+    lowered = str(name).lower()
+    if any(fnmatch.fnmatchcase(lowered, p) for p in NAMES.exempt):
         return False
-    return any(fnmatch.fnmatchcase(lowered, p) for p in SECRET_NAME_PATTERNS)
+    if any(fnmatch.fnmatchcase(lowered, p) for p in NAMES.extra) or lowered in CONNECTION_SECRETS:
+        return True
+    if lowered in _NAME_LISTS:
+        return False
+    words = [_singular(w) for w in _words(str(name))]
+    if not words or words[-1] in _NOT_SECRET_LAST_WORDS:
+        return False
+    if any(w in SECRET_WORDS for w in words):
+        return True
+    last = words[-1]
+    if last == "key" and len(words) > 1 and words[-2] in KEY_NAMES:
+        return True
+    return any(last in (k + "key", k + "keys") for k in KEY_NAMES)
+
+
+def register_secrets(value: Any, secret: bool = False) -> None:
+    """Register with MASK every value under a secret-named key, whatever its shape (text, number, list,
+    mapping), so it is masked wherever it shows up: output, the journal, reports, bundles."""
+    if isinstance(value, SecretRef):
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            register_secrets(item, secret or is_secret_name(str(key)))
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            register_secrets(item, secret)
+    elif secret and value is not None and not isinstance(value, bool):
+        MASK.add(str(value))
+
+
+def masked(value: Any, secret: bool = False) -> Any:
+    """A copy of ``value`` fit to show: references as such, secret-named values (any shape) as ********."""
+    if isinstance(value, SecretRef):
+        return str(value)
+    if secret and value not in (None, "", False):
+        register_secrets(value, True)
+        return MASKED
+    if isinstance(value, Mapping):
+        return {k: masked(v, is_secret_name(str(k))) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [masked(v) for v in value]
+    return value
+
+
+def shown(name: str, value: Any) -> str:
+    """``value`` for an error message about the variable or argument ``name``: never a secret's value."""
+    return MASKED if is_secret_name(name) else repr(value)
 
 
 @dataclass(frozen=True)
@@ -113,21 +192,9 @@ class Mask:
             return text
         return pattern.sub(MASKED, text)
 
-    def variables(self, variables: dict[str, Any]) -> dict[str, Any]:
+    def variables(self, variables: Mapping[str, Any]) -> dict[str, Any]:
         """A copy of ``variables`` fit to show: secret-named values and references replaced."""
-        return {k: _masked_value(k, v) for k, v in variables.items()}
-
-
-def _masked_value(name: str, value: Any) -> Any:
-    if isinstance(value, SecretRef):
-        return str(value)
-    if is_secret_name(name) and value not in (None, "", False):
-        if isinstance(value, str):
-            MASK.add(value)
-        return MASKED
-    if isinstance(value, dict):
-        return {k: _masked_value(str(k), v) for k, v in value.items()}
-    return value
+        return {k: masked(v, is_secret_name(str(k))) for k, v in variables.items()}
 
 
 MASK = Mask()

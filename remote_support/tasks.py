@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .errors import TaskError
-from .secrets import SecretRef
+from .secrets import MASKED, SecretRef, is_secret_name
 from .steps import kind_names, step_kind
 from .steps.base import StepKind, as_bool
 from .yamlfile import Map, Seq, load_yaml
@@ -138,6 +138,7 @@ def coerce_param(param: Param, value: Any, path: Path) -> Any:
     the secret itself, so it cannot land in shell history or a process list; it is resolved here.
     """
     where = dict(source=str(path))
+    shown = MASKED if is_secret_name(param.name) else repr(value)  # an error never echoes a secret
     if param.secret:
         if isinstance(value, SecretRef):
             return value.resolve()
@@ -165,14 +166,14 @@ def coerce_param(param: Param, value: Any, path: Path) -> Any:
             elif param.type == "dict":
                 value = load_yaml(text, "-e", TaskError)
         except (ValueError, TaskError):
-            raise TaskError(f"parameter {param.name!r} must be {param.type}, got {value!r}", **where) from None
+            raise TaskError(f"parameter {param.name!r} must be {param.type}, got {shown}", **where) from None
     if param.type == "float" and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, expected) or (param.type == "int" and isinstance(value, bool)):
-        raise TaskError(f"parameter {param.name!r} must be {param.type}, got {type(value).__name__} {value!r}",
+        raise TaskError(f"parameter {param.name!r} must be {param.type}, got {type(value).__name__} {shown}",
                         **where)
     if param.choices and value not in param.choices:
-        raise TaskError(f"parameter {param.name!r} is {value!r}: use one of "
+        raise TaskError(f"parameter {param.name!r} is {shown}: use one of "
                         f"{', '.join(map(str, param.choices))}", **where)
     return value
 

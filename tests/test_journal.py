@@ -322,7 +322,7 @@ def test_secrets_never_reach_any_column(journal, journal_url, tmp_path, monkeypa
     MASK.add(vault)
     monkeypatch.setenv("RS_TEST_DB_PASSWORD", "db-pw-55102")
     params = {"api_token": token, "db_password": SecretRef("env:RS_TEST_DB_PASSWORD"), "user": "deploy",
-              "nested": {"signing_key": "sk-88812", "note": f"uses {vault}"}, "tags": ["a", "b"]}
+              "nested": {"signing_private_key": "sk-88812", "note": f"uses {vault}"}, "tags": ["a", "b"]}
     run_id = start(journal, params=params, command=f"curl -H 'X: {token}'", kind="exec", name=f"curl {vault}",
                    ticket=f"INC-{vault}", operator="alice")
     SecretRef("env:RS_TEST_DB_PASSWORD").resolve()  # the runner resolves it when a connection needs it
@@ -342,7 +342,7 @@ def test_secrets_never_reach_any_column(journal, journal_url, tmp_path, monkeypa
         assert secret not in stored, secret
     assert MASKED in stored and "<secret env:RS_TEST_DB_PASSWORD>" in stored and "deploy" in stored
     run = journal.get_run(run_id, full_output=True)
-    assert run.params["api_token"] == MASKED and run.params["nested"]["signing_key"] == MASKED
+    assert run.params["api_token"] == MASKED and run.params["nested"]["signing_private_key"] == MASKED
     assert run.params["nested"]["note"] == f"uses {MASKED}" and run.params["tags"] == ["a", "b"]
     with zipfile.ZipFile(bundle) as z:
         everything = "".join(z.read(n).decode() for n in z.namelist())

@@ -106,6 +106,9 @@ class StepKind:
     shell_args: ClassVar[frozenset[str]] = frozenset()
     #: arguments passed unrendered (expressions the kind evaluates itself, e.g. assert's ``that``)
     raw_args: ClassVar[frozenset[str]] = frozenset()
+    #: arguments that hold secrets whatever they are called (a user's password, a registry value's data):
+    #: their rendered values are masked everywhere and never echoed in an error
+    secret_args: ClassVar[frozenset[str]] = frozenset()
     #: whether the kind only reads, so it runs in check mode too
     read_only: ClassVar[bool] = False
 
@@ -127,7 +130,7 @@ class StepKind:
                     raise TaskError(f"{where}: {self.name} needs the argument {name!r}")
                 args[name] = spec.default
                 continue
-            check_arg(self.name, name, spec, args[name], where)
+            check_arg(self.name, name, spec, args[name], where, secret=name in self.secret_args)
         return args
 
     def templates(self, args: Mapping[str, Any]) -> list[str]:
@@ -142,8 +145,12 @@ _TYPES = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), 
           "dict": (dict,), "any": (object,)}
 
 
-def check_arg(kind: str, name: str, spec: Arg, value: Any, where: str) -> None:
-    """Check one argument; a value still holding a template is checked after rendering."""
+def check_arg(kind: str, name: str, spec: Arg, value: Any, where: str, *, secret: bool = False) -> None:
+    """Check one argument; a value still holding a template is checked after rendering. The message
+    never shows the value of a secret argument."""
+    from ..secrets import MASKED, is_secret_name
+
+    shown = MASKED if secret or is_secret_name(name) else repr(value)
     if value is None or (isinstance(value, str) and ("{{" in value or "{%" in value)):
         return
     types = _TYPES[spec.type]
@@ -151,9 +158,9 @@ def check_arg(kind: str, name: str, spec: Arg, value: Any, where: str) -> None:
         return
     if spec.type in ("int", "float") and isinstance(value, bool) or not isinstance(value, types):
         raise TaskError(f"{where}: {kind} argument {name!r} must be {spec.type}, not {type(value).__name__} "
-                        f"({value!r})")
+                        f"({shown})")
     if spec.choices and value not in spec.choices:
-        raise TaskError(f"{where}: {kind} argument {name!r} is {value!r}: use one of "
+        raise TaskError(f"{where}: {kind} argument {name!r} is {shown}: use one of "
                         f"{', '.join(map(str, spec.choices))}")
 
 
