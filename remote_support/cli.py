@@ -698,6 +698,8 @@ def inventory_list(inventories, pattern: str | None, show_vars: bool, as_json: b
     from rich.markup import escape
     from rich.table import Table
 
+    from .output import printable
+
     out, _ = consoles()
     table = Table(show_edge=False, pad_edge=False)
     for column in ("host", "address", "port", "user", "connection", "groups"):
@@ -710,7 +712,7 @@ def inventory_list(inventories, pattern: str | None, show_vars: bool, as_json: b
         if show_vars:
             shown = MASK.variables(dict(h.vars))
             row.append("\n".join(f"{k}={v}" for k, v in sorted(shown.items())))
-        table.add_row(*(escape(str(c)) for c in row))
+        table.add_row(*(escape(printable(str(c))) for c in row))
     out.print(table)
     out.print(f"[dim]{len(hosts)} hosts[/]")
 
@@ -916,7 +918,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
             traceback.print_exc()
         if isinstance(exc, RemoteSupportError):
-            click.secho(f"error: {exc}", fg="red", err=True)
+            from .output import printable  # an error may quote a file or a host: no escape codes
+
+            click.secho(f"error: {printable(str(exc))}", fg="red", err=True)
             sys.exit(exc.exit_code)
         click.secho(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
                     fg="red", err=True)

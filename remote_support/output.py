@@ -28,6 +28,34 @@ STYLES = {
     Status.INTERRUPTED: "bold yellow",
 }
 
+# C0 controls but tab and newline, DEL, C1 controls (CSI 0x9b, OSC 0x9d, DCS 0x90 as single bytes) and the
+# bidirectional overrides that reorder what a line appears to say ("Trojan Source").
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    if code < 0x20 or code == 0x7f:
+        return "^" + chr(code ^ 0x40)  # caret notation, as `cat -v`: ESC is ^[, BEL ^G
+    return f"<U+{code:04X}>"
+
+
+def printable(text: str | None) -> str:
+    """Text fit for a terminal: escape sequences (OSC titles and clipboard writes, CSI clears, DCS,
+    hyperlinks) are shown as visible characters and do nothing; tab and newline stay. Every printer
+    below goes through it; the journal and --json keep the raw text."""
+    if not text:
+        return ""
+    text = text.replace("\r\n", "\n")
+    return _CONTROL.sub(_visible, text)
+
+
+def shown(text: str | None) -> str:
+    """Text from a host or a user as rich markup: secrets masked, controls visible, markup escaped."""
+    return escape(printable(MASK(text or "")))
+
+
 #: up to this many hosts, each finishing host gets a line; above it, a progress bar
 LINE_PER_HOST_LIMIT = 30
 #: up to this many hosts, the summary lists every host; above it, only those that did not go well
@@ -79,8 +107,8 @@ class LiveOutput:
 
 def host_line(result: HostResult) -> str:
     style = STYLES[result.status]
-    reason = f"  {escape(MASK(result.reason))}" if result.reason else ""
-    return (f"[{style}]{result.status.value:<11}[/] {escape(result.host)}  "
+    reason = f"  {shown(result.reason)}" if result.reason else ""
+    return (f"[{style}]{result.status.value:<11}[/] {shown(result.host)}  "
             f"[dim]{result.duration:.1f}s[/]{reason}")
 
 
@@ -95,10 +123,10 @@ def print_summary(console: Console, run: RunResult, *, title: str = "Summary") -
     rows = list(run.hosts)
     hidden = 0
     if len(rows) > SUMMARY_ALL_LIMIT:
-        shown = [r for r in rows if r.status not in (Status.OK, Status.CHANGED, Status.SKIPPED)]
-        hidden = len(rows) - len(shown)
-        rows = shown
-    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+        kept = [r for r in rows if r.status not in (Status.OK, Status.CHANGED, Status.SKIPPED)]
+        hidden = len(rows) - len(kept)
+        rows = kept
+    table = Table(title=shown(title), title_justify="left", show_edge=False, pad_edge=False)
     table.add_column("host", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("rc", justify="right")
@@ -107,15 +135,15 @@ def print_summary(console: Console, run: RunResult, *, title: str = "Summary") -
     for result in rows:
         rcs = {s.rc for s in result.steps if s.rc is not None}
         rc = ",".join(str(r) for r in sorted(rcs)) if rcs else "-"
-        table.add_row(escape(result.host), f"[{STYLES[result.status]}]{result.status.value}[/]", rc,
-                      f"{result.duration:.1f}s", escape(MASK(result.reason)))
+        table.add_row(shown(result.host), f"[{STYLES[result.status]}]{result.status.value}[/]", rc,
+                      f"{result.duration:.1f}s", shown(result.reason))
     if rows:
         console.print(table)
     if hidden:
         console.print(f"[dim]... and {hidden} more hosts that went well (use --json for all)[/]")
     console.print(f"{len(run.hosts)} hosts: {totals_line(run)}", highlight=False)
     if run.aborted_reason:
-        console.print(f"[bold red]run stopped:[/] {escape(run.aborted_reason)}")
+        console.print(f"[bold red]run stopped:[/] {shown(run.aborted_reason)}")
     if run.interrupted:
         console.print("[bold yellow]run interrupted (Ctrl-C):[/] hosts still running were stopped")
 
@@ -169,7 +197,7 @@ def print_command_output(console: Console, run: RunResult, *, one_line: bool = F
         for key, names in buckets.items():
             status, rc, stdout, stderr, reason = key
             header = f"{fold_names(names)} ({len(names)}) | {status} | rc={rc if rc is not None else '-'}"
-            console.rule(f"[{STYLES[Status(status)]}]{escape(header)}[/]", align="left")
+            console.rule(f"[{STYLES[Status(status)]}]{shown(header)}[/]", align="left")
             _print_streams(console, stdout, stderr, reason)
         return
     for result in run.hosts:
@@ -179,10 +207,10 @@ def print_command_output(console: Console, run: RunResult, *, one_line: bool = F
         if one_line:
             body = (stdout + (" " + stderr if stderr else "")).strip().replace("\n", "\\n")
             body = body or reason
-            console.print(f"[{style}]{escape(result.host)} | {status} | {rc_text}[/] | {escape(body)}",
+            console.print(f"[{style}]{shown(result.host)} | {status} | {rc_text}[/] | {shown(body)}",
                           highlight=False, soft_wrap=True)
             continue
-        console.print(f"[{style}]{escape(result.host)} | {status} | {rc_text} >>[/]", highlight=False)
+        console.print(f"[{style}]{shown(result.host)} | {status} | {rc_text} >>[/]", highlight=False)
         _print_streams(console, stdout, stderr, reason)
 
 
@@ -196,11 +224,11 @@ def _output_key(result: HostResult) -> tuple:
 
 def _print_streams(console: Console, stdout: str, stderr: str, reason: str) -> None:
     if stdout:
-        console.out(stdout.rstrip("\n"), highlight=False)
+        console.out(printable(stdout.rstrip("\n")), highlight=False)
     if stderr:
-        console.print(f"[red]{escape(stderr.rstrip())}[/]", highlight=False)
+        console.print(f"[red]{shown(stderr.rstrip())}[/]", highlight=False)
     if reason and not stderr.strip().endswith(reason):
-        console.print(f"[dim]{escape(reason)}[/]", highlight=False)
+        console.print(f"[dim]{shown(reason)}[/]", highlight=False)
 
 
 # ------------------------------------------------------------------ task runs
@@ -222,7 +250,7 @@ def print_steps(console: Console, run: RunResult, *, verbose: bool = False, diff
     for result in run.hosts:
         if not show_all and result.status in (Status.OK, Status.CHANGED, Status.SKIPPED):
             continue
-        console.print(f"[bold]{escape(result.host)}[/] [{STYLES[result.status]}]{result.status.value}[/]",
+        console.print(f"[bold]{shown(result.host)}[/] [{STYLES[result.status]}]{result.status.value}[/]",
                       highlight=False)
         for step in result.steps:
             note = step.reason
@@ -232,12 +260,12 @@ def print_steps(console: Console, run: RunResult, *, verbose: bool = False, diff
                 mark = STEP_MARKS[step.status]
             rc = f" rc={step.rc}" if step.rc not in (None, 0) else ""
             attempts = f" after {step.attempts} attempts" if step.attempts > 1 else ""
-            console.print(f"  {mark} {escape(step.name)}[dim]{rc}{attempts} {step.duration:.1f}s[/]"
-                          + (f"  {escape(MASK(note))}" if note else ""), highlight=False)
+            console.print(f"  {mark} {shown(step.name)}[dim]{rc}{attempts} {step.duration:.1f}s[/]"
+                          + (f"  {shown(note)}" if note else ""), highlight=False)
             if (diff or verbose) and step.diff:
                 for line in MASK(step.diff).rstrip("\n").splitlines():
                     style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
-                    console.print(f"    [{style}]{escape(line)}[/]", highlight=False)
+                    console.print(f"    [{style}]{shown(line)}[/]", highlight=False)
             if step.status is Status.FAILED or verbose:
                 for stream, style in ((step.stdout, "dim"), (step.stderr, "red")):
                     lines = MASK(stream).rstrip("\n").splitlines()
@@ -247,13 +275,13 @@ def print_steps(console: Console, run: RunResult, *, verbose: bool = False, diff
                         console.print(f"    [dim]... {len(lines) - _TAIL} more lines above[/]")
                         lines = lines[-_TAIL:]
                     for line in lines:
-                        console.print(f"    [{style}]{escape(line)}[/]", highlight=False)
+                        console.print(f"    [{style}]{shown(line)}[/]", highlight=False)
 
 
 def task_header(name: str, pattern: str, *, check: bool, ticket: str | None) -> str:
-    parts = [f"[bold]{escape(name)}[/] on [bold]{escape(pattern)}[/]"]
+    parts = [f"[bold]{shown(name)}[/] on [bold]{shown(pattern)}[/]"]
     if ticket:
-        parts.append(f"ticket {escape(ticket)}")
+        parts.append(f"ticket {shown(ticket)}")
     if check:
         parts.append("[yellow]check mode: nothing will be changed[/]")
     return " | ".join(parts)
@@ -266,7 +294,7 @@ def _status_markup(status: str) -> str:
     try:
         return f"[{STYLES[Status(status)]}]{status}[/]"
     except ValueError:  # running, pending
-        return f"[bold]{escape(status)}[/]"
+        return f"[bold]{shown(status)}[/]"
 
 
 def _when(value) -> str:
@@ -285,8 +313,8 @@ def print_run_list(console: Console, records) -> None:
         counts = " ".join(f"{k}={v}" for k, v in sorted(r.counts.items()) if v)
         what = ("$ " if r.kind == "exec" else "") + r.name + (" (check)" if r.check else "")
         started = r.started_at.astimezone().strftime("%m-%d %H:%M") if r.started_at else "-"
-        table.add_row(r.id, started, _status_markup(r.status), counts, escape(r.ticket or "-"), escape(r.who),
-                      escape(MASK(what)))
+        table.add_row(r.id, started, _status_markup(r.status), counts, shown(r.ticket or "-"), shown(r.who),
+                      shown(what))
     console.print(table)
 
 
@@ -308,16 +336,16 @@ def print_run_record(console: Console, record) -> None:
     if record.aborted_reason:
         rows.append(("stopped", record.aborted_reason))
     for label, value in rows:
-        console.print(f"  [dim]{label:<8}[/] {escape(str(value))}", highlight=False)
+        console.print(f"  [dim]{label:<8}[/] {shown(str(value))}", highlight=False)
     for note in record.notes:
         to = f" -> {note.escalated_to}" if note.escalated_to else ""
-        console.print(f"  [yellow]{note.kind}{escape(to)}[/] {_when(note.created_at)} {escape(note.author)}: "
-                      f"{escape(note.text)}" + (f" [dim]({escape(note.bundle)})[/]" if note.bundle else ""),
+        console.print(f"  [yellow]{note.kind}{shown(to)}[/] {_when(note.created_at)} {shown(note.author)}: "
+                      f"{shown(note.text)}" + (f" [dim]({shown(note.bundle)})[/]" if note.bundle else ""),
                       highlight=False)
     console.print()
     for host in record.hosts:
-        console.print(f"[bold]{escape(host.host)}[/] {_status_markup(host.status)}"
-                      f"{'  ' + escape(host.reason) if host.reason else ''}", highlight=False)
+        console.print(f"[bold]{shown(host.host)}[/] {_status_markup(host.status)}"
+                      f"{'  ' + shown(host.reason) if host.reason else ''}", highlight=False)
         for step in host.steps:
             _print_step(console, step, brief=True)
     counts = " ".join(f"{k}={v}" for k, v in sorted(record.counts.items()) if v)
@@ -327,10 +355,10 @@ def print_run_record(console: Console, record) -> None:
 def _print_step(console: Console, step, *, brief: bool) -> None:
     mark = "[yellow]failed (ignored)[/]" if step.ignored else _status_markup(step.status)
     rc = f" rc={step.rc}" if step.rc not in (None, 0) else ""
-    console.print(f"  {step.number}. {mark} {escape(step.name)}[dim]{rc} {step.duration:.1f}s[/]"
-                  + (f"  {escape(step.reason)}" if step.reason else ""), highlight=False)
+    console.print(f"  {step.number}. {mark} {shown(step.name)}[dim]{rc} {step.duration:.1f}s[/]"
+                  + (f"  {shown(step.reason)}" if step.reason else ""), highlight=False)
     if step.command and (not brief or step.status == "failed"):
-        console.print(f"     [dim]$ {escape(step.command)}[/]", highlight=False)
+        console.print(f"     [dim]$ {shown(step.command)}[/]", highlight=False)
     for stream, style in ((step.stdout, "default"), (step.stderr, "red")):
         lines = stream.rstrip("\n").splitlines()
         if not lines:
@@ -339,11 +367,11 @@ def _print_step(console: Console, step, *, brief: bool) -> None:
             console.print(f"     [dim]... {len(lines) - _TAIL} more lines (--host H --step N for all)[/]")
             lines = lines[-_TAIL:]
         for line in lines:
-            console.print(f"     [{style}]{escape(line)}[/]", highlight=False)
+            console.print(f"     [{style}]{shown(line)}[/]", highlight=False)
     if step.diff:
         for line in step.diff.rstrip("\n").splitlines():
             style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
-            console.print(f"     [{style}]{escape(line)}[/]", highlight=False)
+            console.print(f"     [{style}]{shown(line)}[/]", highlight=False)
 
 
 def print_step_record(console: Console, step) -> None:
@@ -352,9 +380,9 @@ def print_step_record(console: Console, step) -> None:
 
 def print_history(console: Console, host: str, entries) -> None:
     if not entries:
-        console.print(f"[dim]nothing recorded for {escape(host)}[/]")
+        console.print(f"[dim]nothing recorded for {shown(host)}[/]")
         return
-    table = Table(title=f"history of {host}", title_justify="left", show_edge=False, pad_edge=False)
+    table = Table(title=f"history of {shown(host)}", title_justify="left", show_edge=False, pad_edge=False)
     for column in ("when", "run", "status", "ticket", "who"):
         table.add_column(column, no_wrap=True)
     table.add_column("what / reason", overflow="fold", ratio=1, min_width=12)
@@ -363,6 +391,6 @@ def print_history(console: Console, host: str, entries) -> None:
         what = ("$ " if e.run_kind == "exec" else "") + e.run_name
         reason = e.reason or (f"step {e.failed_step!r} failed" if e.failed_step else "")
         when = e.started_at.astimezone().strftime("%m-%d %H:%M") if e.started_at else "-"
-        table.add_row(when, e.run_id, _status_markup(e.status), escape(e.ticket or "-"), escape(who),
-                      escape(MASK(what)) + (f"\n[dim]{escape(reason)}[/]" if reason else ""))
+        table.add_row(when, e.run_id, _status_markup(e.status), shown(e.ticket or "-"), shown(who),
+                      shown(what) + (f"\n[dim]{shown(reason)}[/]" if reason else ""))
     console.print(table)
