@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Iterable
 
@@ -243,7 +243,40 @@ class SSHConnection(Connection):
 
     def open(self) -> None:
         self.start_clock()
-        self.settings = s = resolve_settings(self.host, self.options)
+        s = resolve_settings(self.host, self.options)
+        # --host-timeout bounds the TCP connect, the handshake and auth too: no wait is longer than what is
+        # left of it, and a watchdog closes the transport at the deadline (a server that trickles bytes)
+        if self._deadline is not None:
+            left = self._deadline - time.monotonic()
+            if left <= 0:
+                raise self._host_timeout()
+            s = replace(s, connect_timeout=min(s.connect_timeout, left))
+        self.settings = s
+        watchdog = None
+        if self._deadline is not None:
+            watchdog = threading.Timer(self._deadline - time.monotonic(), self._expire)
+            watchdog.daemon = True
+            watchdog.start()
+        try:
+            self._open(s)
+        except ConnectError:
+            if self._deadline is not None and time.monotonic() >= self._deadline - 0.05:
+                raise self._host_timeout() from None
+            raise
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+
+    def _host_timeout(self) -> UnreachableError:
+        return UnreachableError(self.host.name, f"unreachable: host timeout ({self.options.host_timeout:g}s) "
+                                "reached while connecting", "raise --host-timeout if the host is just slow")
+
+    def _expire(self) -> None:
+        for part in (self._transport, self._jump):
+            if part is not None:
+                part.close()
+
+    def _open(self, s: SSHSettings) -> None:
         sock = self._socket(s)
         try:
             transport = paramiko.Transport(sock)
