@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shlex
 import tempfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -54,9 +55,9 @@ class Fetch(StepKind):
         name = PurePosixPath(src).name or "root"
         if state == "dir":
             name += ".tar.gz"
-        parts = [p for p in PurePosixPath(src).parts[:-1] if p not in ("/", ".", "..")]
-        base = Path(args.get("dest") or ctx.fetch_dir).expanduser()
-        local = base / name if as_bool(args.get("flat")) else base.joinpath(ctx.host.name, *parts, name)
+        local = _local_path(ctx, args, PurePosixPath(src).parts[:-1], name)
+        if isinstance(local, Outcome):
+            return local
 
         note = ""
         if state == "file" and not ctx.become:
@@ -94,9 +95,9 @@ def _windows_file(ctx: StepContext, src: str, args: dict[str, Any]) -> Outcome:
         return data
     name = PureWindowsPath(src).name or "root"
     parts = [p.replace(":", "").strip("\\") for p in PureWindowsPath(src).parts[:-1]]
-    parts = [p for p in parts if p not in ("", ".", "..")]
-    base = Path(args.get("dest") or ctx.fetch_dir).expanduser()
-    local = base / name if as_bool(args.get("flat")) else base.joinpath(ctx.host.name, *parts, name)
+    local = _local_path(ctx, args, parts, name)
+    if isinstance(local, Outcome):
+        return local
     checksum = hashlib.sha256(data).hexdigest()
     result = {"src": src, "dest": str(local), "size": len(data), "checksum": checksum}
     try:
@@ -106,6 +107,27 @@ def _windows_file(ctx: StepContext, src: str, args: dict[str, Any]) -> Outcome:
                        data=result)
     return Outcome(changed=changed, msg=f"fetched {src} to {local}" if changed else f"{local} is up to date",
                    data=result)
+
+
+def _component(text: str) -> str | None:
+    """One path component from a name the host or the inventory chose: never a separator, "." or ".."."""
+    text = re.sub(r"[/\\\x00-\x1f]", "_", str(text)).strip()
+    return None if text in ("", ".", "..") else text
+
+
+def _local_path(ctx: StepContext, args: dict[str, Any], parts: Any, name: str) -> Path | Outcome:
+    """Where the file lands: ``dest/<host>/<remote dirs>/<name>`` (or ``dest/<name>`` with flat), always
+    inside dest, whatever the host name (``../../x``, ``/abs``) or the remote path says."""
+    base = Path(args.get("dest") or ctx.fetch_dir).expanduser()
+    host = _component(ctx.host.name) or "_"
+    leaf = _component(name) or "_"
+    dirs = [c for c in (_component(p) for p in parts) if c]
+    local = base / leaf if as_bool(args.get("flat")) else base.joinpath(host, *dirs, leaf)
+    root = os.path.realpath(base)
+    # a link planted under dest must not carry the file out of it either
+    if os.path.commonpath([root, os.path.realpath(local)]) != root:
+        return Outcome(failed=True, msg=f"refusing to write {local}: it resolves outside {base}")
+    return local
 
 
 def _stage(ctx: StepContext, src: str, directory: bool) -> tuple[str, str, str] | Outcome:
