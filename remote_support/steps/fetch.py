@@ -111,6 +111,8 @@ def _windows_file(ctx: StepContext, src: str, args: dict[str, Any]) -> Outcome:
 
 def _component(text: str) -> str | None:
     """One path component from a name the host or the inventory chose: never a separator, "." or ".."."""
+    if not str(text).strip("/\\"):  # the root of a remote path adds no directory
+        return None
     text = re.sub(r"[/\\\x00-\x1f]", "_", str(text)).strip()
     return None if text in ("", ".", "..") else text
 
