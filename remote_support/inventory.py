@@ -884,7 +884,11 @@ def _split_port(token: str) -> tuple[str, int | None]:
     return token, None
 
 
-def _expand_range(name: str, path: str, line: int) -> list[str]:
+#: hosts one INI line may expand to: web[1:100000000] would take gigabytes before anything ran
+MAX_RANGE_HOSTS = 100_000
+
+
+def _expand_range(name: str, path: str, line: int, limit: int = MAX_RANGE_HOSTS) -> list[str]:
     m = re.fullmatch(r"([^\[]*)\[([^\]]*)\](.*)", name)
     if not m:
         raise InventoryError(f"host name {name!r} has an unclosed range: write name[01:10] or name[a:f]",
@@ -917,15 +921,20 @@ def _expand_range(name: str, path: str, line: int) -> list[str]:
         values: list[str] = list(letters[letters.index(start):letters.index(end) + 1:step])
     else:
         try:
-            values = [str(i).zfill(width) for i in range(int(start), int(end) + 1, step)]
+            numbers = range(int(start), int(end) + 1, step)
         except ValueError:
             raise bad("mixes letters and numbers") from None
+        if len(numbers) > limit:
+            raise InventoryError(f"host range in {name!r} makes more than {MAX_RANGE_HOSTS} hosts: split the "
+                                 f"inventory, or list fewer hosts per line", source=path, line=line)
+        values = [str(i).zfill(width) for i in numbers]
     if not values:
         raise bad("is empty")
     names: list[str] = []
     for value in values:
         expanded = head + value + tail
-        names.extend(_expand_range(expanded, path, line) if "[" in tail else [expanded])
+        names.extend(_expand_range(expanded, path, line, max(1, limit // len(values))) if "[" in tail
+                     else [expanded])
     return names
 
 

@@ -18,6 +18,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import jinja2
 import jinja2.meta
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import TemplateError
@@ -103,6 +104,106 @@ TESTS = {
 }
 
 
+# ------------------------------------------------------------------ sandbox limits
+# A template comes from a task file or an inventory value: it must not take the controller's memory or
+# minutes of CPU (range(10**8), "x" * 10**10, 10 ** 10 ** 10, "%0999999999d", center(10**9)).
+
+#: characters one rendering may produce, and items or characters one operation may build
+MAX_OUTPUT = 32 * 1024 * 1024
+MAX_ITEMS = 1_000_000
+#: a width or count argument (ljust, center, indent, a format's width or precision) at most this
+MAX_WIDTH = 1_000_000
+# widths and precisions in printf-style (%0999999999d) and str.format ({:>999999999}) specifications
+_FORMAT_WIDTH = re.compile(r"%[-+ #0]*(\d*)(?:\.(\d*))?[a-zA-Z]|\{[^{}:]*:[^{}\d]*(\d*)(?:\.(\d*))?[^{}]*\}")
+
+
+def _too_big(what: str) -> SecurityError:
+    return SecurityError(f"{what}: refused by the template sandbox (limit {MAX_ITEMS:,} items, "
+                         f"{MAX_OUTPUT // (1024 * 1024)} MiB of text)")
+
+
+def _bounded_range(*args: Any) -> range:
+    numbers = range(*args)
+    if len(numbers) > MAX_ITEMS:
+        raise _too_big(f"range of {len(numbers):,} numbers")
+    return numbers
+
+
+def _check_format(spec: Any) -> None:
+    if isinstance(spec, str) and any(len(n) > 6 and int(n) > MAX_WIDTH
+                                     for match in _FORMAT_WIDTH.findall(spec) for n in match if n):
+        raise _too_big("a format width or precision over a million")
+
+
+def _size(value: Any) -> int | None:
+    return len(value) if isinstance(value, (str, bytes, list, tuple)) else None
+
+
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with bounds on what one operation may build."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                size = _size(seq)
+                if size is not None and isinstance(times, int) and size * times > MAX_ITEMS * 32:
+                    raise _too_big(f"repeating a value of length {size:,} {times:,} times")
+        elif operator == "**":
+            if isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right > 0 and \
+                    right * max(abs(left).bit_length(), 1) > 64 * 1024:
+                raise _too_big(f"{left} ** {right}")
+        elif operator == "%":
+            _check_format(left)
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        # str.ljust(10**9), "{:>999999999}".format(1), lipsum(10**7) ... : widths and counts bounded
+        target = getattr(__obj, "__wrapped__", __obj)
+        name = getattr(target, "__name__", "")
+        if name in _WIDTH_CALLS and _over_width(args, kwargs):
+            raise _too_big(f"{name} with a width or count over a million")
+        if name in ("format", "format_map"):
+            _check_format(getattr(target, "__self__", None))
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+#: callables whose integer arguments are widths or counts of what they build
+_WIDTH_CALLS = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs", "generate_lorem_ipsum"})
+
+
+def _over_width(args: Sequence[Any], kwargs: Mapping[str, Any]) -> bool:
+    return any(isinstance(a, int) and not isinstance(a, bool) and a > MAX_WIDTH for a in (*args, *kwargs.values()))
+
+
+def _bounded_filter(name: str, original: Any) -> Any:
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        values = [a for a in args if not isinstance(a, jinja2.Environment)]  # (environment,) value, widths
+        if name == "format":
+            _check_format(values[0] if values else None)
+        elif _over_width(values[1:], kwargs):
+            raise _too_big(f"the {name} filter with a width or count over a million")
+        return original(*args, **kwargs)
+
+    for attribute in ("jinja_pass_arg",):  # keep how jinja passes the environment or context
+        if hasattr(original, attribute):
+            setattr(bounded, attribute, getattr(original, attribute))
+    return bounded
+
+
+def render_bounded(template: jinja2.Template, variables: Mapping[str, Any]) -> str:
+    """``template.render(variables)``, stopped once the text passes MAX_OUTPUT characters."""
+    parts: list[str] = []
+    size = 0
+    for chunk in template.generate(variables):
+        size += len(chunk)
+        if size > MAX_OUTPUT:
+            raise _too_big("the rendered text")
+        parts.append(chunk)
+    return "".join(parts)
+
+
 class Templar:
     """Renders task strings, template files and expressions for one task's search path."""
 
@@ -116,9 +217,11 @@ class Templar:
 
     @staticmethod
     def _environment(loader, finalize=None) -> ImmutableSandboxedEnvironment:
-        env = ImmutableSandboxedEnvironment(loader=loader, undefined=jinja2.StrictUndefined,
-                                            keep_trailing_newline=True, autoescape=False,
-                                            finalize=finalize)
+        env = _BoundedSandbox(loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                              autoescape=False, finalize=finalize)
+        env.globals["range"] = _bounded_range
+        for name in ("center", "indent", "wordwrap", "format", "slice"):
+            env.filters[name] = _bounded_filter(name, env.filters[name])
         env.filters.update(FILTERS)
         env.tests.update(TESTS)
         return env
@@ -142,7 +245,7 @@ class Templar:
             env = self.cmd_env if shell == "cmd" else self.shell_env if shell else self.env
             try:
                 template = env.from_string(text)
-                return template.render(variables)
+                return render_bounded(template, variables)
             except jinja2.TemplateError as exc:
                 raise _error(exc, where, text) from None
             except (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError) as exc:
@@ -163,7 +266,7 @@ class Templar:
         except jinja2.TemplateSyntaxError as exc:
             raise _error(exc, name, None) from None
         try:
-            return template.render(variables)
+            return render_bounded(template, variables)
         except jinja2.TemplateError as exc:
             raise _error(exc, template.filename or name, None, tb_file=template.filename) from None
         except (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError) as exc:

@@ -92,11 +92,54 @@ _LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 _LineLoader.add_constructor("!vault", _construct_vault)
 
 
+#: nodes that aliases may add beyond the document's own: a "billion laughs" file of a few lines expands
+#: to gigabytes as soon as anything walks it (merging, templating, the journal's JSON)
+MAX_ALIAS_EXPANSION = 1_000_000
+
+
+def _check_expansion(node: yaml.Node | None, path: str, error: type[SourceError]) -> None:
+    """Refuse a document whose aliases expand it beyond MAX_ALIAS_EXPANSION nodes, or refer to themselves."""
+    if node is None:
+        return
+    sizes: dict[int, int] = {}
+    distinct = 0
+    busy: set[int] = set()
+    # an explicit stack: a deeply nested document must not hit Python's recursion limit
+    stack: list[tuple[yaml.Node, bool]] = [(node, False)]
+    while stack:
+        current, done = stack.pop()
+        key = id(current)
+        children = []
+        if isinstance(current, yaml.SequenceNode):
+            children = current.value
+        elif isinstance(current, yaml.MappingNode):
+            children = [n for pair in current.value for n in pair]
+        if done:
+            busy.discard(key)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+            if sizes[key] - distinct > MAX_ALIAS_EXPANSION:
+                raise error(f"aliases (*name) expand this document to more than {MAX_ALIAS_EXPANSION} values: "
+                            "refusing it (a YAML bomb?); write the values out or use fewer aliases",
+                            source=path, line=current.start_mark.line + 1)
+            continue
+        if key in sizes:
+            continue
+        if key in busy:
+            raise error("an alias (*name) refers to the value that contains it: a YAML value cannot contain "
+                        "itself", source=path, line=current.start_mark.line + 1)
+        busy.add(key)
+        distinct += 1
+        stack.append((current, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+
+
 def load_yaml(text: str, path: str, error: type[SourceError]) -> Any:
     """Parse YAML (or JSON) text from ``path``; syntax errors raise ``error`` with the line."""
     loader = _LineLoader(text, path, error)
     try:
-        return loader.get_single_data()
+        node = loader.get_single_node()
+        _check_expansion(node, path, error)
+        return loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         if path.endswith(".json") or text.lstrip().startswith("{"):
             return load_json(text, path, error)  # JSON may indent with tabs, which YAML refuses
