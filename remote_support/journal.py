@@ -31,6 +31,8 @@ on the same controller marks such a run ``interrupted`` (see :meth:`Journal.reco
 
 from __future__ import annotations
 
+import codecs
+import collections
 import contextlib
 import difflib
 import getpass
@@ -57,6 +59,7 @@ from .errors import RemoteSupportError
 from .results import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, HostResult, RunResult,
                       Status, StepResult)
 from .secrets import MASK, MASKED, SecretRef, is_secret_name, register_secrets
+from .spill import SpilledText
 
 #: the environment variable naming the journal when ``--journal`` is not given
 ENV_VAR = "REMOTE_SUPPORT_JOURNAL"
@@ -812,9 +815,9 @@ class Journal:
                     return
                 ids = conn.execute(steps.insert().returning(steps.c.id, sort_by_parameter_order=True),
                                    step_rows).scalars().all()
-                blob_rows = [{"step_id": step_id, "stream": stream, "size": len(text),
-                              "data": zlib.compress(text.encode("utf-8"), 6)}
-                             for step_id, full in zip(ids, long_texts) for stream, text in full.items()]
+                blob_rows = [{"step_id": step_id, "stream": stream, "size": size, "data": data}
+                             for step_id, full in zip(ids, long_texts) for stream, text in full.items()
+                             for size, data in (_blob(text),)]
                 if blob_rows:
                     conn.execute(blobs.insert(), blob_rows)
 
@@ -1009,7 +1012,7 @@ class Journal:
                     step = records[row.step_id]
                     step.truncated = tuple(sorted(step.truncated + (row.stream,), key=_STREAMS.index))
                     if full_output:
-                        setattr(step, row.stream, zlib.decompress(row.data).decode("utf-8"))
+                        setattr(step, row.stream, _inflate(row.data))
             run.notes = [_note_record(r) for r in conn.execute(
                 sa.select(notes).where(notes.c.run_id == run_id).order_by(notes.c.created_at, notes.c.id))]
         return run
@@ -1323,10 +1326,80 @@ def _step_row(step: StepResult, number: int) -> tuple[dict[str, Any], dict[str, 
                            "data": _json(_scrub(step.data)) if step.data else None}
     full: dict[str, str] = {}
     for stream in _STREAMS:
-        row[stream], whole = _clip(_text(getattr(step, stream)))
-        if whole is not None:
+        value = getattr(step, stream)
+        row[stream], whole = _clip(_text(value))
+        if isinstance(value, SpilledText):
+            full[stream] = value  # compressed from its file, a chunk at a time, when the blob is written
+        elif whole is not None:
             full[stream] = whole
     return row, full
+
+
+#: compressed bytes one blob may take (held in memory once to insert it); a longer output is cut there
+BLOB_LIMIT = 64 * 1024 * 1024
+#: characters of a stream that get_run(full_output=True) hands out: the head and the tail beyond it
+FULL_OUTPUT_LIMIT = 8 * 1024 * 1024
+
+
+def _blob(text: str) -> tuple[int, bytes]:
+    """(characters, zlib data) of a full text; a spilled one is masked and compressed as it is read."""
+    if not isinstance(text, SpilledText):
+        return len(text), zlib.compress(text.encode("utf-8"), 6)
+    packer = zlib.compressobj(6)
+    parts: list[bytes] = []
+    packed = characters = 0
+    for chunk in MASK.stream(text.chunks()):
+        chunk = _UNSTORABLE.sub("\ufffd", chunk)
+        if packed > BLOB_LIMIT:
+            chunk = f"\n[... the rest of the output is not kept: more than {BLOB_LIMIT} bytes compressed]\n"
+        characters += len(chunk)
+        parts.append(packer.compress(chunk.encode("utf-8", "replace")))
+        packed += len(parts[-1])
+        if packed > BLOB_LIMIT and chunk.startswith("\n[... the rest"):
+            break
+    parts.append(packer.flush())
+    return characters, b"".join(parts)
+
+
+def _inflate(data: bytes, limit: int | None = FULL_OUTPUT_LIMIT) -> str:
+    """A blob's text; beyond ``limit`` characters only its head and tail around a marker line, found
+    without ever holding more than that (a 300 MB output compresses to a few hundred KB)."""
+    if limit is None:
+        return zlib.decompress(data).decode("utf-8")
+    half = limit // 2
+    unpacker = zlib.decompressobj()
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    head: list[str] = []
+    tail: collections.deque[str] = collections.deque()
+    sizes = {"head": 0, "tail": 0, "total": 0}
+
+    def take(piece: str) -> None:
+        sizes["total"] += len(piece)
+        if sizes["head"] < half:
+            part = piece[:half - sizes["head"]]
+            head.append(part)
+            sizes["head"] += len(part)
+            piece = piece[len(part):]
+        if piece:
+            tail.append(piece)
+            sizes["tail"] += len(piece)
+            while sizes["tail"] - len(tail[0]) >= half:
+                sizes["tail"] -= len(tail.popleft())
+
+    pending = data
+    while True:
+        out = unpacker.decompress(pending, 1 << 20)  # bounded: a small blob may inflate to gigabytes
+        pending = unpacker.unconsumed_tail
+        take(decoder.decode(out))
+        if not pending:
+            break
+    take(decoder.decode(unpacker.flush(), final=True))
+    if sizes["total"] <= limit:
+        return "".join(head) + "".join(tail)
+    ending = "".join(tail)[-half:]
+    omitted = sizes["total"] - sizes["head"] - len(ending)
+    return ("".join(head) + f"\n[... {omitted} characters not shown here: the whole text ({sizes['total']} "
+            "characters) is in the journal: Journal.output(step_id, stream) ...]\n" + ending)
 
 
 def _config_backup(step: StepResult) -> str | None:

@@ -15,7 +15,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from .errors import SecretError
 
@@ -191,6 +191,29 @@ class Mask:
         if not text or pattern is None:
             return text
         return pattern.sub(MASKED, text)
+
+    def stream(self, chunks: Iterable[str]) -> Iterator[str]:
+        """Mask text that comes in chunks (a spilled 300 MB output) without holding it: a secret cut in two
+        by a chunk boundary is still found, as the end of each chunk waits for the next."""
+        carry = ""
+        for chunk in chunks:
+            text = carry + chunk
+            pattern = self._pattern
+            if pattern is None:
+                carry = ""
+                yield text
+                continue
+            longest = max(len(v) for v in self._values)
+            cut = max(0, len(text) - longest + 1)
+            for match in pattern.finditer(text, max(0, cut - longest)):
+                if match.start() < cut < match.end():
+                    cut = match.start()
+                    break
+            carry = text[cut:]
+            if cut:
+                yield pattern.sub(MASKED, text[:cut])
+        if carry:
+            yield self(carry)
 
     def variables(self, variables: Mapping[str, Any]) -> dict[str, Any]:
         """A copy of ``variables`` fit to show: secret-named values and references replaced."""

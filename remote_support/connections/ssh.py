@@ -23,6 +23,7 @@ from ..errors import (AuthError, BecomeError, CommandTimeout, ConnectError, Host
                       UnreachableError)
 from ..results import CommandResult
 from ..secrets import MASK
+from ..spill import SPILL_AT, Spool
 from .base import Connection, ConnectOptions, data_dir
 
 if TYPE_CHECKING:
@@ -631,6 +632,24 @@ class _ChannelReader:
         self.deadline = deadline
         self.stdout = bytearray()
         self.stderr = bytearray()
+        # a stream past SPILL_AT bytes goes to a temp file as it arrives (a host may print 300 MB)
+        self._spools = {"stdout": Spool(), "stderr": Spool()}
+
+    def _spill(self) -> None:
+        for name, spool in self._spools.items():
+            buffer = getattr(self, name)
+            if len(buffer) > SPILL_AT or (spool.spilled and buffer):
+                spool.write(buffer)
+                buffer.clear()
+
+    def _text(self, name: str) -> str:
+        spool = self._spools[name]
+        if spool.spilled:
+            self._spill()
+            spool.write(getattr(self, name))
+            getattr(self, name).clear()
+            return spool.text(MASK)
+        return MASK(getattr(self, name).decode("utf-8", "replace"))
 
     def poll(self) -> bool:
         """Read what is there, waiting a little; False once the deadline has passed."""
@@ -647,9 +666,13 @@ class _ChannelReader:
             chan.status_event.wait(wait)
         else:
             select.select([chan], [], [], wait)
-        while chan.recv_ready():
+        for _ in range(64):  # at most 4 MiB a call, so that the caller can spill in between
+            if not chan.recv_ready():
+                break
             self.stdout += chan.recv(_CHUNK)
-        while chan.recv_stderr_ready():
+        for _ in range(64):
+            if not chan.recv_stderr_ready():
+                break
             self.stderr += chan.recv_stderr(_CHUNK)
         return True
 
@@ -658,6 +681,7 @@ class _ChannelReader:
         while True:
             if not self.poll():
                 return False
+            self._spill()
             if chan.eof_received and chan.exit_status_ready() and not (chan.recv_ready() or chan.recv_stderr_ready()):
                 # drain what arrived between the checks
                 self.stdout += _drain(chan.recv, chan.recv_ready)
@@ -667,10 +691,10 @@ class _ChannelReader:
                 return True
 
     def stdout_text(self) -> str:
-        return MASK(self.stdout.decode("utf-8", "replace"))
+        return self._text("stdout")
 
     def stderr_text(self) -> str:
-        return MASK(self.stderr.decode("utf-8", "replace"))
+        return self._text("stderr")
 
 
 def _drain(recv, ready) -> bytes:
