@@ -85,6 +85,8 @@ def load(inventories: Sequence[str], limit: str | None) -> tuple["Inventory", li
         raise UsageError(f"no inventory: pass -i FILE or set {INVENTORY_ENV} "
                          "(try `remote-support lab up` for a practice one)")
     inventory = load_inventory(paths)
+    for warning in inventory.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
     return inventory, inventory.select(limit)
 
 
@@ -661,8 +663,7 @@ def report(run_id, fmt, output, journal_url) -> None:
     record = _journal(journal_url).get_run(run_id, full_output=True)
     text = {"html": reports.render_html, "json": reports.render_json, "junit": reports.render_junit}[fmt](record)
     if output:
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        reports.write_report(output, text)  # 0600: raw outputs, as the evidence zip
         click.echo(f"report of run {record.id} written to {output}", err=True)
     else:
         click.echo(text)

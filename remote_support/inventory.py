@@ -118,6 +118,7 @@ class Inventory:
     """Hosts and groups from one or more sources; select hosts with Ansible-style patterns."""
 
     def __init__(self, hosts: Mapping[str, Host], groups: Mapping[str, Group], sources: Sequence[str]):
+        self.warnings: list[str] = []  # what loaded but looks wrong (host_vars of no host), for the CLI
         self.hosts = dict(hosts)
         self.groups = dict(groups)
         self.sources = list(sources)
@@ -444,6 +445,9 @@ class _Loader:
         self.groups[parent].children.setdefault(child, (path, line))
 
     def host(self, name: str, group: str | None, path: str, line: int, *, native: bool) -> _HostDraft:
+        if not isinstance(name, str) or not name.strip() or _BAD_NAME.search(name):
+            raise InventoryError(f"host name {name!r} cannot be used: a host name is one word without spaces "
+                                 f"or control characters", source=path, line=line)
         host = self.hosts.get(name)
         if host is None:
             host = self.hosts[name] = _HostDraft(name, path, line, native)
@@ -641,7 +645,26 @@ class _Loader:
             gvars = {**g.vars, **self.vars_from_files("group_vars", g.name)}
             result_groups[g.name] = Group(g.name, {k: v.value for k, v in gvars.items()}, tuple(g.children),
                                           tuple(g.hosts), g.where)
-        return Inventory(result_hosts, result_groups, self.sources)
+        inventory = Inventory(result_hosts, result_groups, self.sources)
+        inventory.warnings = self._stray_host_vars()
+        return inventory
+
+    def _stray_host_vars(self) -> list[str]:
+        """host_vars/NAME for a NAME the inventory lacks: most likely a typo, and its variables go unused."""
+        found = []
+        for directory in dict.fromkeys(self.vars_dirs):
+            folder = os.path.join(directory, "host_vars")
+            if not os.path.isdir(folder):
+                continue
+            for entry in sorted(os.listdir(folder)):
+                stem, ext = os.path.splitext(entry)
+                if entry.startswith(".") or entry.endswith("~"):
+                    continue
+                name = stem if ext in _YAML_EXTS else entry
+                if name not in self.hosts:
+                    found.append(f"{os.path.join(folder, entry)}: host_vars of {name!r}, which is not in the "
+                                 f"inventory: its variables are not used (is the host name spelled right?)")
+        return found
 
     def _check_cycles(self) -> None:
         # Depth-first search; a child already on the current path closes a cycle.
@@ -722,7 +745,42 @@ def _canonical(host: _HostDraft, merged: dict[str, _Var]) -> dict[str, _Var]:
     if host.native and connection != "local" and not (final.get("address") and final["address"].value):
         raise InventoryError(f"host {host.name} has no address: add `address: <IP or DNS name>` "
                              f"(or `connection: local` for this machine)", source=host.path, line=host.line)
+    _check_values(host.name, final)
     return final
+
+
+_BAD_NAME = re.compile(r"[\s\x00-\x1f\x7f]")
+_HOP = re.compile(r"(?:[^@\s,]+@)?(?:\[[0-9A-Fa-f:.]+\]|[^@\s,:\[\]/]+)(?::\d{1,5})?")
+#: canonical variables that are one word of text (a number is fine for a user or an address)
+_WORD_VARS = ("address", "user", "become_user", "become_method", "device_type")
+
+
+def _check_values(host: str, final: dict[str, _Var]) -> None:
+    """Connection variables of the wrong type or shape fail now, with file:line, not on the first run."""
+    for name in _WORD_VARS:
+        var = final.get(name)
+        if var is None or var.value is None:
+            continue
+        value = var.value
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip() \
+                or _BAD_NAME.search(str(value)):
+            raise InventoryError(f"host {host} has {name} {value!r}: {name} is one word of text (no spaces, "
+                                 f"lists or mappings)", source=var.path, line=var.line)
+    jump = final.get("proxy_jump")
+    if jump is not None and jump.value not in (None, "", "none"):
+        hops = str(jump.value).split(",") if isinstance(jump.value, str) else None
+        if not hops or not all(_HOP.fullmatch(h.strip()) for h in hops):
+            raise InventoryError(f"host {host} has proxy_jump {jump.value!r}: write [user@]bastion[:port], "
+                                 f"comma-separated for several hops", source=jump.path, line=jump.line)
+    timeout = final.get("connect_timeout")
+    if timeout is not None and timeout.value not in (None, ""):
+        try:
+            ok = float(timeout.value) > 0 and not isinstance(timeout.value, bool)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise InventoryError(f"host {host} has connect_timeout {timeout.value!r}: a number of seconds above 0",
+                                 source=timeout.path, line=timeout.line)
 
 
 def _ansible_connection(host: str, var: _Var) -> str:

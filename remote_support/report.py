@@ -7,8 +7,11 @@ report built from a record made elsewhere still hides what this process knows).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import tempfile
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -314,3 +317,23 @@ def render_html(run: "RunRecord") -> str:
                         params=json.dumps(run.params, indent=2, ensure_ascii=False),
                         when=_when, seconds=_seconds, diff_lines=_diff_lines,
                         facts_json=lambda facts: json.dumps(facts, indent=2, ensure_ascii=False))
+
+
+def write_report(path: str | os.PathLike, text: str) -> None:
+    """Write a report file readable by its owner only (0600, as the evidence zip): it holds raw outputs.
+    An existing file is replaced, not written through, so its old mode or a link there does not count."""
+    target = os.fspath(path)
+    if os.path.exists(target) and not os.path.isfile(target):  # -o /dev/stdout, a FIFO: write to it
+        with open(target, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return
+    directory = os.path.dirname(os.path.abspath(target))
+    fd, temp = tempfile.mkstemp(dir=directory, prefix=".report-")  # mkstemp creates it 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise

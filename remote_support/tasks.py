@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .errors import TaskError
+from .errors import TaskError, TemplateError
 from .secrets import MASKED, SecretRef, is_secret_name
 from .steps import kind_names, step_kind
 from .steps.base import StepKind, as_bool
@@ -202,12 +202,59 @@ def task_dirs() -> list[Path]:
     return [d for d in dict.fromkeys(d.resolve() for d in dirs) if d.is_dir()]
 
 
-def load_task(path: str | Path) -> Task:
-    path = Path(path)
+class TaskTemplateError(TaskError, TemplateError):
+    """A template or expression in a task file that does not parse, or a template file that is missing:
+    bad input (exit 5) found when the task is loaded, with the step's file:line."""
+
+
+def _read_task_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise TaskError(f"cannot be read ({exc.strerror})", source=str(path)) from None
+    if b"\x00" in raw:
+        raise TaskError("is a binary file, not a YAML task: give the task's .yml file",
+                        source=str(path), line=raw[:raw.index(b"\x00")].count(b"\n") + 1)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TaskError(f"is not UTF-8 text (byte 0x{raw[exc.start]:02x}): save it as UTF-8",
+                        source=str(path), line=raw[:exc.start].count(b"\n") + 1) from None
+
+
+def check_templates(task: Task) -> None:
+    """Parse every expression, templated argument and template file of the task now (a ``when`` that does
+    not parse, a template syntax error, a missing script or template file stop it before it runs)."""
+    from .templating import Templar
+
+    templar = Templar(task.search_path())
+    for step in (*task.steps, *task.handlers):
+        kind = step.implementation
+        try:
+            for key, value in step.args.items():
+                if key in kind.raw_args:
+                    for expression in (value if isinstance(value, list) else [value]):
+                        if isinstance(expression, str):
+                            templar.check_expression(expression, where=step.where)
+                else:
+                    templar.check_string(value, where=step.where)
+            for expression in (step.when, step.until, step.changed_when, step.failed_when):
+                if isinstance(expression, str):
+                    templar.check_expression(expression, where=step.where)
+            templar.check_string(step.loop, where=step.where)
+            templar.check_string(step.vars, where=step.where)
+            for template in kind.templates(step.args):
+                if isinstance(template, str) and "{{" not in template:
+                    templar.check_file(template)
+        except TemplateError as exc:
+            message = str(exc)
+            raise TaskTemplateError(message if message.startswith(step.where) else f"{step.where}: {message}") \
+                from None
+
+
+def load_task(path: str | Path) -> Task:
+    path = Path(path)
+    text = _read_task_text(path)
     data = load_yaml(text, str(path), TaskError)
     src = str(path)
     if not isinstance(data, Map):
@@ -231,11 +278,13 @@ def load_task(path: str | Path) -> Task:
     if not isinstance(supports, dict):
         raise TaskError("`supports` is a mapping: {os_family: [...], connection: [...]}", source=src,
                         line=data.line_of("supports"))
-    return Task(name=str(data.get("name") or path.stem), path=path, description=str(data.get("description") or ""),
+    task = Task(name=str(data.get("name") or path.stem), path=path, description=str(data.get("description") or ""),
                 params=_params(data.get("params"), src, data.line_of("params")), steps=tuple(steps),
                 handlers=tuple(handlers), vars=dict(data.get("vars") or {}),
                 os_families=tuple(_strings(supports.get("os_family"))),
                 connections=tuple(_strings(supports.get("connection"))))
+    check_templates(task)
+    return task
 
 
 def _strings(value: Any) -> list[str]:
@@ -263,7 +312,7 @@ def _params(data: Any, src: str, line: int) -> tuple[Param, ...]:
             raise TaskError(f"parameter {item['name']!r} has type {ptype!r}: use one of {', '.join(PARAM_TYPES)}",
                             source=src, line=item_line)
         param = Param(name=str(item["name"]), type=ptype, default=item.get("default"),
-                      required=as_bool(item.get("required", False)), description=str(item.get("description", "")),
+                      required=_flag(item, "required", src, item_line), description=str(item.get("description", "")),
                       choices=tuple(item.get("choices") or ()))
         if param.default is not None and not param.secret:
             coerce_param(param, param.default, Path(src))
@@ -328,15 +377,31 @@ def _step(item: Any, src: str, line: int, number: int) -> Step:
         name=str(item.get("name") or f"{kind_name} #{number}"), kind=kind_name, args=args, where=where,
         when=_expression(item.get("when")), loop=item.get("loop"), loop_var=str(item.get("loop_var") or "item"),
         register=str(item["register"]) if item.get("register") else None,
-        become=as_bool(item["become"]) if "become" in item else None,
+        become=_flag(item, "become", src, line) if "become" in item else None,
         become_user=str(item["become_user"]) if item.get("become_user") else None,
         timeout=number_of("timeout", float), retries=number_of("retries", int) or 0,
         delay=number_of("delay", float) if item.get("delay") is not None else 1.0,
-        until=_expression(item.get("until")), ignore_errors=as_bool(item.get("ignore_errors", False)),
+        until=_expression(item.get("until")), ignore_errors=_flag(item, "ignore_errors", src, line),
         changed_when=item.get("changed_when"), failed_when=item.get("failed_when"),
         notify=tuple(notify), tags=tuple(tags),
-        check_mode=as_bool(item["check_mode"]) if "check_mode" in item else None, vars=dict(step_vars),
+        check_mode=_flag(item, "check_mode", src, line) if "check_mode" in item else None, vars=dict(step_vars),
     )
+
+
+_TRUE = ("yes", "true", "on", "1", "y")
+_FALSE = ("no", "false", "off", "0", "n", "")
+
+
+def _flag(item: Mapping[str, Any], key: str, src: str, line: int) -> bool:
+    """A yes/no keyword: ``become: maybe`` is an error, not a silent false."""
+    value = item.get(key, False)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise TaskError(f"`{key}` is true or false (yes/no), not {value!r}", source=src, line=_line(item, key, line))
 
 
 def _expression(value: Any) -> str | None:
