@@ -982,7 +982,7 @@ def _expand_range(name: str, path: str, line: int, limit: int = MAX_RANGE_HOSTS)
             numbers = range(int(start), int(end) + 1, step)
         except ValueError:
             raise bad("mixes letters and numbers") from None
-        if len(numbers) > limit:
+        if max(0, (numbers.stop - numbers.start + step - 1) // step) > limit:  # len() overflows past 2**63
             raise InventoryError(f"host range in {name!r} makes more than {MAX_RANGE_HOSTS} hosts: split the "
                                  f"inventory, or list fewer hosts per line", source=path, line=line)
         values = [str(i).zfill(width) for i in numbers]
