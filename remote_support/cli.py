@@ -313,6 +313,8 @@ def parse_extra_vars(values: Sequence[str]) -> dict[str, Any]:
                 text = open(path, encoding="utf-8").read()
             except OSError as exc:
                 raise UsageError(f"-e {value}: cannot read {path} ({exc.strerror})") from None
+            except UnicodeDecodeError:
+                raise UsageError(f"-e {value}: {path} is not UTF-8 text: save it as UTF-8") from None
             data = load_yaml(text, path, SourceError)
             if not isinstance(data, dict):
                 raise UsageError(f"-e {value}: {path} must hold a mapping of variables")

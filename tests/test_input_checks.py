@@ -107,3 +107,12 @@ def test_reports_are_written_0600(tmp_path, local_inventory):
             assert "hi" in out.read_text()
     finally:
         os.umask(old)
+
+
+def test_extra_vars_file_that_is_not_utf8(tmp_path, local_inventory):
+    extra = tmp_path / "vars.yml"
+    extra.write_bytes(b"site: caf\xe9\n")
+    task = tmp_path / "t.yml"
+    task.write_text("steps:\n  - {name: x, command: 'true'}\n")
+    env = {**os.environ, "REMOTE_SUPPORT_JOURNAL": str(tmp_path / "j.sqlite")}
+    _bad_input(cli("run", str(task), "-i", str(local_inventory), "-e", f"@{extra}", env=env), str(extra), "UTF-8")
