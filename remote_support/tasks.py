@@ -274,6 +274,8 @@ def load_task(path: str | Path) -> Task:
                 raise TaskError(f"step {step.name!r} notifies {handler!r}, which is not a handler: define it "
                                 f"under `handlers:` (known: {', '.join(sorted(names)) or 'none'})",
                                 source=src, line=int(step.where.rsplit(":", 1)[1]))
+    if not isinstance(data.get("vars") or {}, dict):
+        raise TaskError("`vars` of a task is a mapping of names to values", source=src, line=data.line_of("vars"))
     supports = data.get("supports") or {}
     if not isinstance(supports, dict):
         raise TaskError("`supports` is a mapping: {os_family: [...], connection: [...]}", source=src,
