@@ -257,7 +257,7 @@ class _HostRun:
                 outcome, attempts = _merge([o for o, _ in items]), max((a for _, a in items), default=1)
         except ConnectError as exc:
             status = Status.UNREACHABLE if exc.unreachable else Status.FAILED
-            partial = getattr(exc, "result", None)
+            partial = exc.partial
             return StepResult(step.name, status, reason=exc.reason + (f" ({exc.hint})" if exc.hint else ""),
                               stdout=partial.stdout if partial else "", stderr=partial.stderr if partial else "",
                               command=partial.command if partial else None, duration=time.monotonic() - started)

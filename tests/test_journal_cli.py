@@ -66,7 +66,7 @@ def test_report_note_and_escalation_bundle(lab, journal_env, tmp_path):
     name = lab.status()[61].name
     result = cli("exec", name, "-i", str(lab.inventory_path), "--json", "--", "echo '<script>x</script>'; exit 3",
                  env=env, check=2)
-    run_id = json.loads(result.stdout)["run_id"]
+    run_id = json.loads(result.stdout)["id"]
     cli("runs", "note", run_id, "called the user back", env=env, check=0)
     html = tmp_path / "report.html"
     cli("report", run_id, "-o", str(html), env=env, check=0)
@@ -133,7 +133,7 @@ def test_retry_reruns_only_failed_hosts_as_a_linked_run(lab, journal_env, shared
     pattern = ",".join(e.name for e in entries)
     command = f"test $(uname -n) != {bad} || test -e {flag}"
     first = json.loads(cli("exec", pattern, "-i", str(lab.inventory_path), "--json", "--", command, env=env,
-                           check=2).stdout)["run_id"]
+                           check=2).stdout)["id"]
     flag.touch()
     cli("runs", "retry", first, env=env, check=0)
     runs = Journal.open(str(path)).list_runs(limit=5)

@@ -133,5 +133,5 @@ def test_json_round_trips(recorded):
     assert data["id"] == recorded.id and data["params"]["api_token"] == MASKED
     assert [h["status"] for h in data["hosts"]] == ["changed", "failed", "unreachable", "skipped", "skipped"]
     assert data["hosts"][1]["steps"][1]["stdout"].startswith(XSS)
-    assert data["counts"] == {"changed": 1, "failed": 1, "unreachable": 1, "skipped": 2}
+    assert data["summary"] == {"ok": 0, "changed": 1, "failed": 1, "unreachable": 1, "skipped": 2, "interrupted": 0}
     assert SECRET not in text

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, BinaryIO, Iterable
 
 import paramiko
 
-from ..errors import (AuthError, BecomeError, CommandTimeout, ConnectError, HostKeyError, KeyFileError,
+from ..errors import (AuthError, BecomeError, CommandTimeout, ConnectError, ConnectionLost, HostError, HostKeyError, KeyFileError,
                       UnreachableError)
 from ..results import CommandResult
 from ..secrets import MASK
@@ -456,7 +456,7 @@ class SSHConnection(Connection):
         try:
             chan = transport.open_session(timeout=limit or 30)
         except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise UnreachableError(self.host.name, f"unreachable: connection lost: {exc}") from None
+            raise ConnectionLost(self.host.name, f"unreachable: connection lost: {exc}") from None
         become_session = _Become(self.host) if become else None
         wire_command = become_session.wrap(command) if become_session else command
         self._channels.add(chan)
@@ -472,13 +472,17 @@ class SSHConnection(Connection):
                 self._stop(chan)
                 partial = CommandResult(command, reader.stdout_text(), reader.stderr_text(), None,
                                         time.monotonic() - started)
-                error = CommandTimeout(self.host.name, f"command timed out after {limit:g}s and was stopped")
-                error.result = partial
-                raise error
+                raise CommandTimeout(self.host.name, f"command timed out after {limit:g}s and was stopped",
+                                     partial=partial)
             rc = chan.recv_exit_status()
+            if rc < 0 and not transport.is_active():
+                # the channel closed with no exit status because the session went away under it
+                raise ConnectionLost(self.host.name, "unreachable: connection lost while running a command",
+                                     partial=CommandResult(command, reader.stdout_text(), reader.stderr_text(),
+                                                           None, time.monotonic() - started))
         except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise UnreachableError(self.host.name, f"unreachable: connection lost while running a command: "
-                                   f"{exc}") from None
+            raise ConnectionLost(self.host.name, f"unreachable: connection lost while running a command: "
+                                 f"{exc}") from None
         finally:
             self._channels.discard(chan)
             chan.close()
@@ -509,7 +513,7 @@ class SSHConnection(Connection):
             try:
                 self._sftp = self._require_transport().open_sftp_client()
             except (paramiko.SSHException, EOFError, OSError) as exc:
-                raise ConnectError(self.host.name, f"cannot start SFTP: {exc}",
+                raise HostError(self.host.name, f"cannot start SFTP: {exc}",
                                    "is the sftp Subsystem enabled in sshd_config?") from None
         return self._sftp
 
@@ -526,7 +530,7 @@ class SSHConnection(Connection):
             if mode is not None:
                 sftp.chmod(remote_path, mode)
         except IOError as exc:
-            raise ConnectError(self.host.name, f"cannot write {remote_path}: {exc.strerror or exc}",
+            raise HostError(self.host.name, f"cannot write {remote_path}: {exc.strerror or exc}",
                                unreachable_hint(exc)) from None
 
     def get(self, remote_path: str) -> bytes:
@@ -534,7 +538,7 @@ class SSHConnection(Connection):
         try:
             self._sftp_client().getfo(remote_path, buffer)
         except IOError as exc:
-            raise ConnectError(self.host.name, f"cannot read {remote_path}: {exc.strerror or exc}",
+            raise HostError(self.host.name, f"cannot read {remote_path}: {exc.strerror or exc}",
                                unreachable_hint(exc)) from None
         return buffer.getvalue()
 
