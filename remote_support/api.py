@@ -270,6 +270,10 @@ def prepare(request: RunRequest, *, journal: "Journal | None" = None, resume_of:
                                    ticket=request.ticket, operator=request.operator, hosts=[h.name for h in hosts],
                                    tool_version=__version__, parent_run=parent, request=request.to_record())
     warnings = list(getattr(task_run, "warnings", ()) or ())
+    if task_run is not None and (request.tags or request.skip_tags) and not task_run.selects_any():
+        warnings.append(f"the tags given ({', '.join(request.tags) or '-'}; skipped: "
+                        f"{', '.join(request.skip_tags) or '-'}) select no step of task {task.name}: nothing will "
+                        f"run (its steps' tags: {', '.join(sorted({t for st in task.steps for t in st.tags})) or 'none'})")
     if request.insecure:
         journal.add_note(run_id, "run with --insecure: TLS certificates of WinRM hosts were not verified",
                          author=request.operator)

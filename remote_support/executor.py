@@ -99,6 +99,10 @@ class TaskRun:
                     names |= {f"{n}@{template}" for n in self.templar.check_file(template)}
             self._used[step.where] = names
 
+    def selects_any(self) -> bool:
+        """Whether --tags/--skip-tags leave any step of the task to run."""
+        return any(_selected(step, self.tags, self.skip_tags) for step in self.task.steps)
+
     def all_steps(self) -> list[Step]:
         return [*self.task.steps, *self.task.handlers]
 
@@ -232,14 +236,7 @@ class _HostRun:
         return None
 
     def selected(self, step: Step) -> bool:
-        tags = set(step.tags)
-        if "never" in tags and not (tags & self.run_.tags):
-            return False
-        if tags & self.run_.skip_tags:
-            return False
-        if self.run_.tags and "always" not in tags and not (tags & self.run_.tags):
-            return False
-        return True
+        return _selected(step, self.run_.tags, self.run_.skip_tags)
 
     def step(self, step: Step, handler: bool = False) -> StepResult:
         started = time.monotonic()
@@ -400,3 +397,15 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = ["TaskRun", "RemoteSupportError"]
+
+
+def _selected(step: Step, wanted: set[str], skipped: set[str]) -> bool:
+    """Ansible's tag rules: ``never`` only when asked for, ``always`` unless skipped."""
+    tags = set(step.tags)
+    if "never" in tags and not (tags & wanted):
+        return False
+    if tags & skipped:
+        return False
+    if wanted and "always" not in tags and not (tags & wanted):
+        return False
+    return True

@@ -54,7 +54,16 @@ def config_diff(device, old, new, journal_url) -> None:
     """A unified diff of two stored configs of DEVICE (OLD, NEW: versions; default: the last change)."""
     if old is not None and new is None:
         new = "-1"  # one version given: against the latest
-    text = _journal(journal_url).config_diff(device, old, new)
+    journal = _journal(journal_url)
+    if old is None and new is None:
+        versions = journal.config_versions(device, limit=2)
+        if len(versions) == 1:
+            [only] = versions
+            click.echo(f"{device} has one config version so far ({only.label}): nothing to compare it with yet. "
+                       f"Back it up again after a change (remote-support run net-backup -l {device}), or see it "
+                       f"with remote-support config show {device}", err=True)
+            return
+    text = journal.config_diff(device, old, new)
     if text:
         click.echo(text, nl=False)
     else:
