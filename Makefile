@@ -63,7 +63,7 @@ test: test-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: test-deps
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py; status=$$?; $(BIN)/python benchmarks/task.py || status=1; exit $$status
 
 clean:
 	-$(BIN)/remote-support lab down
