@@ -183,10 +183,14 @@ def _preflight(hosts: Sequence["Host"]) -> None:
             load_private_key(path, reveal(passphrase))
 
 
-def command_work(text: str, *, timeout: float | None, become: bool) -> Callable[["Connection"], list[StepResult]]:
-    """What ``exec`` does on one host: run the command; a timed-out command keeps its partial output."""
+def command_work(text: str, *, timeout: float | None, become: bool,
+                 on_changing: Callable[[str], None] | None = None) -> Callable[["Connection"], list[StepResult]]:
+    """What ``exec`` does on one host: run the command; a timed-out command keeps its partial output.
+    ``on_changing`` hears of the host before its command starts (an ad-hoc command may change anything)."""
 
     def work(connection: "Connection") -> list[StepResult]:
+        if on_changing is not None:
+            on_changing(connection.host.name)
         try:
             result = connection.run(text, timeout=timeout, become=become)
         except CommandTimeout as exc:
@@ -201,11 +205,12 @@ def command_work(text: str, *, timeout: float | None, become: bool) -> Callable[
 
 
 def prepare(request: RunRequest, *, journal: "Journal | None" = None, resume_of: str | None = None,
-            parent: str | None = None, debug: bool = False) -> "Run":
+            parent: str | None = None, debug: bool = False, include_in_flight: bool = False) -> "Run":
     """Check everything that can be checked before a host is touched, open the run in the journal and
     return its handle. Bad input raises :class:`~remote_support.errors.UsageError` (exit 5) and records
     nothing. ``resume_of`` continues that recorded run on its unfinished hosts; ``parent`` links a retry;
-    ``debug`` puts tracebacks into the reasons of hosts that met an internal error."""
+    ``debug`` puts tracebacks into the reasons of hosts that met an internal error; a resume leaves out
+    the hosts that were in flight (they may be half-changed) unless ``include_in_flight``."""
     from .connections.base import ConnectOptions
     from .runner import parse_serial
 
@@ -220,6 +225,12 @@ def prepare(request: RunRequest, *, journal: "Journal | None" = None, resume_of:
         raise UsageError(f"--max-fail-percentage {request.max_fail_percentage:g}: must be between 0 and 100")
     serial = parse_serial(request.serial)
     task = task_run = None
+    changing: list[Callable[[str], None]] = []  # set once the run has its id in the journal
+
+    def on_changing(host: str) -> None:
+        for mark in changing:
+            mark(host)
+
     if request.kind == "task":
         from .executor import TaskRun
         from .tasks import find_task, load_task
@@ -228,10 +239,12 @@ def prepare(request: RunRequest, *, journal: "Journal | None" = None, resume_of:
         variables = _check_secret_variables(request, task)
         task_run = TaskRun(task, extra_vars=variables, check=request.check, diff=request.diff,
                            tags=request.tags, skip_tags=request.skip_tags)
+        task_run.on_changing = on_changing
         work = task_run.work
     else:
         _check_secret_variables(request, None)
-        work = command_work(request.what, timeout=request.command_timeout, become=request.become)
+        work = command_work(request.what, timeout=request.command_timeout, become=request.become,
+                            on_changing=on_changing)
     inventory, hosts = load_hosts(request.inventory, request.pattern)
     if request.hosts is not None:
         wanted = set(request.hosts)
@@ -256,12 +269,19 @@ def prepare(request: RunRequest, *, journal: "Journal | None" = None, resume_of:
 
         journal = Journal.open(request.journal)
     name = task.name if task else request.what
+    warnings: list[str] = []
     if resume_of:
-        only = set(journal.resume_run(resume_of))
-        if not only:
-            raise UsageError(f"run {resume_of}: no host to run again (all finished)")
-        hosts = [h for h in hosts if h.name in only]
         run_id = journal.resolve(resume_of)
+        in_flight = [] if include_in_flight else journal.in_flight(run_id)
+        only = set(journal.resume_run(run_id, include_in_flight=include_in_flight))
+        if in_flight:
+            warnings.append(f"not run again: {', '.join(in_flight)} (in flight when the run stopped: a changing "
+                            f"step had started, so they may be half-changed; check them, then `runs resume "
+                            f"{run_id} --include-in-flight` to run them again)")
+        if not only:
+            raise UsageError(f"run {run_id}: no host to run again ("
+                             + ("all finished" if not in_flight else "the unfinished ones were in flight") + ")")
+        hosts = [h for h in hosts if h.name in only]
     else:
         run_id = journal.start_run(kind=request.kind, name=name,
                                    command=str(task.path.resolve()) if task else request.what,
@@ -269,7 +289,7 @@ def prepare(request: RunRequest, *, journal: "Journal | None" = None, resume_of:
                                    pattern=request.pattern, check=request.check, diff=request.diff,
                                    ticket=request.ticket, operator=request.operator, hosts=[h.name for h in hosts],
                                    tool_version=__version__, parent_run=parent, request=request.to_record())
-    warnings = list(getattr(task_run, "warnings", ()) or ())
+    warnings += list(getattr(task_run, "warnings", ()) or ())
     if task_run is not None and (request.tags or request.skip_tags) and not task_run.selects_any():
         warnings.append(f"the tags given ({', '.join(request.tags) or '-'}; skipped: "
                         f"{', '.join(request.skip_tags) or '-'}) select no step of task {task.name}: nothing will "
@@ -278,9 +298,29 @@ def prepare(request: RunRequest, *, journal: "Journal | None" = None, resume_of:
         journal.add_note(run_id, "run with --insecure: TLS certificates of WinRM hosts were not verified",
                          author=request.operator)
         warnings.append("--insecure: TLS certificates of WinRM hosts are not verified (noted in the journal)")
-    return Run(request, run_id=run_id, name=name, task=task, hosts=hosts, work=work, options=options,
-               serial=serial, journal=journal, facts_of=task_run.facts.get if task_run else None,
-               warnings=warnings, debug=debug)
+    run = Run(request, run_id=run_id, name=name, task=task, hosts=hosts, work=work, options=options,
+              serial=serial, journal=journal, facts_of=task_run.facts.get if task_run else None,
+              warnings=warnings, debug=debug, resumed=bool(resume_of))
+    changing.append(_changing_marker(journal, run_id, run._warn))
+    return run
+
+
+def _changing_marker(journal: "Journal", run_id: str, warn: Callable[[str], None]) -> Callable[[str], None]:
+    """Notes in the journal that a host starts changing; a journal that cannot be written does not stop
+    the host (the run goes on, and says once that in-flight marks are missing)."""
+    from .errors import JournalError
+
+    failed = []
+
+    def mark(host: str) -> None:
+        try:
+            journal.mark_changing(run_id, host)
+        except JournalError as exc:
+            if not failed:
+                failed.append(host)
+                warn(f"journal: could not note {host} as in flight: {exc}")
+
+    return mark
 
 
 # --------------------------------------------------------------------------------------------- the handle
@@ -291,7 +331,8 @@ class Run:
 
     def __init__(self, request: RunRequest, *, run_id: str, name: str, task: "Task | None", hosts: list["Host"],
                  work: Callable, options: Any, serial: list[str], journal: "Journal",
-                 facts_of: Callable[[str], Any] | None, warnings: Sequence[str] = (), debug: bool = False):
+                 facts_of: Callable[[str], Any] | None, warnings: Sequence[str] = (), debug: bool = False,
+                 resumed: bool = False):
         from .journal import JournalRecorder
         from .runner import Runner
 
@@ -312,6 +353,8 @@ class Run:
         self._done = threading.Event()
         self.result: RunResult | None = None
         self.error: BaseException | None = None
+        self._resumed = resumed  # a resume: the whole record decides the exit code, not only this part
+        self._recorded_exit: int | None = None
 
     # -- events
 
@@ -347,6 +390,8 @@ class Run:
             result = self._runner.run(self.hosts, self._work)
             self._recorder.finish(result)
             self.result = result
+            if self._resumed:
+                self._recorded_exit = self.journal.get_run(self.id, host=None).exit_code
             return result
         except BaseException as exc:
             self.error = exc
@@ -379,6 +424,14 @@ class Run:
         if self.error is not None and self.result is None:
             raise self.error
         return self.result
+
+    @property
+    def exit_code(self) -> int | None:
+        """The exit code of the run: of its result, or for a resume of the whole record (hosts left
+        unfinished, e.g. in flight, keep a resumed run interrupted)."""
+        if self.result is None:
+            return None
+        return self._recorded_exit if self._recorded_exit is not None else self.result.exit_code
 
     @property
     def done(self) -> bool:
@@ -415,7 +468,7 @@ def _recorded_request(record: "RunRecord") -> RunRequest:
 
 
 def _again(journal: "Journal", run_id: str, overrides: Mapping[str, Any], hosts: Iterable[str] | None,
-           *, resume_of: str | None, parent: str | None, debug: bool) -> Run:
+           *, resume_of: str | None, parent: str | None, debug: bool, include_in_flight: bool = False) -> Run:
     from .secrets import MASKED
 
     record = journal.get_run(run_id)
@@ -428,13 +481,17 @@ def _again(journal: "Journal", run_id: str, overrides: Mapping[str, Any], hosts:
     changes = {k: v for k, v in overrides.items() if k != "variables" and v is not None}
     request = request.replace(**changes, variables=variables, journal=request.journal,
                               hosts=tuple(hosts) if hosts is not None else None)
-    return prepare(request, journal=journal, resume_of=resume_of, parent=parent, debug=debug)
+    return prepare(request, journal=journal, resume_of=resume_of, parent=parent, debug=debug,
+                   include_in_flight=include_in_flight)
 
 
-def resume(run_id: str, *, journal: "Journal", debug: bool = False, **overrides: Any) -> Run:
+def resume(run_id: str, *, journal: "Journal", debug: bool = False, include_in_flight: bool = False,
+           **overrides: Any) -> Run:
     """The interrupted run ``run_id`` continued on exactly its unfinished hosts, in the same record, with
-    the request it was started with (``overrides`` change single fields, e.g. ``forks=50``)."""
-    return _again(journal, run_id, overrides, None, resume_of=run_id, parent=None, debug=debug)
+    the request it was started with (``overrides`` change single fields, e.g. ``forks=50``). Hosts that
+    were in flight (a changing step had started) are not run again unless ``include_in_flight``."""
+    return _again(journal, run_id, overrides, None, resume_of=run_id, parent=None, debug=debug,
+                  include_in_flight=include_in_flight)
 
 
 def retry(run_id: str, *, journal: "Journal", debug: bool = False, **overrides: Any) -> Run:

@@ -70,6 +70,9 @@ class TaskRun:
         self.tags = set(tags)
         self.skip_tags = set(skip_tags)
         self.fetch_dir = fetch_dir or Path.cwd() / "fetched"
+        #: called with a host's name before its first step that may change it (the journal notes the host
+        #: as in flight, so a resume after a kill knows it may be half-changed)
+        self.on_changing: Callable[[str], None] | None = None
         self.facts: dict[str, dict[str, Any]] = {}  # host name -> facts, for the journal
         self.templar = Templar(task.search_path())
         self._check_templates()
@@ -154,6 +157,12 @@ class _HostRun:
         self.notified: list[str] = []
         self._facts: dict[str, Any] | None = None
         self._facts_lock = threading.Lock()
+        self._marked = False  # on_changing was called for this host
+
+    def _changing(self) -> None:
+        if not self._marked and self.run_.on_changing is not None:
+            self._marked = True
+            self.run_.on_changing(self.host.name)
 
     # -- facts
 
@@ -306,6 +315,8 @@ class _HostRun:
                     check_arg(kind.name, key, kind.args[key], args[key], step.where)
         read_only = kind.read_only or step.check_mode is False or step.changed_when in (False, "false")
         simulate = step.check_mode is True or (self.run_.check and not read_only)
+        if not simulate and not (kind.read_only or step.changed_when in (False, "false")):
+            self._changing()
         become = self.host.become if step.become is None else step.become
         host = self.host
         if step.become_user:

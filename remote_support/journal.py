@@ -149,6 +149,9 @@ run_hosts = sa.Table(
     sa.Column("ended_at", UTCDateTime),
     sa.Column("duration", sa.Float),
     sa.Column("facts", sa.Text),  # JSON, secrets masked
+    # schema 4: when the host's first step that may change it started (None: it changed nothing yet), so
+    # `runs resume` knows which interrupted hosts were in flight and may be half-changed
+    sa.Column("changing_at", UTCDateTime),
     sa.UniqueConstraint("run_id", "host", name="uq_run_hosts_run_host"),
 )
 # schema 2: `hosts history H` walks this index backwards and stops after `limit` rows
@@ -332,8 +335,9 @@ def _migration_3(conn: sa.Connection) -> None:
 
 def _migration_4(conn: sa.Connection) -> None:
     """The whole run request (remote_support.api.RunRequest) kept with the run, so resume and retry
-    repeat it exactly."""
+    repeat it exactly; when each host's first changing step started (run_hosts.changing_at)."""
     _add_column(conn, "runs", sa.Column("request", sa.Text))
+    _add_column(conn, "run_hosts", sa.Column("changing_at", UTCDateTime))
 
 
 def _add_column(conn: sa.Connection, table: str, column: sa.Column) -> None:
@@ -702,6 +706,24 @@ class Journal:
                     raise
         raise JournalError(f"journal {self.where}: no free run id in 10 tries: check the clock and try again")
 
+    def mark_changing(self, run_id: str, host: str) -> None:
+        """Note, synchronously, that ``host`` is about to run its first step that may change it: if the run
+        dies now, ``runs resume`` knows this host was in flight."""
+        now = datetime.now(timezone.utc)
+        host_id = self._fresh.get((run_id, host))
+        with self._write() as conn:
+            where = (run_hosts.c.id == host_id) if host_id is not None else sa.and_(
+                run_hosts.c.run_id == run_id, run_hosts.c.host == host)
+            conn.execute(run_hosts.update().where(where, run_hosts.c.changing_at.is_(None)).values(changing_at=now))
+
+    def in_flight(self, run_id: str) -> list[str]:
+        """The unfinished hosts of a run that had started a changing step: they may be half-changed."""
+        with self._read() as conn:
+            run_id = self._resolve(conn, run_id)
+            return list(conn.execute(sa.select(run_hosts.c.host).where(
+                run_hosts.c.run_id == run_id, run_hosts.c.status.in_(UNFINISHED),
+                run_hosts.c.changing_at.is_not(None)).order_by(run_hosts.c.position)).scalars())
+
     def record_host(self, run_id: str, result: HostResult, facts: dict[str, Any] | None = None) -> None:
         """Store one host's result (and facts), replacing its pending row; committed before returning."""
         now = datetime.now(timezone.utc)
@@ -824,16 +846,22 @@ class Journal:
                     aborted_reason=(f"the controller process (pid {pid} on {controller}) stopped before the run "
                                     f"finished; found at {now:%Y-%m-%d %H:%M:%S} UTC"))).rowcount
                 if changed:
-                    conn.execute(run_hosts.update().where(run_hosts.c.run_id == run_id,
-                                                          run_hosts.c.status == PENDING).values(
+                    pending = (run_hosts.c.run_id == run_id, run_hosts.c.status == PENDING)
+                    conn.execute(run_hosts.update().where(*pending, run_hosts.c.changing_at.is_not(None)).values(
+                        status=Status.INTERRUPTED.value,
+                        reason=(f"in flight when the controller process (pid {pid}) stopped: a changing step had "
+                                f"started, so it may be half-changed; `runs resume {run_id} --include-in-flight` "
+                                "runs it again")))
+                    conn.execute(run_hosts.update().where(*pending).values(
                         status=Status.INTERRUPTED.value,
                         reason=f"not finished: the controller process (pid {pid}) stopped"))
                     recovered.append(run_id)
         return recovered
 
-    def resume_run(self, run_id: str) -> list[str]:
+    def resume_run(self, run_id: str, *, include_in_flight: bool = False) -> list[str]:
         """The hosts of a run that did not finish, in inventory order; the run is ``running`` again
-        (same record, this process as its controller) when there are any."""
+        (same record, this process as its controller) when there are any. Hosts that were in flight (a
+        changing step had started: see :meth:`in_flight`) are left out unless ``include_in_flight``."""
         self.recover()
         now = datetime.now(timezone.utc)
         with self._write() as conn:
@@ -843,14 +871,14 @@ class Journal:
             if run.status == RUNNING:
                 raise JournalError(f"run {run_id} is still running (pid {run.pid} on {run.controller}): "
                                    "wait for it or stop it before resuming")
-            hosts = list(conn.execute(sa.select(run_hosts.c.host).where(
-                run_hosts.c.run_id == run_id, run_hosts.c.status.in_(UNFINISHED))
-                .order_by(run_hosts.c.position)).scalars())
+            unfinished = [run_hosts.c.run_id == run_id, run_hosts.c.status.in_(UNFINISHED)]
+            if not include_in_flight:
+                unfinished.append(run_hosts.c.changing_at.is_(None))
+            hosts = list(conn.execute(sa.select(run_hosts.c.host).where(*unfinished)
+                                      .order_by(run_hosts.c.position)).scalars())
             if not hosts:
                 return []
-            conn.execute(run_hosts.update().where(run_hosts.c.run_id == run_id,
-                                                  run_hosts.c.status.in_(UNFINISHED))
-                         .values(status=PENDING, reason=""))
+            conn.execute(run_hosts.update().where(*unfinished).values(status=PENDING, reason="", changing_at=None))
             conn.execute(runs.update().where(runs.c.id == run_id).values(
                 status=RUNNING, exit_code=None, ended_at=None, aborted_reason="", controller=socket.gethostname(),
                 pid=os.getpid(), pid_token=_process_token(os.getpid())))

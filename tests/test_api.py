@@ -109,7 +109,8 @@ def test_resume_repeats_become_and_forks(lab, journal_path, tmp_path):
         assert done_before and len(done_before) < len(names)
         for path in marks.iterdir():
             path.unlink()
-        handle = api.resume(recorded.id, journal=journal)
+        in_flight = set(journal.in_flight(recorded.id))
+        handle = api.resume(recorded.id, journal=journal, include_in_flight=True)
         assert handle.request.become and handle.request.forks == 3
         assert {h.name for h in handle.hosts} == set(names) - done_before
         result = handle.execute()
@@ -117,6 +118,7 @@ def test_resume_repeats_become_and_forks(lab, journal_path, tmp_path):
         assert all(s.stdout.strip() == "" for h in result.hosts for s in h.steps)  # output went to the files
         users = {p.name[:-5]: p.read_text().strip() for p in marks.glob("*.user")}
         assert users == {name: "root" for name in set(names) - done_before}
+        assert in_flight  # the kill came while commands ran: those hosts were noted as in flight
         # three at a time: no more than 3 hosts ever started within one sleep of each other
         starts = sorted(float(p.read_text()) for p in marks.glob("*.start"))
         assert max(sum(1 for t in starts if s <= t < s + 0.6) for s in starts) <= 3

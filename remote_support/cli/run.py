@@ -144,7 +144,7 @@ def execute(handle: "Run", *, as_json: bool, verbose: bool, one_line: bool, grou
             print_summary(err, result, title=f"{handle.name}{check}")
         click.echo(f"journal: run {handle.id} recorded in {handle.journal.where} "
                    f"(remote-support runs show {handle.id})", err=True)
-    sys.exit(result.exit_code)
+    sys.exit(handle.exit_code)
 
 
 class _terminate_as_interrupt:
@@ -177,7 +177,10 @@ def rerun_command(name: str, doc: str, epilog: str) -> click.Command:
     @click.option("-e", "--extra-vars", multiple=True, metavar="NAME=VALUE|@FILE",
                   help="Give secrets again (as references), or change a variable.")
     @connection_options(rerun=True)
-    def command(run_id, extra_vars, **opts) -> None:
+    @click.option("--include-in-flight", is_flag=True, hidden=name != "resume",
+                  help="Also run again the hosts that were in flight (a changing step had started) when the "
+                       "run stopped: they may be half-changed, so check them first.")
+    def command(run_id, extra_vars, include_in_flight, **opts) -> None:
         from .. import api
         from ..journal import Journal
 
@@ -185,8 +188,11 @@ def rerun_command(name: str, doc: str, epilog: str) -> click.Command:
         overrides = {k: v for k, v in request_fields(opts).items() if v is not None}
         if extra_vars:
             overrides["variables"] = parse_extra_vars(extra_vars)
-        again = api.resume if name == "resume" else api.retry
-        execute(again(run_id, journal=journal, debug=State.debug, **overrides), as_json=opts["as_json"],
-                verbose=False, one_line=False, grouped=False)
+        if name == "resume":
+            handle = api.resume(run_id, journal=journal, debug=State.debug, include_in_flight=include_in_flight,
+                                **overrides)
+        else:
+            handle = api.retry(run_id, journal=journal, debug=State.debug, **overrides)
+        execute(handle, as_json=opts["as_json"], verbose=False, one_line=False, grouped=False)
 
     return command
