@@ -426,6 +426,11 @@ class Run:
         return self.result
 
     @property
+    def spooled(self) -> "os.PathLike[str] | None":
+        """The spool file holding what the journal could not take during this run, if anything."""
+        return self._recorder.spool
+
+    @property
     def exit_code(self) -> int | None:
         """The exit code of the run: of its result, or for a resume of the whole record (hosts left
         unfinished, e.g. in flight, keep a resumed run interrupted)."""

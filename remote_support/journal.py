@@ -523,6 +523,9 @@ class Journal:
                                f"database {backend!r}: use sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE")
         try:
             journal._upgrade()
+            from . import spool
+
+            spool.merge(journal)  # results a full or absent journal could not take, before recover() judges
             journal.recover()
         except BaseException:
             journal.close()
@@ -1139,8 +1142,9 @@ class Journal:
 class JournalRecorder:
     """RunEvents that record each host in the journal the moment it finishes.
 
-    A journal that stops answering mid-run must not stop the run: the error is reported once and the
-    remaining hosts are recorded by ``finish`` from the run's final result, if the journal is back.
+    A journal that cannot be written mid-run (a full disk, PostgreSQL gone) must not stop the run nor lose
+    a result: the host goes to the spool (:mod:`remote_support.spool`), the problem is reported once, and
+    the next command that opens the journal merges the spool in.
     """
 
     def __init__(self, journal: Journal, run_id: str, facts_of=None, warn=None):
@@ -1150,23 +1154,53 @@ class JournalRecorder:
         self.warn = warn or (lambda message: None)
         self._lock = threading.Lock()
         self._warned = False
+        self._spooled: set[str] = set()
+        self.spool: Path | None = None  # the spool file, once something went there
 
     def host_started(self, host) -> None:
         pass
 
     def host_finished(self, result: HostResult) -> None:
+        facts = self.facts_of(result.host)
         try:
-            self.journal.record_host(self.run_id, result, facts=self.facts_of(result.host))
+            self.journal.record_host(self.run_id, result, facts=facts)
         except JournalError as exc:
-            with self._lock:
-                if not self._warned:
-                    self._warned = True
-                    self.warn(f"journal: could not record {result.host}: {exc}")
+            self._to_spool(result, facts, exc)
+
+    def _to_spool(self, result: HostResult, facts: dict[str, Any] | None, exc: JournalError) -> None:
+        from . import spool
+
+        with self._lock:
+            try:
+                self.spool = spool.append(self.journal.where, self.run_id, spool.host_entry(result, facts))
+            except OSError as error:
+                self.warn(f"journal: cannot record {result.host} ({exc}) nor keep it in {spool.spool_dir()} "
+                          f"({error.strerror or error}): its result is only in this output")
+                return
+            self._spooled.add(result.host)
+            if not self._warned:
+                self._warned = True
+                self.warn(f"journal: cannot record {result.host} ({exc}); results are kept in {self.spool} "
+                          "and merged into the journal by the next command that opens it")
 
     def finish(self, result: RunResult) -> None:
         """Close the run; hosts still pending in the journal (never started, or not recorded) get their
-        final result here."""
-        self.journal.finish_run(self.run_id, result)
+        final result here. If the journal cannot take it, everything not recorded goes to the spool."""
+        try:
+            self.journal.finish_run(self.run_id, result)
+        except JournalError as exc:
+            from . import spool
+
+            for host in result.hosts:
+                if host.host not in self._spooled:
+                    # record_host replaces: re-spooling a host the journal did take costs nothing
+                    self._to_spool(host, self.facts_of(host.host), exc)
+            try:
+                self.spool = spool.append(self.journal.where, self.run_id, spool.finish_entry(result))
+            except OSError:
+                pass  # said per host above; the run stays pending and the next open marks it interrupted
+            if not self._warned:
+                self.warn(f"journal: cannot close the run ({exc}); kept in {self.spool} for the next command")
 
 
 def os_user() -> str:

@@ -142,8 +142,13 @@ def execute(handle: "Run", *, as_json: bool, verbose: bool, one_line: bool, grou
             print_steps(err, result, verbose=verbose, diff=request.diff or request.check)
             check = " (check mode: nothing was changed)" if request.check else ""
             print_summary(err, result, title=f"{handle.name}{check}")
-        click.echo(f"journal: run {handle.id} recorded in {handle.journal.where} "
-                   f"(remote-support runs show {handle.id})", err=True)
+        if handle.spooled:
+            click.echo(f"journal: run {handle.id}: {handle.journal.where} could not take every result; they are "
+                       f"kept in {handle.spooled} and go into the journal with the next command that opens it "
+                       f"(e.g. remote-support runs show {handle.id})", err=True)
+        else:
+            click.echo(f"journal: run {handle.id} recorded in {handle.journal.where} "
+                       f"(remote-support runs show {handle.id})", err=True)
     sys.exit(handle.exit_code)
 
 
