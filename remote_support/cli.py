@@ -88,15 +88,22 @@ def load(inventories: Sequence[str], limit: str | None) -> tuple["Inventory", li
     return inventory, inventory.select(limit)
 
 
-def preflight(hosts: Sequence["Host"]) -> None:
-    """Fail before anything runs on what would fail every host: connection types, key files."""
+def preflight(hosts: Sequence["Host"], ssh_config_file: str | None = None) -> None:
+    """Fail before anything runs on what would fail every host: connection types, key files, ssh_config."""
     from .connections import connection_class
 
     keys: set[tuple[str, Any]] = set()
+    ssh_names: list[str] = []
     for host in hosts:
         connection_class(host.connection)
+        if host.connection == "ssh":
+            ssh_names.append(str(host.get("address") or host.name))
         if host.connection == "ssh" and host.get("private_key_file"):
             keys.add((str(host.get("private_key_file")), host.vars.get("private_key_passphrase")))
+    if ssh_names:  # a line ssh would reject is exit 5 with file:line (no Match exec is run here)
+        from .connections import ssh_config
+
+        ssh_config.check(ssh_config_file, ssh_names[:1])
     if keys:
         from .connections.ssh import load_private_key
         from .secrets import reveal
@@ -235,7 +242,7 @@ def _run(inventories, pattern: str, work, opts: dict, *, kind: str, name: str, c
         MASK.add(become_password)
     hosts = with_overrides(hosts, become=opts["become"] or None, become_user=opts["become_user"],
                            become_password=become_password)
-    preflight(hosts)
+    preflight(hosts, opts["ssh_config"])
     options = ConnectOptions(connect_timeout=opts["connect_timeout"], command_timeout=opts["command_timeout"],
                              host_timeout=opts["host_timeout"], accept_new_host_keys=opts["accept_new_host_keys"],
                              known_hosts=tuple(opts["known_hosts"]), ssh_config=opts["ssh_config"],

@@ -30,7 +30,7 @@ import pwd
 import socket
 import stat
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import SSHConfigError
@@ -549,8 +549,9 @@ class _Reader:
         where = f"{line.path}:{line.number}"
 
         def bad(message: str) -> SSHConfigError:
-            return SSHConfigError(message, source=line.path if not cmdline else None,
-                                  line=line.number if not cmdline else None)
+            if cmdline:  # an inventory setting given to ssh as -o: name it instead of a file
+                return SSHConfigError(f"{line.path}: {message}")
+            return SSHConfigError(message, source=line.path, line=line.number)
 
         text = line.text.rstrip(WHITESPACE + "\f")
         if not text:
@@ -821,20 +822,22 @@ def config_files(path: str | None) -> list[tuple[str, bool, bool]]:
     return [(os.path.join(home, ".ssh", "config"), True, True), (SYSTEM_CONFIG, False, False)]
 
 
-def resolve(host_arg: str, *, config: str | None = None, preset: Sequence[str] = (), run_exec: bool = True,
+def resolve(host_arg: str, *, config: str | None = None, preset: Sequence[str | tuple[str, str]] = (),
+            run_exec: bool = True,
             canonicalize: bool = True) -> SSHConfig:
     """The settings for ``host_arg`` as ``ssh [-F config] [-o PRESET ...] host_arg`` would use them.
 
     ``preset`` are ``-o``-style lines ("User alice", "ProxyCommand=...") that win over the files, as
-    the command line does; the inventory's settings go there.
+    the command line does; the inventory's settings go there, as (origin, line) to name them in errors.
     """
     options = _Options()
     files = config_files(config)
     if config is not None and config.lower() != "none" and not os.path.exists(config):
         raise SSHConfigError(f"ssh config file {config} does not exist: fix --ssh-config", source=config)
     reader = _Reader(options, host_arg, host_arg, final=False, run_exec=run_exec)
-    for number, text in enumerate(preset, 1):
-        reader.line(_Line("command line", number, text), [True], cmdline=True)
+    for number, item in enumerate(preset, 1):
+        origin, text = item if isinstance(item, tuple) else ("command line", item)
+        reader.line(_Line(origin, number, text), [True], cmdline=True)
     for path, user_config, check in files:
         reader.read_file(path, user_config=user_config, check_permissions=check, active=[True])
     values = options.values
