@@ -10,6 +10,7 @@ import os
 import select
 import shlex
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -130,7 +131,9 @@ class SSHSettings:
 
     @property
     def host_key_names(self) -> list[str]:
-        names = [self.host_key_alias] if self.host_key_alias else [self.address, self.name]
+        if self.host_key_alias:
+            return [self.host_key_alias]  # as ssh: the alias alone, no [alias]:port
+        names = [self.address, self.name]
         if self.port == 22:
             return names
         return [f"[{n}]:{self.port}" for n in names]
@@ -575,7 +578,6 @@ class _ShellProxy(paramiko.ProxyCommand):
     """paramiko's ProxyCommand socket, started as ssh starts it: ``$SHELL -c COMMAND``, stderr kept."""
 
     def __init__(self, command: str):  # not super().__init__(): it would shlex-split the command
-        import subprocess
         import tempfile
 
         shell = os.environ.get("SHELL") or "/bin/sh"
@@ -585,17 +587,48 @@ class _ShellProxy(paramiko.ProxyCommand):
                                         stderr=self.stderr, bufsize=0)
         self.timeout = None
 
+    @property
+    def closed(self) -> bool:
+        return self.process.poll() is not None
+
+    def recv(self, size: int) -> bytes:
+        """paramiko's recv, except that the proxy's end of output is EOF (paramiko's spins on it)."""
+        import select as _select
+
+        buffer = b""
+        started = time.monotonic()
+        while len(buffer) < size:
+            wait = None
+            if self.timeout is not None:
+                wait = self.timeout - (time.monotonic() - started)
+                if wait <= 0:
+                    if buffer:
+                        return buffer
+                    raise socket.timeout()
+            ready, _, _ = _select.select([self.process.stdout], [], [], wait)
+            if ready:
+                chunk = os.read(self.process.stdout.fileno(), size - len(buffer))
+                if not chunk:
+                    return buffer  # the proxy closed its output: b"" tells paramiko the connection ended
+                buffer += chunk
+        return buffer
+
     def error_text(self) -> str:
-        self.stderr.seek(0)
-        return MASK(self.stderr.read(4096).decode("utf-8", "replace")).strip()
+        try:
+            self.stderr.seek(0)
+            return MASK(self.stderr.read(4096).decode("utf-8", "replace")).strip()
+        except (OSError, ValueError):
+            return ""
 
     def close(self) -> None:
-        super().close()
-        try:
-            self.process.wait(timeout=5)
-        except Exception:  # the proxy ignored SIGTERM: leave it to the OS, our side is closed
-            pass
-        self.stderr.close()
+        # called by paramiko's thread and by us: once is enough, and the proxy may have exited already
+        if self.process.poll() is None:
+            self.process.terminate()  # our own child, by its PID
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 def _record_host_key(s: SSHSettings, key: paramiko.PKey) -> None:
