@@ -227,3 +227,17 @@ def test_proxy_command_tokens_are_expanded_as_ssh_runs_them(tmp_path):
     config.write_text("Host pc\n  HostName real.example\n  User u\n  Port 2022\n  ProxyCommand nc %h %p # %r %n\n")
     s = resolve("pc", config=str(config))
     assert s.expanded_proxy_command() == "exec nc real.example 2022 # u pc"
+
+
+def test_cli_refuses_a_bad_ssh_config_line_with_exit_5_before_running(tmp_path):
+    import sys
+
+    config = tmp_path / "cfg"
+    config.write_text("Host *\n  ServerAliveInterval 30\n  Port 22 # std\n  HostName 10.0.0.5 primary\n")
+    inventory = tmp_path / "inv.yml"
+    inventory.write_text("hosts:\n  pc-1: {address: 127.0.0.1}\n")
+    done = subprocess.run([sys.executable, "-m", "remote_support", "exec", "all", "-i", str(inventory),
+                           "--ssh-config", str(config), "--journal", str(tmp_path / "j.sqlite"), "--", "true"],
+                          capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 5, done.stdout + done.stderr
+    assert f"{config}:4: keyword hostname: extra arguments" in done.stderr
