@@ -103,7 +103,7 @@ def preflight(hosts: Sequence["Host"], ssh_config_file: str | None = None) -> No
     if ssh_names:  # a line ssh would reject is exit 5 with file:line (no Match exec is run here)
         from .connections import ssh_config
 
-        ssh_config.check(ssh_config_file, ssh_names[:1])
+        ssh_config.check(ssh_config_file, ssh_names)
     if keys:
         from .connections.ssh import load_private_key
         from .secrets import reveal

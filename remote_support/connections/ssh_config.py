@@ -280,6 +280,24 @@ def tilde_expand(path: str) -> str:
     return home + ("" if home.endswith("/") else "/") + tail
 
 
+def valid_hostname(name: str) -> bool:
+    """OpenSSH 9.6+'s ssh_valid_hostname(): no shell metacharacters in a name that %h/%n may expand."""
+    return not name.startswith("-") and not any(c in "'`\"$\\;&<>|(){}," or c.isspace() or ord(c) < 32
+                                                 or ord(c) == 127 for c in name)
+
+
+def valid_user(user: str) -> bool:
+    """OpenSSH 9.6+'s ssh_valid_ruser()."""
+    if user.startswith("-") or user.endswith("\\"):
+        return False
+    for i, c in enumerate(user):
+        if ord(c) < 32 or ord(c) == 127 or c in "'`\";&<>|(){}":
+            return False
+        if c.isspace() and user[i + 1:i + 2] == "-":
+            return False
+    return True
+
+
 def _is_addr(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
@@ -830,6 +848,17 @@ def resolve(host_arg: str, *, config: str | None = None, preset: Sequence[str | 
     ``preset`` are ``-o``-style lines ("User alice", "ProxyCommand=...") that win over the files, as
     the command line does; the inventory's settings go there, as (origin, line) to name them in errors.
     """
+    # as OpenSSH 9.6+ (CVE-2023-51385): names given to ssh end up in %h/%n/%r of ProxyCommand and Match exec,
+    # run by a shell, so a name or user with shell metacharacters is refused before any is expanded
+    if not valid_hostname(host_arg):
+        raise SSHConfigError(f"host name {host_arg!r} contains characters a shell would interpret: refusing it "
+                             "(ssh refuses it too); fix the host's address or name in the inventory")
+    for item in preset:
+        text = item[1] if isinstance(item, tuple) else item
+        keyword, _, value = text.partition("=")
+        if keyword.lower() == "user" and not valid_user(value):
+            raise SSHConfigError(f"user name {value!r} for {host_arg} contains characters a shell would "
+                                 "interpret: refusing it (ssh refuses it too)")
     options = _Options()
     files = config_files(config)
     if config is not None and config.lower() != "none" and not os.path.exists(config):
@@ -923,6 +952,15 @@ def _finish(o: _Options, host_arg: str, host: str) -> SSHConfig:
 
 
 def check(config: str | None, host_args: Iterable[str]) -> None:
-    """Read the config for each name without running ``Match exec``: raises SSHConfigError on a bad line."""
-    for name in dict.fromkeys(host_args):
-        resolve(name, config=config, run_exec=False, canonicalize=False)
+    """Before a run: every name usable, and the config read once without running ``Match exec``.
+
+    ssh processes every line whatever the host, so one reading finds every line it would reject.
+    Raises SSHConfigError.
+    """
+    names = list(dict.fromkeys(host_args))
+    for name in names:
+        if not valid_hostname(name):
+            raise SSHConfigError(f"host name {name!r} contains characters a shell would interpret: refusing "
+                                 "it (ssh refuses it too); fix the host's address or name in the inventory")
+    if names:
+        resolve(names[0], config=config, run_exec=False, canonicalize=False)

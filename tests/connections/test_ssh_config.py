@@ -131,6 +131,21 @@ CASES = [
      "iu", ()),
     ("identityfile-accumulates", {"cfg": "Host a\n  IdentityFile ~/.ssh/a\nHost *\n  IdentityFile ~/.ssh/b\n"
                                          "  IdentityFile ~/.ssh/a\n"}, "a", ()),
+    ("canonicalisation-second-pass", {"cfg": "CanonicalizeHostname yes\nCanonicalDomains example.invalid\n"
+                                             "Match canonical\n  User canon\nMatch !canonical\n  Port 2345\n"},
+     "foo", ()),
+    ("include-absolute-and-several", {"cfg": "Include ~/extra/a.conf /nonexistent/x.conf ~/extra/b.conf\n",
+                                      "extra/a.conf": "Port 2401\n", "extra/b.conf": "Port 2402\nUser b\n"},
+     "s", ()),
+    ("host-equals-and-quoted-patterns", {"cfg": 'Host="has space" other\n  Port 2501\nHost = "q*" \n  User qq\n'},
+     "q1", ()),
+    ("escaped-space-in-path", {"cfg": "Host e\n  IdentityFile ~/.ssh/with\\ space\n  CertificateFile x\n"}, "e", ()),
+    ("match-negated-exec-and-host-list", {"cfg": "Match !exec false host \"*.corp,!bad.corp\"\n  User corp\n"
+                                                 "Match host bad.corp\n  Port 2601\n"}, "bad.corp", ()),
+    ("match-host-list-positive", {"cfg": "Match host \"*.corp,!bad.corp\"\n  User corp\n"}, "good.corp", ()),
+    ("proxyjump-ipv6-and-several", {"cfg": "Host six\n  ProxyJump a@gw1,[::1]:2222\n"}, "six", ()),
+    ("connecttimeout-none-then-value", {"cfg": "Host *\n  ConnectTimeout none\nHost *\n  ConnectTimeout 9\n"},
+     "c", ()),
     ("blank-comment-and-tab-lines", {"cfg": "# a comment\n\n\t\n   # indented comment\nHost\tb\n\tPort\t2031\n"},
      "b", ()),
 ]
@@ -241,3 +256,18 @@ def test_cli_refuses_a_bad_ssh_config_line_with_exit_5_before_running(tmp_path):
                           capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 5, done.stdout + done.stderr
     assert f"{config}:4: keyword hostname: extra arguments" in done.stderr
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1;touch${IFS}MARK", "$(touch MARK)", "`touch MARK`", "a|touch MARK"])
+def test_shell_metacharacters_in_a_name_never_reach_proxycommand_or_match_exec(tmp_path, address):
+    """The attack: an inventory address expanded by %h into ProxyCommand / Match exec, run by a shell."""
+    marker = tmp_path / "pwned"
+    address = address.replace("MARK", str(marker))
+    config = tmp_path / "cfg"
+    config.write_text("Match exec \"echo %h >/dev/null\"\n  User x\nHost *\n  ProxyCommand echo %h\n")
+    with pytest.raises(SSHConfigError, match="characters a shell would interpret"):
+        resolve(address, config=str(config))
+    assert not marker.exists()
+    with pytest.raises(SSHConfigError, match="user name"):
+        resolve("fine", config=str(config), preset=("User=a;touch " + str(marker),))
+    assert not marker.exists()
