@@ -22,6 +22,7 @@ A line OpenSSH rejects (unknown keyword, bad port, bad value, unbalanced quotes)
 
 from __future__ import annotations
 
+import functools
 import glob as globmod
 import hashlib
 import ipaddress
@@ -126,6 +127,27 @@ def strdelim(s: str | None, split_equals: bool = True) -> tuple[str | None, str 
     return token, rest
 
 
+@functools.lru_cache(maxsize=4096)
+def _split_line(text: str) -> tuple[str, str, tuple[str, ...] | None] | None:
+    """(lowercase keyword, rest, arguments) of one line, None for a blank or comment line.
+
+    The same for every host, so done once per distinct line (every host of a run reads the same files).
+    """
+    text = text.rstrip(WHITESPACE + "\f")
+    if not text:
+        return None
+    keyword, rest = strdelim(text)
+    if keyword is None:
+        return None
+    if keyword == "":
+        keyword, rest = strdelim(rest)
+    if not keyword or keyword.startswith("#"):
+        return None
+    rest = _skip_ws(rest) if rest is not None else ""
+    parsed = argv_split(rest) if rest else []
+    return keyword.lower(), rest, tuple(parsed) if parsed is not None else None
+
+
 def _skip_ws(s: str) -> str:
     return s.lstrip(WHITESPACE)
 
@@ -171,6 +193,8 @@ def match_pattern(s: str, pattern: str) -> bool:
     """OpenSSH's match_pattern(): ``*`` and ``?``, case-sensitive."""
     import fnmatch
 
+    if "*" not in pattern and "?" not in pattern:
+        return s == pattern
     # fnmatch also knows [...]; OpenSSH does not, so escape brackets
     escaped = pattern.replace("[", "[[]")
     return fnmatch.fnmatchcase(s, escaped)
@@ -254,7 +278,11 @@ def percent_expand(text: str, tokens: dict[str, str], *, dollar: bool = False, w
 
 def _user_home() -> tuple[str, str, int]:
     """(login name, home directory, uid) from the password database, as ssh uses (not $HOME)."""
-    uid = os.getuid()
+    return _passwd_entry(os.getuid())
+
+
+@functools.lru_cache(maxsize=8)
+def _passwd_entry(uid: int) -> tuple[str, str, int]:
     try:
         entry = pwd.getpwuid(uid)
         return entry.pw_name, entry.pw_dir, uid
@@ -571,19 +599,10 @@ class _Reader:
                 return SSHConfigError(f"{line.path}: {message}")
             return SSHConfigError(message, source=line.path, line=line.number)
 
-        text = line.text.rstrip(WHITESPACE + "\f")
-        if not text:
+        split = _split_line(line.text)
+        if split is None:
             return
-        keyword, rest = strdelim(text)
-        if keyword is None:
-            return
-        if keyword == "":
-            keyword, rest = strdelim(rest)
-        if not keyword or keyword.startswith("#"):
-            return
-        keyword = keyword.lower()
-        if rest is not None:
-            rest = _skip_ws(rest)
+        keyword, rest, parsed = split
         if not rest:
             raise bad(f'no argument after keyword "{keyword}"')
         name = _ALIASES.get(keyword, keyword)
@@ -593,9 +612,9 @@ class _Reader:
                 return
             raise bad(f"bad configuration option: {keyword} (ssh rejects it too; fix or remove the line, "
                       "or list it in IgnoreUnknown)")
-        args = argv_split(rest)
-        if args is None:
+        if parsed is None:
             raise bad("invalid quotes: a quote is not closed")
+        args = list(parsed)
         is_active = active[0] and not never_match if not cmdline else True
 
         def one() -> str:

@@ -16,7 +16,7 @@ import pytest
 
 from remote_support.connections.base import ConnectOptions
 from remote_support.connections.ssh import SSHConnection, _ShellProxy
-from remote_support.errors import HostKeyError
+from remote_support.errors import HostKeyError, UnreachableError
 from remote_support.inventory import Host, load_inventory
 from remote_support.lab import SSHD
 
@@ -265,3 +265,19 @@ def test_hashed_and_uppercase_known_hosts_names(lab, tmp_path):
     assert known.read_text().startswith("|1|")
     with opened(host) as c:
         assert c.run("true").rc == 0
+
+
+# ---------------------------------------------------------------- loops in ssh_config (no TCP connection made)
+
+
+def test_a_bastion_sent_through_itself_is_a_jumphost_loop(tmp_path):
+    config = private(tmp_path / "cfg", "Host gw\n  HostName 127.0.0.1\nHost *\n  ProxyJump gw\n")
+    with pytest.raises(UnreachableError, match="jumphost loop via gw"):
+        opened(Host("gw", {}), ssh_config=str(config))
+
+
+def test_two_bastions_sending_each_other_are_stopped(tmp_path):
+    config = private(tmp_path / "cfg", "Host a\n  HostName 127.0.0.2\n  ProxyJump b\n"
+                                       "Host b\n  HostName 127.0.0.3\n  ProxyJump a\n")
+    with pytest.raises(UnreachableError, match="more than 16 ProxyJump hops"):
+        opened(Host("a", {}), ssh_config=str(config))
