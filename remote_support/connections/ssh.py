@@ -149,8 +149,8 @@ class SSHSettings:
 def ssh_config_preset(host: "Host") -> list[tuple[str, str]]:
     """The inventory's settings as ``ssh -o`` options: they win over ssh_config, as Ansible passes them."""
     preset: list[tuple[str, str]] = []
-    if host.user:
-        preset.append(("inventory variable user", f"User={host.user}"))
+    if host.user:  # quoted: a user name may hold a blank ("john doe" on a Windows OpenSSH server)
+        preset.append(("inventory variable user", f'User="{host.user}"' if " " in host.user else f"User={host.user}"))
     if host.port:
         preset.append(("inventory variable port", f"Port={host.port}"))
     if host.get("proxy_command"):

@@ -875,7 +875,7 @@ def resolve(host_arg: str, *, config: str | None = None, preset: Sequence[str | 
     for item in preset:
         text = item[1] if isinstance(item, tuple) else item
         keyword, _, value = text.partition("=")
-        if keyword.lower() == "user" and not valid_user(value):
+        if keyword.lower() == "user" and not valid_user(value.strip('"')):
             raise SSHConfigError(f"user name {value!r} for {host_arg} contains characters a shell would "
                                  "interpret: refusing it (ssh refuses it too)")
     options = _Options()
