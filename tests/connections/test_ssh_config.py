@@ -95,6 +95,9 @@ CASES = [
     ("include-inside-matching-block", {"cfg": "Host x\n  Include inner\n", ".ssh/inner": "User inner\n"}, "x", ()),
     ("include-match-does-not-leak", {"cfg": "Host x\n  Include inner\n  Port 4001\n",
                                      ".ssh/inner": "Match host nomatch\n  User no\n"}, "x", ()),
+    ("include-in-inactive-block-never-matches", {"cfg": "Host nomatch\n  Include inner\nHost *\n  User after\n",
+                                                 ".ssh/inner": "Host *\n  Port 2777\nMatch all\n  User inner\n"},
+     "x", ()),
     ("include-missing-is-ignored", {"cfg": "Include nothing-here.conf\nHost *\n  Port 2022\n"}, "m", ()),
     ("tokens-in-identityfile-and-knownhosts", {"cfg": "Host t\n  HostName real-%h.example\n  User bob\n"
                                                       "  Port 2200\n  IdentityFile ~/.ssh/id_%h_%r_%p\n"
@@ -200,6 +203,16 @@ def test_bad_line_in_an_include_names_the_included_file(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     write_tree(tmp_path, {"cfg": "Include extra\n", ".ssh/extra": "\n\nPort nope\n"})
     with pytest.raises(SSHConfigError, match=rf"{tmp_path}/.ssh/extra:3: bad port"):
+        resolve("x", config=str(tmp_path / "cfg"))
+
+
+def test_bad_line_in_an_include_of_an_inactive_block_is_still_rejected(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    write_tree(tmp_path, {"cfg": "Host nomatch\n  Include extra\n", ".ssh/extra": "Host *\n  Bogus yes\n"})
+    oracle = subprocess.run([SSH, "-G", "-F", str(tmp_path / "cfg"), "x"], capture_output=True, text=True,
+                            env={**os.environ, "HOME": str(tmp_path)}, stdin=subprocess.DEVNULL)
+    assert oracle.returncode != 0
+    with pytest.raises(SSHConfigError, match=rf"{tmp_path}/.ssh/extra:2: bad configuration option: bogus"):
         resolve("x", config=str(tmp_path / "cfg"))
 
 
