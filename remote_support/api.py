@@ -166,15 +166,22 @@ def _with_overrides(hosts: Sequence["Host"], **overrides: Any) -> list["Host"]:
     return [dataclasses.replace(h, vars={**h.vars, **values}) for h in hosts]
 
 
-def _preflight(hosts: Sequence["Host"]) -> None:
-    """Fail before anything runs on what would fail every host: connection types, key files."""
+def _preflight(hosts: Sequence["Host"], ssh_config_file: str | None = None) -> None:
+    """Fail before anything runs on what would fail every host: connection types, key files, ssh_config."""
     from .connections import connection_class
 
     keys: set[tuple[str, Any]] = set()
+    ssh_names: list[str] = []
     for host in hosts:
         connection_class(host.connection)
+        if host.connection == "ssh":
+            ssh_names.append(str(host.get("address") or host.name))
         if host.connection == "ssh" and host.get("private_key_file"):
             keys.add((str(host.get("private_key_file")), host.vars.get("private_key_passphrase")))
+    if ssh_names:  # a line ssh would reject is exit 5 with file:line (no Match exec is run here)
+        from .connections import ssh_config
+
+        ssh_config.check(ssh_config_file, ssh_names)
     if keys:
         from .connections.ssh import load_private_key
         from .secrets import reveal
@@ -259,7 +266,7 @@ def prepare(request: RunRequest, *, journal: "Journal | None" = None, resume_of:
         become_password = SecretRef(spec).resolve()
     hosts = _with_overrides(hosts, become=request.become or None, become_user=request.become_user,
                             become_password=become_password)
-    _preflight(hosts)
+    _preflight(hosts, request.ssh_config)
     options = ConnectOptions(connect_timeout=request.connect_timeout, command_timeout=request.command_timeout,
                              host_timeout=request.host_timeout, accept_new_host_keys=request.accept_new_host_keys,
                              known_hosts=request.known_hosts, ssh_config=request.ssh_config,

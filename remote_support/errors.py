@@ -41,6 +41,10 @@ class InventoryError(SourceError):
     """An inventory file or directory that cannot be used."""
 
 
+class SSHConfigError(SourceError):
+    """An ssh_config file (``~/.ssh/config``, ``--ssh-config``, an Include) that ssh would reject too."""
+
+
 class PatternError(UsageError):
     """A host pattern that is malformed or matches nothing."""
 

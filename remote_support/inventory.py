@@ -62,7 +62,7 @@ class Host:
 
     Canonical variables: address, port, user, connection, password, private_key_file,
     private_key_passphrase, become, become_method, become_user, become_password, device_type,
-    known_hosts_file, proxy_jump, connect_timeout; network devices: enable_password; WinRM hosts:
+    known_hosts_file, proxy_jump, proxy_command, connect_timeout; network devices: enable_password; WinRM hosts:
     winrm_transport, winrm_scheme, winrm_port, winrm_server_cert_validation, winrm_ca_trust_path,
     winrm_message_encryption, winrm_operation_timeout, winrm_allow_basic_http.
     Values may be SecretRef; read them with
@@ -703,9 +703,9 @@ def _canonical(host: _HostDraft, merged: dict[str, _Var]) -> dict[str, _Var]:
                                  f"{', '.join(CONNECTION_TYPES)}", source=conn.path, line=conn.line)
     for name in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
         args = merged.get(name)
-        jump = _proxy_jump(args.value) if args is not None else None
-        if jump:
-            final["proxy_jump"] = _Var(jump, args.path, args.line)
+        proxy = _ssh_proxy(args.value) if args is not None else None
+        if proxy:  # as ssh reads its -o options: the first of ProxyJump and ProxyCommand wins
+            final[proxy[0]] = _Var(proxy[1], args.path, args.line)
             break
     if "port" in final and final["port"].value not in (None, ""):
         final["port"] = _checked_port(host.name, final["port"])
@@ -739,8 +739,11 @@ def _checked_port(host: str, var: _Var) -> _Var:
     return _Var(value, var.path, var.line)
 
 
-def _proxy_jump(args: Any) -> str | None:
-    """The jump host in ssh arguments: ``-J host`` or ``-o ProxyJump=host``."""
+def _ssh_proxy(args: Any) -> tuple[str, str] | None:
+    """The first proxy in ssh arguments: ``-J host``, ``-o ProxyJump=host`` or ``-o ProxyCommand=...``.
+
+    Returns ("proxy_jump", hosts) or ("proxy_command", command line as ssh would run it).
+    """
     if not isinstance(args, str):
         return None
     try:
@@ -750,13 +753,16 @@ def _proxy_jump(args: Any) -> str | None:
     for i, token in enumerate(tokens):
         following = tokens[i + 1] if i + 1 < len(tokens) else ""
         if token == "-J":
-            return following or None
+            return ("proxy_jump", following) if following else None
         if token.startswith("-J"):
-            return token[2:]
+            return "proxy_jump", token[2:]
         option = following if token == "-o" else token[2:] if token.startswith("-o") else ""
-        m = re.match(r"(?i)proxyjump[=\s]\s*(\S+)", option)
+        m = re.match(r"(?i)proxyjump\s*[=\s]\s*(\S+)", option)
         if m:
-            return m.group(1)
+            return "proxy_jump", m.group(1)
+        m = re.match(r"(?i)proxycommand\s*[=\s]\s*(\S.*)", option, re.S)
+        if m:
+            return "proxy_command", m.group(1).strip()
     return None
 
 
