@@ -220,3 +220,70 @@ def test_check_mode_true_always_simulates(lab, tmp_path):
         """)
     steps = steps_of(run_task(task, lab_hosts(lab, [55])))
     assert steps["simulated"].status is Status.SKIPPED and not os.path.exists(marker)
+
+
+# ---- Ansible's idioms for optional variables (issue 10 item 2)
+
+OPTIONAL_TASK = """\
+    params: [{name: greeting, type: str}]
+    vars: {suffix: "{{ tail | default('!') }}"}
+    steps:
+      - name: defaults
+        command: echo {{ greeting | default('hello') }} {{ who | d('world') }}{{ suffix }}
+      - name: guarded by when
+        command: echo proxy={{ proxy }}
+        when: proxy is defined
+      - name: guarded in the text
+        command: echo {{ 'proxy' if proxy is defined else 'direct' }}
+      - name: optional chdir
+        command: {cmd: pwd, chdir: "{{ workdir | default(omit) }}"}
+      - name: file
+        template: {src: app.conf.j2, dest: "/tmp/rs-exec-optional-{{ inventory_hostname }}.conf"}
+    """
+OPTIONAL_TEMPLATES = {"app.conf.j2": """\
+    listen {{ port | default(8080) }}
+    {% if proxy is defined %}
+    proxy {{ proxy }}
+    {% endif %}
+    owner {{ owner | mandatory('set owner with -e owner=NAME') }}
+    """}
+
+
+def test_optional_idioms_pass_the_early_check_and_unguarded_uses_do_not(tmp_path):
+    from remote_support.executor import TaskRun
+    from remote_support.inventory import Host
+    from remote_support.tasks import load_task
+
+    task = load_task(write_task(tmp_path, OPTIONAL_TASK, templates=OPTIONAL_TEMPLATES))
+    host = Host("h1", {"address": "127.0.0.1"}, groups=("all",))
+    message = TaskRun(task).undefined(host)
+    assert message and "'owner' (mandatory: set owner with -e owner=NAME)" in message
+    assert "app.conf.j2:5" in message
+    assert TaskRun(task, extra_vars={"owner": "me"}).undefined(host) is None
+    unguarded = load_task(write_task(tmp_path / "u", """\
+        steps:
+          - {name: a, command: "echo {{ x | default('a') }}"}
+          - name: b
+            command: echo {{ proxy }}
+            when: other is defined
+        """))
+    assert TaskRun(unguarded).undefined(host) == (f"undefined variable 'proxy' at {unguarded.path}:3: define it "
+                                                  f"in the inventory, as a parameter or with -e")
+
+
+def test_optional_idioms_run_as_in_ansible(lab, tmp_path):
+    task = write_task(tmp_path, OPTIONAL_TASK, templates=OPTIONAL_TEMPLATES)
+    hosts = lab_hosts(lab, [56])
+    steps = steps_of(run_task(task, hosts, extra_vars={"owner": "me"}))
+    assert steps["defaults"].stdout == "hello world!\n"
+    assert steps["guarded by when"].status is Status.SKIPPED
+    assert steps["guarded in the text"].stdout == "direct\n"
+    assert steps["optional chdir"].status is Status.CHANGED and steps["optional chdir"].stdout.strip() != "/tmp"
+    assert steps["optional chdir"].command == "pwd"  # chdir left out, not given an empty or placeholder value
+    assert steps["file"].status in (Status.CHANGED, Status.OK), steps["file"].reason
+    steps = steps_of(run_task(task, hosts, extra_vars={"owner": "me", "proxy": "p:3128", "workdir": "/tmp",
+                                                       "greeting": "hi", "tail": "?"}))
+    assert steps["defaults"].stdout == "hi world?\n"
+    assert steps["guarded by when"].stdout == "proxy=p:3128\n"
+    assert steps["guarded in the text"].stdout == "proxy\n"
+    assert steps["optional chdir"].stdout == "/tmp\n"
