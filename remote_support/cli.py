@@ -364,6 +364,8 @@ def _run_task(task_name: str, inventories, pattern: str, variables: dict, opts: 
 
     task = load_task(find_task(task_name))
     task_run = TaskRun(task, extra_vars=variables, check=check, diff=diff, tags=tags, skip_tags=skip_tags)
+    for warning in task_run.warnings:  # unknown -e names (a near miss of a parameter was an error already)
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
     if not opts["as_json"]:
         from .output import task_header
 

@@ -47,14 +47,78 @@ class LazyFacts(Mapping):
         return len(self._data())
 
 
+def check_extra_vars(task: Task, extra_vars: Mapping[str, Any], used: set[str]) -> list[str]:
+    """Catch typos in ``-e`` before anything runs; return warnings for the caller to show.
+
+    A name that is neither a parameter of the task nor a variable its templates read is unknown. When it
+    is a near miss of a parameter (case, ``-``/``_``, or an edit or two: ``dnsname`` for ``dns_name``) it
+    is a :class:`TaskError` (exit 5) with the suggestion: the parameter would otherwise be silently left
+    at its default. Any other unknown name is only a warning, so ``-e @shared.yml`` with many variables
+    still works, as in Ansible.
+    """
+    params = [p.name for p in task.params]
+    known = set(params) | used
+    warnings: list[str] = []
+    for name in extra_vars:
+        if name in known:
+            continue
+        near = _nearest(name, params)
+        if near is not None:
+            raise TaskError(f"-e {name}: task {task.short_name} has no parameter or variable {name!r}: did you mean "
+                            f"{near}? (its parameters: {', '.join(params)})", source=str(task.path))
+        maybe = _nearest(name, sorted(used - set(MAGIC_VARS)))
+        warnings.append(f"-e {name}: task {task.short_name} neither declares nor uses a variable {name!r}, so it "
+                        f"changes nothing" + (f" (did you mean {maybe}?)" if maybe else ""))
+    return warnings
+
+
+def _nearest(name: str, candidates: Sequence[str]) -> str | None:
+    """The candidate ``name`` is a near miss of: same letters ignoring case and ``-``/``_``, or at most one
+    edit away (two for names of 6 characters or more), the closest first."""
+    def folded(text: str) -> str:
+        return text.lower().replace("-", "").replace("_", "")
+
+    best: tuple[int, str] | None = None
+    for candidate in candidates:
+        if folded(candidate) == folded(name):
+            return candidate
+        distance = _edits(folded(name), folded(candidate))
+        allowed = 2 if min(len(folded(name)), len(folded(candidate))) >= 6 else 1
+        if distance <= allowed and (best is None or distance < best[0]):
+            best = (distance, candidate)
+    return best[1] if best else None
+
+
+def _edits(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance (optimal string alignment): insertions, deletions, substitutions and
+    swaps of two neighbours each count one."""
+    rows = [list(range(len(b) + 1))]
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            row.append(min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (ca != cb)))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
+
+
 class TaskRun:
-    """One task with its parameters and modes; ``work(connection)`` runs it on one host."""
+    """One task with its parameters and modes; ``work(connection)`` runs it on one host.
+
+    ``warnings`` lists what the caller should show before the run (unknown ``-e`` names); errors in the
+    task or its parameters are raised as TaskError/TemplateError from the constructor, before anything runs.
+    """
 
     def __init__(self, task: Task, *, extra_vars: Mapping[str, Any] | None = None, check: bool = False,
                  diff: bool = False, tags: Sequence[str] = (), skip_tags: Sequence[str] = (),
                  fetch_dir: Path | None = None):
         self.task = task
         self.extra_vars = dict(extra_vars or {})
+        self.templar = Templar(task.search_path())
+        self._check_templates()
+        # before parameters are resolved, so a typo is reported before any prompt for a secret
+        self.warnings: list[str] = check_extra_vars(task, self.extra_vars, self.used_variables())
         self.params = task.resolve_params(self.extra_vars)  # raises TaskError on bad or missing parameters
         # -e values, with declared parameters in their declared type: the top layer of variables
         self.given = {name: self.params.get(name, value) for name, value in self.extra_vars.items()}
@@ -74,8 +138,6 @@ class TaskRun:
         self.skip_tags = set(skip_tags)
         self.fetch_dir = fetch_dir or Path.cwd() / "fetched"
         self.facts: dict[str, dict[str, Any]] = {}  # host name -> facts, for the journal
-        self.templar = Templar(task.search_path())
-        self._check_templates()
 
     # -- before anything runs
 
@@ -421,4 +483,4 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
         return json.loads(json.dumps(data, default=str))
 
 
-__all__ = ["TaskRun", "RemoteSupportError"]
+__all__ = ["TaskRun", "RemoteSupportError", "check_extra_vars"]
