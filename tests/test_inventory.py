@@ -1120,3 +1120,21 @@ def test_vars_file_that_is_not_a_mapping(tmp_path: Path) -> None:
     err = load_error(tmp_path / "hosts.ini")
     assert_at(err, tmp_path / "group_vars" / "all.yml", 1)
     assert "mapping of variable names" in str(err)
+
+
+def test_cli_says_why_nothing_runs_on_a_commented_out_inventory_and_reads_retry_files(tmp_path: Path) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "remote_support", *args], capture_output=True, text=True,
+                              timeout=120, cwd=ROOT, env={**os.environ, "REMOTE_SUPPORT_JOURNAL": str(tmp_path / "j")})
+
+    sample = tmp_path / "inventory.ini"
+    sample.write_text(KUBESPRAY_SAMPLE)
+    done = cli("exec", "all", "-i", str(sample), "--", "true")
+    assert done.returncode == 5 and "defines no host (every host line is absent or commented out)" in done.stderr
+    retry = tmp_path / "site.retry"
+    retry.write_text("proxy1\nweb01\n")
+    done = cli("inventory", "list", "-i", str(PATTERNS / "hosts.ini"), "-l", f"@{retry}", "--json")
+    assert done.returncode == 0, done.stderr
+    assert "proxy1" in done.stdout and "web01" in done.stdout and "web02" not in done.stdout
+    done = cli("inventory", "list", "-i", str(PATTERNS / "hosts.ini"), "-l", "lab[0-1]")
+    assert done.returncode == 0 and "warning: pattern term 'lab[0-1]': use [x:y]" in done.stderr
