@@ -699,7 +699,11 @@ class _Loader:
                     host.groups.append("ungrouped")
             elif "ungrouped" in host.groups:
                 host.groups.remove("ungrouped")
-        groups["ungrouped"].hosts = [h for h in self.hosts if "ungrouped" in self.hosts[h].groups]
+        # Ansible's order: hosts the files put in ungrouped (INI lines before any section) first, then the
+        # hosts the reconcile step adds, in inventory order
+        ungrouped = [h for h in groups["ungrouped"].hosts if "ungrouped" in self.hosts[h].groups]
+        groups["ungrouped"].hosts = list(dict.fromkeys(
+            ungrouped + [h for h in self.hosts if "ungrouped" in self.hosts[h].groups]))
         all_hosts = list(groups["all"].hosts)  # listed under all itself: first in Ansible's order of all
         groups["all"].hosts = []
         parents: dict[str, list[str]] = {name: [] for name in groups}

@@ -1138,3 +1138,12 @@ def test_cli_says_why_nothing_runs_on_a_commented_out_inventory_and_reads_retry_
     assert "proxy1" in done.stdout and "web01" in done.stdout and "web02" not in done.stdout
     done = cli("inventory", "list", "-i", str(PATTERNS / "hosts.ini"), "-l", "lab[0-1]")
     assert done.returncode == 0 and "warning: pattern term 'lab[0-1]': use [x:y]" in done.stderr
+
+
+@pytest.mark.parametrize("pattern", ["all", "all[0]", "all[-1]", "all[5:9]", "ungrouped", "web*", "*web*[0:3]",
+                                     "europe,prod", "prod:europe:&webservers", "~^(fr|db)"])
+def test_two_sources_merged_as_ansible(tmp_path: Path, pattern: str) -> None:
+    sources = [PATTERNS / "hosts.yml", PATTERNS / "hosts.ini"]
+    [expected] = ansible_hosts(sources, [(pattern, None)], tmp_path)
+    assert isinstance(expected, list) and expected
+    assert ours(load(*sources), pattern) == expected
