@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Se
 
 from . import __version__
 from .errors import CommandTimeout, UsageError
-from .results import CommandResult, HostResult, Outcome, RunResult, Status, StepResult
+from .results import JSON_FORMAT_VERSION, CommandResult, HostResult, Outcome, RunResult, Status, StepResult
 
 if TYPE_CHECKING:
     from .connections.base import Connection
@@ -451,7 +451,7 @@ class Run:
 
     def to_dict(self) -> dict[str, Any]:
         """The run document (the same shape as ``runs show --json`` and ``report --format json``)."""
-        data = {"id": self.id, "kind": self.request.kind, "name": self.name,
+        data = {"format_version": JSON_FORMAT_VERSION, "id": self.id, "kind": self.request.kind, "name": self.name,
                 "command": str(self.task.path) if self.task else self.request.what,
                 "params": _masked(self.request.variables), "pattern": self.request.pattern,
                 "check": self.request.check, "diff": self.request.diff, "ticket": self.request.ticket,

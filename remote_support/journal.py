@@ -53,7 +53,8 @@ from sqlalchemy import exc as sa_exc
 
 from .connections.base import data_dir
 from .errors import JournalError, UnknownRunError
-from .results import EXIT_INTERRUPTED, HostResult, RunResult, Status, StepResult, outcome_of
+from .results import (EXIT_INTERRUPTED, JSON_FORMAT_VERSION, HostResult, RunResult, Status, StepResult, outcome_of,
+                      summary)
 from .secrets import MASK, MASKED, SecretRef, is_secret_name
 
 #: the environment variable naming the journal when ``--journal`` is not given
@@ -416,14 +417,14 @@ class RunRecord:
         return f"{self.operator} ({self.os_user})" if self.operator and self.operator != self.os_user else self.os_user
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "name": self.name, "command": self.command,
+        return {"format_version": JSON_FORMAT_VERSION, "id": self.id, "kind": self.kind, "name": self.name, "command": self.command,
                 "params": self.params, "inventory": self.inventory, "pattern": self.pattern, "check": self.check,
                 "diff": self.diff, "ticket": self.ticket, "os_user": self.os_user, "operator": self.operator,
                 "controller": self.controller, "pid": self.pid, "tool_version": self.tool_version,
                 "status": self.status, "exit_code": self.exit_code, "aborted_reason": self.aborted_reason,
                 "started_at": _iso(self.started_at), "ended_at": _iso(self.ended_at), "duration": self.duration,
                 "parent_run": self.parent_run, "request": self.request,
-                "summary": {**{s.value: 0 for s in Status if s is not Status.PENDING}, **self.counts},
+                "summary": summary(self.counts),
                 "hosts": [h.to_dict() for h in self.hosts], "notes": [n.to_dict() for n in self.notes]}
 
 

@@ -172,6 +172,16 @@ class HostResult:
                 "steps": [s.to_dict() for s in self.steps]}
 
 
+#: version of the run document's shape (README, "JSON"): raised when a field changes meaning or goes
+JSON_FORMAT_VERSION = 1
+
+
+def summary(counts: "dict[Status, int] | dict[str, int]") -> dict[str, int]:
+    """Hosts by status for the run document: every status present, zeros included."""
+    found = {str(k): v for k, v in counts.items()}
+    return {s.value: int(found.get(s.value, 0)) for s in Status}
+
+
 # Exit codes as Ansible's.
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -203,9 +213,9 @@ class RunResult:
     aborted_reason: str = ""  # set when --max-fail-percentage stopped the run
 
     def count(self) -> dict[Status, int]:
-        counts = {s: 0 for s in Status if s is not Status.PENDING}
+        counts = {s: 0 for s in Status}
         for h in self.hosts:
-            counts[h.status] = counts.get(h.status, 0) + 1
+            counts[h.status] += 1
         return counts
 
     @property
@@ -221,5 +231,5 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         """The part of the run document (see ``RunRecord.to_dict``) the runner knows, secrets masked."""
         return {"status": self.status.value, "exit_code": self.exit_code, "interrupted": self.interrupted,
-                "aborted_reason": self.aborted_reason, "summary": {s.value: n for s, n in self.count().items()},
+                "aborted_reason": self.aborted_reason, "summary": summary(self.count()),
                 "hosts": [h.to_dict() for h in self.hosts]}

@@ -42,10 +42,27 @@ for _module in (run, tasks, journal, inventory, lab, config):
     _module.register(cli)
 
 
+def _print_own_warnings() -> None:
+    """The tool's warnings (``warnings.warn`` with a category from remote_support, e.g. PatternWarning) as
+    one ``warning:`` line on stderr, like Ansible's [WARNING], instead of Python's file:line format."""
+    import warnings
+
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 (warnings' signature)
+        if category.__module__.startswith("remote_support"):
+            click.secho(f"warning: {message}", fg="yellow", err=True)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: errors become one clear line and an Ansible-style exit code."""
     from ..results import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED
 
+    _print_own_warnings()
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="remote-support",
                  standalone_mode=False)
