@@ -127,7 +127,8 @@ def host_line(result: HostResult) -> str:
 
 def totals_line(run: RunResult) -> str:
     counts = run.count()
-    parts = [f"[{STYLES[s]}]{s.value}={n}[/]" if n else f"{s.value}={n}" for s, n in counts.items()]
+    parts = [f"[{STYLES[s]}]{s.value}={n}[/]" if n else f"{s.value}={n}" for s, n in counts.items()
+             if s is not Status.PENDING or n]
     return " ".join(parts)
 
 

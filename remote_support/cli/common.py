@@ -101,6 +101,17 @@ def consoles():
     """stdout for results, stderr for progress and summaries."""
     from rich.console import Console
 
-    out = Console(highlight=False, soft_wrap=False)
-    err = Console(stderr=True, highlight=False)
+    class QuietOnBrokenPipe(Console):
+        def on_broken_pipe(self) -> None:
+            # `remote-support ... | head`: the reader has what it wanted. Rich would exit 1 here; go on
+            # quietly instead (the rest goes nowhere) and end with the run's own exit code.
+            import os
+            import sys
+
+            self.quiet = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, (sys.stderr if self.stderr else sys.stdout).fileno())
+
+    out = QuietOnBrokenPipe(highlight=False, soft_wrap=False)
+    err = QuietOnBrokenPipe(stderr=True, highlight=False)
     return out, err
