@@ -220,6 +220,8 @@ _RECORD_HOST = (run_hosts.update().where(run_hosts.c.id == sa.bindparam("b_id"))
     started_at=sa.func.coalesce(sa.bindparam("b_started_at", type_=UTCDateTime()), run_hosts.c.started_at),
     facts=sa.func.coalesce(sa.bindparam("b_facts", type_=sa.Text()), run_hosts.c.facts)))
 _INSERT_STEPS = steps.insert()
+_MARK_CHANGING = (run_hosts.update().where(run_hosts.c.id == sa.bindparam("b_id"), run_hosts.c.changing_at.is_(None))
+                  .values(changing_at=sa.bindparam("b_at", type_=UTCDateTime())))
 
 
 def _migration_1(conn: sa.Connection) -> None:
@@ -716,9 +718,10 @@ class Journal:
         now = datetime.now(timezone.utc)
         host_id = self._fresh.get((run_id, host))
         with self._write() as conn:
-            where = (run_hosts.c.id == host_id) if host_id is not None else sa.and_(
-                run_hosts.c.run_id == run_id, run_hosts.c.host == host)
-            conn.execute(run_hosts.update().where(where, run_hosts.c.changing_at.is_(None)).values(changing_at=now))
+            if host_id is None:
+                host_id = conn.execute(sa.select(run_hosts.c.id).where(
+                    run_hosts.c.run_id == run_id, run_hosts.c.host == host)).scalar()
+            conn.execute(_MARK_CHANGING, {"b_id": host_id, "b_at": now})
 
     def in_flight(self, run_id: str) -> list[str]:
         """The unfinished hosts of a run that had started a changing step: they may be half-changed."""
