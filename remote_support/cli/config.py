@@ -6,8 +6,7 @@ import json
 
 import click
 
-from .common import connection_options, consoles, inventory_option, journal_option  # noqa: F401
-
+from .common import journal_option
 from .journal import _journal
 
 

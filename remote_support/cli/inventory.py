@@ -6,7 +6,8 @@ import json
 
 import click
 
-from .common import connection_options, consoles, inventory_option, journal_option  # noqa: F401
+from .common import consoles, inventory_option
+
 
 @click.group(epilog="""Examples:
   remote-support inventory list -i inventories/example.yml --vars""")

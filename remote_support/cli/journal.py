@@ -6,7 +6,7 @@ import json
 
 import click
 
-from .common import connection_options, consoles, inventory_option, journal_option  # noqa: F401
+from .common import consoles, journal_option
 
 def _journal(url: str | None):
     from ..journal import Journal

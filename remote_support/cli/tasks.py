@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-
 import click
 
-from .common import connection_options, consoles, inventory_option, journal_option  # noqa: F401
 
 @click.group(epilog="""Examples:
   remote-support tasks list
