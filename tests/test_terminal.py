@@ -47,11 +47,18 @@ def test_printable_makes_every_sequence_visible():
 def hostile(lab, tmp_path):
     entry = lab.status()[2]
     inv = tmp_path / "inv.yml"
-    # a host name and a ticket carrying escape codes, as a pasted or crafted value would
-    inv.write_text(f'hosts:\n  "{entry.name}\\e]0;name-title\\a":\n'
+    inv.write_text(f'hosts:\n  "{entry.name}":\n'
                    f"    {{address: {entry.address}, port: {entry.port}, user: {lab.user}, "
                    f"private_key_file: {lab.client_key_path}, known_hosts_file: {lab.known_hosts_path}}}\n")
     return inv, {**os.environ, "REMOTE_SUPPORT_JOURNAL": str(tmp_path / "j.sqlite")}
+
+
+def test_a_host_name_with_escape_codes_is_refused_and_the_error_shows_none(tmp_path):
+    inv = tmp_path / "inv.yml"
+    inv.write_text('hosts:\n  "pc-1\\e]0;name-title\\a": {address: 10.0.0.1}\n')
+    result = cli("inventory", "list", "-i", str(inv))
+    assert result.returncode == 5 and "host name" in result.stderr
+    _harmless(result.stdout + result.stderr)
 
 
 def test_exec_run_and_the_journal_views_show_no_control_codes(hostile, tmp_path):
