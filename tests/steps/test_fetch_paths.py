@@ -83,7 +83,9 @@ def test_escalation_bundle_members_stay_inside(tmp_path):
         journal.record_host(run_id, HostResult(name, Status.OK, (StepResult(step_name, Status.OK, stdout="a"),),
                                                "", now - 1, now))
     journal.finish_run(run_id, RunResult(hosts=()))
-    bundle = journal.escalate(run_id, "L3", "look", files=[], out=tmp_path / "bundles")
+    from remote_support.handover import escalate
+
+    bundle = escalate(journal, run_id, "L3", "look", files=[], out=tmp_path / "bundles")
     with zipfile.ZipFile(bundle) as z:
         names = z.namelist()
     for member in names:
