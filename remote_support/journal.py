@@ -1355,6 +1355,7 @@ def _blob(text: str) -> tuple[int, bytes]:
         if packed > BLOB_LIMIT and chunk.startswith("\n[... the rest"):
             break
     parts.append(packer.flush())
+    text.release()  # the journal holds it now; the temp file's disk space goes back at once
     return characters, b"".join(parts)
 
 

@@ -33,7 +33,11 @@ class SpilledText(str):
         return text
 
     def chunks(self, size: int = _READ) -> Iterator[str]:
-        """The whole stream as text, a chunk at a time (pread: safe from any thread, any number of times)."""
+        """The whole stream as text, a chunk at a time (pread: safe from any thread, any number of times);
+        after release() only the head and tail are left."""
+        if self._fd < 0:
+            yield str(self)
+            return
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         offset = 0
         while True:
@@ -46,10 +50,17 @@ class SpilledText(str):
         if tail:
             yield tail
 
+    def release(self) -> None:
+        """Give the file back (the journal has the whole text): a run of many hosts that each print a lot
+        must not keep every output on the controller's disk until it ends."""
+        fd, self._fd = getattr(self, "_fd", -1), -1
+        if fd >= 0:
+            os.close(fd)
+
     def __del__(self) -> None:
         try:
-            os.close(self._fd)
-        except (OSError, AttributeError):
+            self.release()
+        except OSError:
             pass
 
     def __reduce__(self):  # pickling or copying keeps what is shown: the file belongs to this object
