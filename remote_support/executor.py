@@ -106,7 +106,7 @@ class TaskRun:
         """The first variable a step uses that this host will not have, as a message; None if all are there."""
         known = set(host.vars) | set(self.params) | set(self.extra_vars) | set(self.task.vars) | set(MAGIC_VARS)
         for step in self.all_steps():
-            known |= set(step.vars) | {step.loop_var}
+            known |= set(step.vars) | {step.loop_var} | step.implementation.defines(step.args)
             if step.register:
                 known.add(step.register)
         for step in self.all_steps():
@@ -270,6 +270,7 @@ class _HostRun:
                                     for (o, _), item in zip(items, self.templar.render(step.loop, variables,
                                                                                        where=step.where))]
             self.registered[step.register] = value
+        self.registered.update(outcome.variables)  # set_fact: above inventory and register, below -e
         if outcome.changed and not outcome.failed:
             for name in step.notify:
                 if name not in self.notified:
@@ -385,6 +386,7 @@ def _merge(outcomes: list[Outcome]) -> Outcome:
         command=outcomes[-1].command, rc=failed[0].rc if failed else outcomes[-1].rc,
         stdout="".join(o.stdout for o in outcomes), stderr="".join(o.stderr for o in outcomes),
         diff="".join(o.diff for o in outcomes),
+        variables={name: value for o in outcomes for name, value in o.variables.items()},
     )
     return merged
 

@@ -46,6 +46,7 @@ class Outcome:
     stderr: str = ""
     diff: str = ""
     data: dict[str, Any] = field(default_factory=dict)  # kind-specific results, visible to `register`
+    variables: dict[str, Any] = field(default_factory=dict)  # host variables for later steps (set_fact)
 
     @classmethod
     def from_command(cls, result: CommandResult, *, changed: bool = True) -> "Outcome":
@@ -129,6 +130,10 @@ class StepKind:
                 continue
             check_arg(self.name, name, spec, args[name], where)
         return args
+
+    def defines(self, args: Mapping[str, Any]) -> set[str]:
+        """Variables this step sets for the steps after it (known before anything runs)."""
+        return set()
 
     def templates(self, args: Mapping[str, Any]) -> list[str]:
         """Template files this step renders (checked before anything runs)."""

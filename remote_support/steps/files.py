@@ -35,6 +35,7 @@ crosses file systems: the final rename stays atomic, readers see the old file or
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import shlex
@@ -97,13 +98,16 @@ def check_file_args(args: Mapping[str, Any], where: str, kind: str) -> None:
 # -- walking to a path on the host
 
 
-def walk_script(path: str, *, follow: bool = False, refuse_rc: int = 0) -> str:
+def walk_script(path: str, *, follow: bool = False, refuse_rc: int = 0, mkdir: bool = False,
+                keep_link: bool = False) -> str:
     """Shell that goes safely to ``path``'s directory (see the module docstring).
 
     Afterwards the shell's working directory is that directory, ``$rs_name`` the last component,
     ``$rs_dir`` the directory's physical path and ``$rs_path`` both joined; ``$rs_euid`` is the user id the
     commands run as. When the path may not be walked it prints ``rs-state=...`` lines (``dotdot``,
-    ``badname``, ``nodir``, ``dirlink``, ``link``, ``raced``) and exits ``refuse_rc``.
+    ``badname``, ``nodir``, ``dirlink``, ``link``, ``raced``) and exits ``refuse_rc``. ``mkdir`` creates
+    missing directories on the way (as ``mkdir -p``, mode from the umask); ``keep_link`` leaves a final
+    link as it is (for kinds that replace or remove the link itself) instead of refusing or following it.
     """
     q = shlex.quote
     return f"""set -f
@@ -138,13 +142,14 @@ while :; do
       cd -P -- "$rs_c" 2>/dev/null || rs_refuse nodir "rs-dir=$(pwd -P | sed 's,/$,,')/$rs_c"
       continue
     fi
+    [ {int(mkdir)} = 1 ] && [ ! -e "$rs_c" ] && {{ mkdir -- "$rs_c" || exit 1; echo "rs-made=$(pwd -P | sed 's,/$,,')/$rs_c"; }}
     [ -d "$rs_c" ] || rs_refuse nodir "rs-dir=$(pwd -P | sed 's,/$,,')/$rs_c"
     rs_id=$(stat -c %d:%i -- "$rs_c") || exit 1
     cd -P -- "$rs_c" || exit 1
     [ "$(stat -c %d:%i .)" = "$rs_id" ] || rs_refuse raced "rs-dir=$rs_parent"
   done
   rs_dir=$(pwd -P)
-  if [ -L "$rs_name" ]; then
+  if [ {int(keep_link)} = 0 ] && [ -L "$rs_name" ]; then
     rs_target=$(readlink -- "$rs_name")
     if [ {int(follow)} = 1 ] && rs_trusted "$(stat -c %u -- "$rs_name")" && ! rs_replaceable "$rs_name"; then
       rs_hops=$((rs_hops + 1))
@@ -209,6 +214,7 @@ class FileState:
     sha256: str = ""
     umask: int = 0o022
     text: str | None = None  # when asked for and small enough
+    data: bytes | None = None  # the exact bytes, with content="step"
     note: str = ""  # why there is no text although it was asked for
     fields: dict[str, str] | None = None
 
@@ -229,9 +235,10 @@ def inspect_file(ctx: StepContext, path: str, *, follow: bool = False, content: 
     """
     limit = limit or (EDIT_LIMIT if content == "step" else DIFF_LIMIT)
     read_here = content == "step" or (content == "login" and not ctx.become)
+    reader = 'base64 -w0 < "./$rs_name"; echo' if content == "step" else 'cat -- "./$rs_name"'
     script = walk_script(path, follow=follow) + f"""printf 'rs-path=%s\\nrs-umask=%s\\n' "$rs_path" "$(umask)"
 [ -d "$rs_name" ] && {{ echo rs-state=dir; exit 0; }}
-[ -e "$rs_name" ] || {{ echo rs-state=absent; exit 0; }}
+[ -e "$rs_name" ] || [ -L "$rs_name" ] || {{ echo rs-state=absent; exit 0; }}
 [ -f "$rs_name" ] || {{ echo rs-state=special; exit 0; }}
 [ -r "$rs_name" ] || {{ echo rs-state=unreadable; exit 0; }}
 echo rs-state=file
@@ -241,7 +248,7 @@ h=${{h%% *}}
 echo "rs-sha256=$h"
 if [ {int(read_here)} = 1 ] && [ "$h" != {shlex.quote(skip_if_sha or "-")} ] && \\
    [ "$(stat -c %s -- "$rs_name")" -le {limit} ]; then
-  echo {_CONTENT_MARK}; cat -- "./$rs_name"
+  echo {_CONTENT_MARK}; {reader}
 fi"""
     result = ctx.run(script)
     head, marked, text = result.stdout.partition(_CONTENT_MARK + "\n")
@@ -258,7 +265,11 @@ fi"""
         current.mode, current.uid, current.user, current.gid, current.group = int(mode, 8), uid, user, gid, group
         current.size = int(size)
     current.sha256 = fields.get("sha256", "")
-    if marked:
+    if marked and content == "step":
+        # base64: the bytes exactly, untouched by the output's decoding and secret masking
+        current.data = base64.b64decode(text.strip())
+        current.text = current.data.decode("utf-8", "replace")
+    elif marked:
         current.text = text
     elif current.state == "file" and content != "none" and current.sha256 != skip_if_sha:
         if current.size > limit:
@@ -278,8 +289,13 @@ fi"""
 
 def write_file(ctx: StepContext, dest: str, content: bytes, *, mode: str | int | Mode | None = None,
                owner: str | None = None, group: str | None = None, backup: Any = False,
-               validate: str | None = None, follow: Any = False) -> Outcome:
-    """Make ``dest`` on the host hold ``content`` with the given attributes; see the module docstring."""
+               validate: str | None = None, follow: Any = False, mkdirs: bool = False,
+               old_text: str | None = None) -> Outcome:
+    """Make ``dest`` on the host hold ``content`` with the given attributes; see the module docstring.
+
+    ``mkdirs`` creates missing directories (as ``lineinfile``'s ``create`` does); ``old_text`` is the old
+    content for the diff when the kind has read it already (``inspect_file(content="step")``).
+    """
     try:
         check_path(dest, ctx.where, "the step's")
         wanted = mode if isinstance(mode, Mode) or mode is None else parse_mode(mode, ctx.where)
@@ -292,8 +308,12 @@ def write_file(ctx: StepContext, dest: str, content: bytes, *, mode: str | int |
     group = str(group) if group not in (None, "") else None
     checksum = hashlib.sha256(content).hexdigest()
     want_text = ctx.diff or ctx.check
-    current = inspect_file(ctx, dest, follow=follow, content="login" if want_text else "none",
-                           skip_if_sha=checksum)
+    current = inspect_file(ctx, dest, follow=follow, content="login" if want_text and old_text is None
+                           else "none", skip_if_sha=checksum)
+    if old_text is not None:
+        current.text = old_text
+    if mkdirs and current.state == "nodir":
+        current.state = "absent"
     data: dict[str, Any] = {"dest": dest, "path": current.path, "checksum": checksum, "size": len(content),
                             "backup": None}
     problem = _problem(current, dest, ctx)
@@ -317,7 +337,7 @@ def write_file(ctx: StepContext, dest: str, content: bytes, *, mode: str | int |
         return Outcome(changed=True, msg=f"check mode: would {what} {dest}", diff=diff, data=data)
 
     if content_changed:
-        script = walk_script(dest, follow=follow, refuse_rc=_REFUSED) + _write_script(
+        script = walk_script(dest, follow=follow, refuse_rc=_REFUSED, mkdir=mkdirs) + _write_script(
             checksum, wanted_mode, owner, group, as_bool(backup), validate, exists)
         result = ctx.run(script, stdin=content)
         if result.rc != 0:
