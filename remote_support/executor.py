@@ -253,7 +253,11 @@ class _HostRun:
                 if not isinstance(loop, (list, tuple)):
                     raise TaskError(f"{step.where}: loop must be a list, this one is a {type(loop).__name__} "
                                     f"({str(loop)[:60]!r})")
-                items = [self.one(step, {**variables, step.loop_var: item}) for item in loop]
+                items = []
+                for item in loop:
+                    items.append(self.one(step, {**variables, step.loop_var: item}))
+                    # as Ansible: a set_fact item's variables are seen by the next item (accumulating idiom)
+                    variables = {**variables, **items[-1][0].variables}
                 outcome, attempts = _merge([o for o, _ in items]), max((a for _, a in items), default=1)
         except ConnectError as exc:
             status = Status.UNREACHABLE if exc.unreachable else Status.FAILED

@@ -16,8 +16,7 @@ import tempfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from ..errors import ConnectError, UnreachableError
-from ..errors import TaskError
+from ..errors import ConnectError, TaskError, UnreachableError
 from .base import Arg, Outcome, StepContext, StepKind, as_bool
 from .files import check_path, refusal, walk_script
 
@@ -136,7 +135,7 @@ def _stage(ctx: StepContext, src: str, directory: bool) -> tuple[str, str, str] 
     if directory:
         # sorted members and no gzip timestamp: an unchanged directory gives the same bytes again
         produce = ('tar --sort=name -I "gzip -n" -cf "$f" -- "$rs_name"; rc=$?; '
-                   f'[ $rc -eq 1 ] && echo "rs-note=some files changed while they were read" >&2; [ $rc -le 1 ]')
+                   '[ $rc -eq 1 ] && echo "rs-note=some files changed while they were read" >&2; [ $rc -le 1 ]')
     else:
         produce = 'cat -- "./$rs_name" > "$f"'
     script = _walk(src, refuse_rc=1) + f"""d=$(mktemp -d /tmp/rs-fetch.XXXXXXXX) || exit 1

@@ -184,7 +184,7 @@ def _plan(now: dict[str, str], state: str, path: str, src: str | None, mode: Mod
     if state == "absent":
         if kind == "absent":
             return "", []
-        return f'rm -rf -- "./$rs_name"\n', [f"remove {path}" + (" and everything in it" if kind == "directory"
+        return 'rm -rf -- "./$rs_name"\n', [f"remove {path}" + (" and everything in it" if kind == "directory"
                                                                  and now.get("nonempty") else "")]
     if state in ("file", "directory") and kind == "special":
         raise _Refused(f"{path} is a device, socket or pipe, not a {state}")
@@ -209,7 +209,7 @@ def _plan(now: dict[str, str], state: str, path: str, src: str | None, mode: Mod
             notes.append(f"create {path}")
     is_dir = state == "directory" or kind == "directory"
     base = current_mode if not created else ((0o777 if is_dir else 0o666) & ~umask)
-    wanted = mode.resolve(base, is_dir) if mode else None
+    wanted = mode.resolve(base, is_dir, umask) if mode else None
     if wanted is not None and wanted != base:
         notes.append(f"mode {base:04o} -> {wanted:04o}")
     if owner is not None and (created or owner not in (stat_[1], stat_[2])):
@@ -219,7 +219,7 @@ def _plan(now: dict[str, str], state: str, path: str, src: str | None, mode: Mod
     spec = (owner or "") + (f":{group}" if group is not None else "") if (owner or group) else None
     attrs_needed = any(n.startswith(("mode", "owner", "group")) for n in notes) or (created and (spec is not None or wanted is not None))
     if is_dir:
-        tree = _tree_changes(now.get("tree", ""), mode, owner, group) if recurse else []
+        tree = _tree_changes(now.get("tree", ""), mode, owner, group, umask) if recurse else []
         notes += tree
         if attrs_needed or tree:
             lines += ['rs_id=$(stat -c %d:%i -- "$rs_name") && cd -P -- "$rs_name" && '
@@ -288,13 +288,11 @@ def _plan_link(now: dict[str, str], state: str, path: str, src: str, owner: str 
 
 
 def _chmod_spec(mode: Mode) -> str:
-    """A mode for ``chmod -R``: octal, or symbolic with an explicit who (so chmod ignores the umask, as Ansible)."""
-    if mode.octal is not None:
-        return f"{mode.octal:04o}"
-    return ",".join(clause if clause[:1] in "ugoa" else "a" + clause for clause in str(mode.symbolic).split(","))
+    """A mode for ``chmod -R``: chmod reads symbolic modes as Ansible does (with the same umask: same shell)."""
+    return f"{mode.octal:04o}" if mode.octal is not None else str(mode.symbolic)
 
 
-def _tree_changes(tree: str, mode: Mode | None, owner: str | None, group: str | None) -> list[str]:
+def _tree_changes(tree: str, mode: Mode | None, owner: str | None, group: str | None, umask: int) -> list[str]:
     """How many entries inside a directory would change, from the counted (mode, owner, group, type) lines."""
     counts: Counter[str] = Counter()
     for line in tree.splitlines():
@@ -302,7 +300,7 @@ def _tree_changes(tree: str, mode: Mode | None, owner: str | None, group: str | 
         if len(parts) != 7:
             continue
         number, octal, user, uid, grp, gid, kind = int(parts[0]), int(parts[1], 8), *parts[2:]
-        if mode is not None and mode.resolve(octal, kind == "d") != octal:
+        if mode is not None and mode.resolve(octal, kind == "d", umask) != octal:
             counts["mode"] += number
         if owner is not None and owner not in (user, uid):
             counts["owner"] += number

@@ -1,8 +1,8 @@
 """File modes as steps give them: octal (``"0644"``) or symbolic as chmod and Ansible read them (``u+rwx,g-w``).
 
 :func:`parse_mode` checks a value when the task is loaded and returns a :class:`Mode`; ``Mode.resolve``
-gives the octal mode for a file whose current mode (and type) is known. As in Ansible, a symbolic mode
-without a "who" (``+x``) means ``a`` and is not masked by the umask (chmod would mask it).
+gives the octal mode for a file whose current mode (and type) is known. As in Ansible and chmod, a clause
+without a "who" (``+x``) means ``a`` with the bits of the umask left alone (r, w and x).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 from ..errors import TaskError
 
 _OCTAL = re.compile(r"0?[0-7]{3,4}")
-_CLAUSE = re.compile(r"([ugoa]*)((?:[-+=](?:[rwxXst]*|[ugo]))+)")
-_ACTION = re.compile(r"([-+=])([rwxXst]*|[ugo])")
+_CLAUSE = re.compile(r"([ugoa]*)((?:[-+=](?:[ugo]|[rwxXst]*))+)")
+_ACTION = re.compile(r"([-+=])([ugo]|[rwxXst]*)")
 
 # per class: its rwx bits (as a shift), its special bit, and what `=` clears
 _SHIFT = {"u": 6, "g": 3, "o": 0}
@@ -34,7 +34,7 @@ class Mode:
         if self.octal is not None:
             return self.octal
         base = current if current is not None else ((0o777 if is_dir else 0o666) & ~umask)
-        return apply_symbolic(str(self.symbolic), base, is_dir)
+        return apply_symbolic(str(self.symbolic), base, is_dir, umask)
 
     def __str__(self) -> str:
         return f"{self.octal:04o}" if self.octal is not None else str(self.symbolic)
@@ -57,8 +57,8 @@ def parse_mode(value: Any, where: str, kind: str = "") -> Mode | None:
                     f"such as \"u=rw,g=r,o=\" or \"u+x,g-w\" (who: u g o a; op: + - =; perms: r w x X s t)")
 
 
-def apply_symbolic(spec: str, mode: int, is_dir: bool = False) -> int:
-    """``mode`` changed by the symbolic ``spec`` (comma-separated clauses), as chmod does without a umask."""
+def apply_symbolic(spec: str, mode: int, is_dir: bool = False, umask: int = 0o022) -> int:
+    """``mode`` changed by the symbolic ``spec`` (comma-separated clauses), as Ansible and chmod do."""
     mode &= 0o7777
     for clause in spec.split(","):
         match = _CLAUSE.fullmatch(clause)
@@ -66,9 +66,10 @@ def apply_symbolic(spec: str, mode: int, is_dir: bool = False) -> int:
             raise ValueError(f"bad symbolic mode clause {clause!r}")
         who = match.group(1) or "a"
         classes = "ugo" if "a" in who else "".join(c for c in "ugo" if c in who)
+        keep = umask & 0o777 if not match.group(1) else 0  # no who: the umask's r/w/x bits are not touched
         for op, perms in _ACTION.findall(match.group(2)):
             for cls in classes:
-                bits = _bits(cls, perms, mode, is_dir)
+                bits = _bits(cls, perms, mode, is_dir, keep)
                 if op == "+":
                     mode |= bits
                 elif op == "-":
@@ -80,16 +81,18 @@ def apply_symbolic(spec: str, mode: int, is_dir: bool = False) -> int:
     return mode
 
 
-def _bits(cls: str, perms: str, mode: int, is_dir: bool) -> int:
+def _bits(cls: str, perms: str, mode: int, is_dir: bool, keep: int = 0) -> int:
     if perms in ("u", "g", "o"):  # copy another class's rwx (from the mode before this clause)
         return ((mode >> _SHIFT[perms]) & 0o7) << _SHIFT[cls]
     value = 0
     for perm in perms:
         if perm == "r":
-            value |= 0o4 << _SHIFT[cls]
+            value |= (0o4 << _SHIFT[cls]) & ~keep
         elif perm == "w":
-            value |= 0o2 << _SHIFT[cls]
-        elif perm == "x" or (perm == "X" and (is_dir or mode & 0o111)):
+            value |= (0o2 << _SHIFT[cls]) & ~keep
+        elif perm == "x":
+            value |= (0o1 << _SHIFT[cls]) & ~keep
+        elif perm == "X" and (is_dir or mode & 0o111):
             value |= 0o1 << _SHIFT[cls]
         elif perm == "s" and cls in "ug":
             value |= _SPECIAL[cls]

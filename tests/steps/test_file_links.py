@@ -6,51 +6,16 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
+from attack_support import SECRET, as_attacker
+from task_support import lab_hosts, run_task, steps_of, write_task
 
 from remote_support.errors import TaskError
 from remote_support.results import Status
 from remote_support.tasks import load_task
-from task_support import lab_hosts, run_task, steps_of, write_task
-
-ATTACKER = "rsattacker"
-SECRET = "root-only secret: hunter2\n"
-
-
-@pytest.fixture(scope="module")
-def attacker():
-    """A local unprivileged user (not the lab's), removed afterwards."""
-    if subprocess.run(["id", ATTACKER], capture_output=True).returncode != 0:
-        subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", ATTACKER], check=True)
-    entry = pwd.getpwnam(ATTACKER)
-    yield entry
-    subprocess.run(["userdel", ATTACKER], check=False)
-
-
-def as_attacker(entry, *argv: str) -> None:
-    """Run a command as the attacker (a real process with their uid, as they would)."""
-    subprocess.run(["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--clear-groups", "--",
-                    *argv], check=True)
-
-
-@pytest.fixture
-def sticky(tmp_path_factory):
-    """A /tmp-like directory: root-owned, mode 1777, beside a root-only file with a secret."""
-    base = Path("/tmp") / f"rs-sticky-{os.getpid()}"
-    shutil.rmtree(base, ignore_errors=True)
-    base.mkdir()
-    os.chmod(base, 0o1777)
-    secret = Path("/root") / f"rs-secret-{os.getpid()}"
-    secret.write_text(SECRET)
-    os.chmod(secret, 0o600)
-    yield base, secret
-    shutil.rmtree(base, ignore_errors=True)
-    secret.unlink(missing_ok=True)
 
 
 def test_copy_with_become_does_not_write_through_a_planted_link(lab, tmp_path, attacker, sticky):

@@ -17,12 +17,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from task_support import lab_hosts, run_task, steps_of, write_task
 
 from remote_support.errors import TaskError
 from remote_support.inventory import Host
 from remote_support.results import Status
 from remote_support.tasks import load_task
-from task_support import lab_hosts, run_task, steps_of, write_task
 
 SSHD = b"# sshd\nPort 22\n#PermitRootLogin yes\nListenAddress 0.0.0.0\nUsePAM yes\n"
 INI = b"[main]\na=1\n[extra]\nb=2\n[main]\nc=3\n"
