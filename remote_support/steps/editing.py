@@ -3,8 +3,7 @@
 The file is read as the step's user (become applies) through :func:`files.inspect_file`, edited in Python
 by the kind's pure function (bytes in, bytes out: the same function the tests compare with Ansible's
 module), and written back with :func:`files.write_file` (atomic, validated, backed up, never through a
-planted link). The diff shows the file the step edits, which the operator named: links another user
-planted are refused before anything is read.
+planted link). As for every file-writing kind, the diff shows old text only the login user may read.
 """
 
 from __future__ import annotations
@@ -92,7 +91,9 @@ def edit_file(ctx: StepContext, args: Mapping[str, Any], edit: Callable[[bytes |
     outcome = write_file(ctx, path, result.content, mode=args.get("mode"), owner=args.get("owner"),
                          group=args.get("group"), backup=args.get("backup"), validate=args.get("validate"),
                          follow=follow, mkdirs=create,
-                         old_text=current.text if original is not None else "")
+                         # with become the old text for the diff is read again as the login user (by
+                         # write_file), so a diff never shows what the login user could not read
+                         old_text=None if original is not None and ctx.become else current.text or "")
     outcome.data = {**outcome.data, **data}
     outcome.data.pop("dest", None)
     if result.msg and not outcome.failed and outcome.changed:

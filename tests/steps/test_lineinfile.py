@@ -200,10 +200,10 @@ def test_on_the_lab_with_become_check_diff_and_backup(lab, tmp_path):
     host = lab_hosts(lab, [10])[0]
     conf = Path(f"/tmp/rs-t-lineinfile-{os.getpid()}.conf")
     conf.write_bytes(SSHD)
-    os.chmod(conf, 0o600)  # root's: the login user can neither read nor write it
+    os.chmod(conf, 0o644)  # root's: the login user may read it, not write it
     args = {"regexp": "^#?PermitRootLogin", "line": "PermitRootLogin no", "backup": True, "mode": "u=rw,g=r,o="}
     theirs = prepare(tmp_path / "ansible", "sshd_config", SSHD)
-    os.chmod(theirs, 0o600)
+    os.chmod(theirs, 0o644)
     expected = ansible("lineinfile", theirs, args)
     try:
         task = write_task(tmp_path / "t", f"""
@@ -216,8 +216,8 @@ def test_on_the_lab_with_become_check_diff_and_backup(lab, tmp_path):
         checked = steps_of(run_task(task, [host], check=True, diff=True))["edit"]
         assert checked.status is Status.CHANGED, checked.reason
         assert "-#PermitRootLogin yes\n+PermitRootLogin no\n" in checked.diff
-        assert "mode 0600 -> 0640" in checked.diff
-        assert conf.read_bytes() == SSHD and stat.S_IMODE(conf.stat().st_mode) == 0o600  # check changed nothing
+        assert "mode 0644 -> 0640" in checked.diff
+        assert conf.read_bytes() == SSHD and stat.S_IMODE(conf.stat().st_mode) == 0o644  # check changed nothing
         done = steps_of(run_task(task, [host], diff=True))["edit"]
         assert done.status is Status.CHANGED and expected["changed"]
         assert conf.read_bytes() == theirs.read_bytes()
@@ -234,6 +234,16 @@ def test_on_the_lab_with_become_check_diff_and_backup(lab, tmp_path):
             """)
         refused = steps_of(run_task(plain, [host]))["edit"]
         assert refused.status is Status.FAILED and "use become: true" in refused.reason
+        # now 0640: the login user may not read it, so a diff (even with become) does not show it
+        private = steps_of(run_task(write_task(tmp_path / "q", f"""
+            name: private
+            steps:
+              - name: edit
+                lineinfile: {json.dumps({"path": str(conf), "regexp": "^Port", "line": "Port 2222"})}
+                become: true
+            """), [host], check=True, diff=True))["edit"]
+        assert private.status is Status.CHANGED and "old content not shown" in private.diff
+        assert "UsePAM" not in private.diff and "Port" not in private.diff.split("\n", 1)[1]
     finally:
         for path in Path("/tmp").glob(conf.name + "*"):
             path.unlink()
@@ -281,3 +291,36 @@ def test_a_secret_in_the_file_is_written_back_as_it_was(tmp_path):
     step = steps_of(run_task(task, [LOCAL], extra_vars={"db_password": "s3cr3t-value"}))["edit"]
     assert step.status is Status.CHANGED
     assert path.read_bytes() == b"password = s3cr3t-value\nother = 1\n"
+
+
+LAB_CASES = ["regexp-replaces", "insertbefore-regexp", "backrefs-match", "absent-regexp", "crlf-line",
+             "create-missing", "block-replace", "block-insertafter-multiline", "block-create"]
+
+
+@pytest.mark.parametrize("case, kind, content, args", [c for c in CASES if c[0] in LAB_CASES],
+                         ids=LAB_CASES)
+def test_same_result_as_ansible_on_the_sshd_lab_with_become(lab, tmp_path, case, kind, content, args):
+    host = lab_hosts(lab, [20])[0]
+    theirs = prepare(tmp_path / "ansible", "file.conf", content)
+    expected = ansible(kind, theirs, args)
+    mine = Path(f"/tmp/rs-t-oracle-{case}-{os.getpid()}.conf")
+    mine.unlink(missing_ok=True)
+    if content is not None:
+        mine.write_bytes(content)  # root's, 0644
+    try:
+        if content is not None:
+            step = ours(kind, mine, {**args}, tmp_path / "task", host)
+            assert step.status is Status.FAILED, "the login user may not write a root file"
+        task = write_task(tmp_path / "become", f"""
+            name: oracle
+            steps:
+              - name: edit
+                {kind}: {json.dumps({**args, "path": str(mine)})}
+                become: true
+            """)
+        step = steps_of(run_task(task, [host]))["edit"]
+        assert (step.status is Status.CHANGED) == expected["changed"], step.reason
+        assert mine.read_bytes() == theirs.read_bytes() and mine.stat().st_uid == 0
+        assert steps_of(run_task(task, [host]))["edit"].status is Status.OK
+    finally:
+        mine.unlink(missing_ok=True)
