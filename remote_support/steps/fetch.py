@@ -31,6 +31,12 @@ class Fetch(StepKind):
         "flat": Arg("bool", default=False, help="put it in dest directly instead of dest/<host>/<remote path>"),
     }
 
+    def normalize(self, value: Any, where: str) -> dict[str, Any]:
+        args = super().normalize(value, where)
+        if isinstance(args.get("src"), str) and "{{" not in args["src"] and "{%" not in args["src"]:
+            check_path(args["src"], where, self.name, "src")
+        return args
+
     def run(self, ctx: StepContext, args: dict[str, Any]) -> Outcome:
         src = str(args["src"])
         if ctx.connection.host.connection == "winrm":

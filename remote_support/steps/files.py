@@ -14,10 +14,10 @@ The API, for step kinds:
   that act on a path with their own commands (``file``): it leaves the shell in the path's directory.
 
 **Links a less privileged user planted are never followed.** The host walks the path from ``/`` one
-directory at a time with ``cd``, checking after each step that it is in the directory it looked at
-(device and inode), so a directory swapped for a link half-way is noticed; once there, every command
-works on names in that directory, which no later rename of an ancestor can redirect. A symbolic link
-among the directories is followed only when it is owned by root or by the step's user and no one else
+directory at a time with ``cd -P``, checking after each step that it is in the directory it looked at
+(the physical ``$PWD`` is the parent's plus the name), so a directory swapped for a link half-way is
+noticed; once there, every command works on names in that directory, which no later rename of an
+ancestor can redirect. A symbolic link among the directories is followed only when it is owned by root or by the step's user and no one else
 can replace it (its directory is theirs, not world-writable, or sticky); otherwise the step fails, naming
 the link. A destination that is itself a link is refused unless the step says ``follow: true``, and even
 then only such a trusted link is followed (a link another user put in /tmp never is). ``..`` in a path is
@@ -111,11 +111,11 @@ def walk_script(path: str, *, follow: bool = False, refuse_rc: int = 0, mkdir: b
     """
     q = shlex.quote
     return f"""set -f
-rs_euid=$(id -u)
+rs_euid=
 rs_p={q(path)}
 case "$rs_p" in /*) ;; *) rs_p="$(pwd)/$rs_p" ;; esac
 rs_hops=0
-rs_trusted() {{ [ "$1" = 0 ] || [ "$1" = "$rs_euid" ]; }}
+rs_trusted() {{ [ "$1" = 0 ] && return 0; rs_euid=${{rs_euid:-$(id -u)}}; [ "$1" = "$rs_euid" ]; }}
 # could someone other than root and us replace entry $1 of the current directory?
 rs_replaceable() {{
   set -- "$1" $(stat -c '%u %a' .) $(stat -c %u -- "$1")
@@ -134,21 +134,22 @@ while :; do
   rs_ifs=$IFS; IFS=/; set -- ${{rs_parent#/}}; IFS=$rs_ifs
   for rs_c do
     case "$rs_c" in ''|.) continue ;; ..) rs_refuse dotdot "rs-path=$rs_p" ;; esac
+    rs_here=${{PWD%/}}
     if [ -L "$rs_c" ]; then
       if ! rs_trusted "$(stat -c %u -- "$rs_c")" || rs_replaceable "$rs_c"; then
-        rs_refuse dirlink "rs-link=$(pwd -P | sed 's,/$,,')/$rs_c" "rs-owner=$(stat -c %U -- "$rs_c")" \\
+        rs_refuse dirlink "rs-link=$rs_here/$rs_c" "rs-owner=$(stat -c %U -- "$rs_c")" \\
           "rs-target=$(readlink -- "$rs_c")"
       fi
-      cd -P -- "$rs_c" 2>/dev/null || rs_refuse nodir "rs-dir=$(pwd -P | sed 's,/$,,')/$rs_c"
+      cd -P -- "$rs_c" 2>/dev/null || rs_refuse nodir "rs-dir=$rs_here/$rs_c"
       continue
     fi
-    [ {int(mkdir)} = 1 ] && [ ! -e "$rs_c" ] && {{ mkdir -- "$rs_c" || exit 1; echo "rs-made=$(pwd -P | sed 's,/$,,')/$rs_c"; }}
-    [ -d "$rs_c" ] || rs_refuse nodir "rs-dir=$(pwd -P | sed 's,/$,,')/$rs_c"
-    rs_id=$(stat -c %d:%i -- "$rs_c") || exit 1
+    [ {int(mkdir)} = 1 ] && [ ! -e "$rs_c" ] && {{ mkdir -- "$rs_c" || exit 1; echo "rs-made=$rs_here/$rs_c"; }}
+    [ -d "$rs_c" ] || rs_refuse nodir "rs-dir=$rs_here/$rs_c"
     cd -P -- "$rs_c" || exit 1
-    [ "$(stat -c %d:%i .)" = "$rs_id" ] || rs_refuse raced "rs-dir=$rs_parent"
+    # cd -P sets PWD to the physical path: a link swapped in after the -L test took us elsewhere
+    [ "$PWD" = "$rs_here/$rs_c" ] || rs_refuse raced "rs-dir=$rs_here/$rs_c"
   done
-  rs_dir=$(pwd -P)
+  rs_dir=$PWD
   if [ {int(keep_link)} = 0 ] && [ -L "$rs_name" ]; then
     rs_target=$(readlink -- "$rs_name")
     if [ {int(follow)} = 1 ] && rs_trusted "$(stat -c %u -- "$rs_name")" && ! rs_replaceable "$rs_name"; then
@@ -443,7 +444,8 @@ def _write_script(checksum: str, mode: int | None, owner: str | None, group: str
         f'exit {_TEMP_FAILED}; }}',
         "trap 'rm -f -- \"$t\"' EXIT",
         'exec 3<> "$t"',
-        f'[ ! -L "$t" ] && [ "$(stat -c %d:%i:%u:%h -- "$t")" = "$(stat -L -c %d:%i:%u:%h {fd})" ] || '
+        # the descriptor is the file we created, not a link swapped in before it was opened (lstat the name)
+        f'[ "$(stat -c %d:%i:%u:%h -- "$t")" = "$(stat -L -c %d:%i:%u:%h {fd})" ] || '
         f'{{ echo "rs-state=raced"; exit {_RACED}; }}',
         f'cat >&3 || exit {_UPLOAD_FAILED}',
         f'h=$(sha256sum < {fd}) || exit 1',
@@ -471,7 +473,7 @@ def _write_script(checksum: str, mode: int | None, owner: str | None, group: str
                   f'ln -P -- "./$rs_name" "./$b" || exit {_BACKUP_FAILED}',
                   'printf "rs-backup=%s\\n" "$rs_dir/$b"']
     lines += [f'mv -fT -- "$t" "./$rs_name" || exit {_MOVE_FAILED}', "trap - EXIT",
-              f'[ "$(stat -c %d:%i -- "$rs_name")" = "$(stat -L -c %d:%i {fd})" ] || '
+              f'set -- $(stat -L -c %d:%i -- "./$rs_name" {fd}) && [ "$1" = "$2" ] || '
               f'{{ echo "$rs_path was replaced while it was written" >&2; exit {_MOVE_FAILED}; }}']
     return "\n".join(lines) + "\n"
 

@@ -149,14 +149,17 @@ def test_a_link_swapped_in_after_the_check_is_replaced_not_followed(lab, tmp_pat
     assert step.status is Status.CHANGED and not dest.is_symlink() and dest.read_text() == "new\n"
 
 
-@pytest.mark.parametrize("dest", ["/tmp/a\nb", "/tmp/tab\there", "/tmp/esc\x1b[2J"])
-def test_control_characters_in_a_literal_path_are_refused_at_load(tmp_path, dest):
+@pytest.mark.parametrize("kind", ["copy: {content: x, dest: PATH}", "template: {src: t.j2, dest: PATH}",
+                                  "fetch: {src: PATH}"])
+@pytest.mark.parametrize("path", ["/tmp/a\nb", "/tmp/tab\there", "/tmp/esc\x1b[2J"])
+def test_control_characters_in_a_literal_path_are_refused_at_load(tmp_path, kind, path):
     task = write_task(tmp_path, """
         name: ctl
         steps:
           - name: write
-            copy: {content: x, dest: DEST}
-        """.replace("DEST", '"' + dest.encode("unicode_escape").decode() + '"'))
+            KIND
+        """.replace("KIND", kind.replace("PATH", '"' + path.encode("unicode_escape").decode() + '"')),
+        templates={"t.j2": "x"})
     with pytest.raises(TaskError) as error:
         load_task(task)
     assert f"{task}:5" in str(error.value) and "control character" in str(error.value)
