@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import pwd
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -206,3 +208,24 @@ def test_fetch_with_become_does_not_read_through_a_planted_link(lab, tmp_path, a
     assert step.status is Status.FAILED and "symbolic link" in step.reason, step.reason
     assert not (tmp_path / "out").exists() or "hunter2" not in "".join(
         p.read_text() for p in (tmp_path / "out").rglob("*") if p.is_file())
+
+
+def test_the_cli_output_and_journal_never_hold_the_secret(lab, tmp_path, attacker, sticky):
+    """End to end: `run --check --diff -b`, then the real write, through the CLI and its journal."""
+    base, secret = sticky
+    link = base / "motd"
+    as_attacker(attacker, "ln", "-s", str(secret), str(link))
+    task = tmp_path / "motd.yml"
+    task.write_text(f"steps:\n  - name: motd\n    copy: {{content: \"hello\\n\", dest: {link}}}\n")
+    env = {**os.environ, "REMOTE_SUPPORT_JOURNAL": str(tmp_path / "j.sqlite")}
+    name = lab.status()[0].name
+    for extra in (["--check", "--diff"], ["--diff"]):
+        result = subprocess.run([sys.executable, "-m", "remote_support", "run", str(task), "-i",
+                                 str(lab.inventory_path), "-l", name, "-b", *extra], capture_output=True,
+                                text=True, timeout=120, env=env)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "refusing" in result.stdout + result.stderr
+        assert "hunter2" not in result.stdout + result.stderr
+    journal = list(tmp_path.glob("j.sqlite*"))  # with its WAL
+    assert journal and all(b"hunter2" not in path.read_bytes() for path in journal)
+    assert secret.read_text() == SECRET
