@@ -27,7 +27,9 @@ from typing import Any
 from ..errors import TaskError
 from .base import Arg, Outcome, StepContext, StepKind, as_bool
 from .editing import templated
-from .files import _RACED, _REFUSED, attributes_script, check_path, refusal, walk_script
+from .files import RACED_RC as _RACED
+from .files import REFUSED_RC as _REFUSED
+from .files import attributes_script, check_path, refusal, walk_script
 from .modes import Mode, parse_mode
 
 STATES = ("file", "directory", "link", "hard", "absent", "touch")

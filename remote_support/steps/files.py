@@ -10,8 +10,11 @@ The API, for step kinds:
 - :func:`inspect_file` ``(ctx, path, *, follow=False, content="none"|"login"|"step")`` reads what is at
   ``path`` (a :class:`FileState`), with its text when asked: ``"step"`` reads it as the step's user
   (become applies: kinds that edit a file need its text), ``"login"`` only as the login user (for a diff).
-- :func:`walk_script` ``(path, follow=..., refuse_rc=...)``: the shell prologue the other two use, for kinds
-  that act on a path with their own commands (``file``): it leaves the shell in the path's directory.
+- :func:`walk_script` ``(path, follow=..., refuse_rc=..., mkdir=..., keep_link=...)``: the shell prologue the
+  other two use, for kinds that act on a path with their own commands (``file``): it leaves the shell in
+  the path's directory, with ``$rs_name`` the last component; :func:`refusal` words its ``rs-state=`` lines.
+- :func:`parse_mode` an octal mode as an int (for kinds that need a number); ``mode`` arguments of
+  ``write_file`` may also be symbolic (``u=rw,g=r,o=``, see steps/modes.py).
 
 **Links a less privileged user planted are never followed.** The host walks the path from ``/`` one
 directory at a time with ``cd -P``, checking after each step that it is in the directory it looked at
@@ -44,7 +47,8 @@ from typing import Any, Mapping
 
 from ..errors import TaskError
 from .base import Arg, Outcome, StepContext, as_bool, unified_diff
-from .modes import Mode, parse_mode
+from .modes import Mode
+from .modes import parse_mode as parse_any_mode
 
 #: the old file is read for a diff only up to this size; bigger or binary files get a one-line note
 DIFF_LIMIT = 256 * 1024
@@ -68,9 +72,10 @@ FILE_ARGS = {
 _CONTENT_MARK = "--rs-content--"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-# exit codes of the write command, each with what went wrong
+# exit codes of the write command, each with what went wrong (REFUSED_RC, RACED_RC: see walk_script)
 (_TEMP_FAILED, _UPLOAD_FAILED, _ATTRS_FAILED, _VALIDATE_FAILED, _BACKUP_FAILED, _MOVE_FAILED,
  _REFUSED, _RACED) = range(90, 98)
+REFUSED_RC, RACED_RC = _REFUSED, _RACED
 
 
 def check_path(value: Any, where: str, kind: str, arg: str = "dest") -> None:
@@ -81,11 +86,25 @@ def check_path(value: Any, where: str, kind: str, arg: str = "dest") -> None:
                         f"({value!r}): file paths with control characters are refused")
 
 
+def parse_mode(value: Any, where: str, kind: str = "") -> int | None:
+    """An octal mode ("0644", "644", "2775") as an int, None when not given; TaskError naming the step otherwise.
+
+    For kinds that need a number; symbolic modes ("u+rwx,g-w") are read by :func:`modes.parse_mode`,
+    which ``write_file`` and ``check_file_args`` use.
+    """
+    mode = parse_any_mode(value, where, kind)
+    if mode is not None and mode.octal is None:
+        what = f"{kind} argument 'mode'" if kind else "argument 'mode'"
+        raise TaskError(f"{where}: {what} is {value!r}: give octal digits such as \"0644\" or \"0755\" "
+                        f"(symbolic modes are not supported here)")
+    return None if mode is None else mode.octal
+
+
 def check_file_args(args: Mapping[str, Any], where: str, kind: str) -> None:
     """Checks shared by the file-writing kinds, at load time for literal values and again after rendering."""
     mode = args.get("mode")
     if not (isinstance(mode, str) and "{" in mode):
-        parse_mode(mode, where, kind)
+        parse_any_mode(mode, where, kind)
     validate = args.get("validate")
     if isinstance(validate, str) and "{" not in validate and "%s" not in validate:
         raise TaskError(f"{where}: {kind} argument 'validate' must contain %s, where the path of the new file "
@@ -299,7 +318,7 @@ def write_file(ctx: StepContext, dest: str, content: bytes, *, mode: str | int |
     """
     try:
         check_path(dest, ctx.where, "the step's")
-        wanted = mode if isinstance(mode, Mode) or mode is None else parse_mode(mode, ctx.where)
+        wanted = mode if isinstance(mode, Mode) or mode is None else parse_any_mode(mode, ctx.where)
     except TaskError as exc:
         return Outcome(failed=True, msg=str(exc))
     if validate and "%s" not in validate:
