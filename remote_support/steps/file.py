@@ -112,7 +112,7 @@ class File(StepKind):
         if result.rc != 0:
             fields = _fields(result.stdout)
             msg = (refusal(fields, path) if result.rc in (_REFUSED, _RACED) else None) or \
-                f"cannot make {path} {_describe(state, src)}: {_last(result.stderr) or f'exit code {result.rc}'}" \
+                f"cannot change {path} ({'; '.join(notes)}): {_last(result.stderr) or f'exit code {result.rc}'}" \
                 f"{_hint(ctx)}"
             return Outcome(failed=True, msg=msg, rc=result.rc, stdout=result.stdout, stderr=result.stderr, data=data)
         return Outcome(changed=True, msg="; ".join(notes), diff=diff, data=data)

@@ -246,3 +246,25 @@ def test_bad_arguments_are_refused_at_load(tmp_path, step, message):
     with pytest.raises(TaskError) as error:
         load_task(task)
     assert f"{task}:7" in str(error.value) and message in str(error.value)
+
+
+def test_without_become_a_root_directory_is_refused_with_a_hint(lab, tmp_path, base):
+    host = lab_hosts(lab, [12])[0]
+    base.mkdir(mode=0o755)
+    task = write_task(tmp_path, f"""
+        name: plain
+        steps:
+          - name: it
+            file: {{path: "{base}", state: directory, mode: "0700"}}
+        """)
+    step = one(task, host)
+    assert step.status is Status.FAILED and "use become: true" in step.reason, step.reason
+    assert mode_of(base) == 0o755
+    made = write_task(tmp_path / "m", f"""
+        name: sub
+        steps:
+          - name: it
+            file: {{path: "{base}/sub", state: directory}}
+        """)
+    step = one(made, host)
+    assert step.status is Status.FAILED and "use become: true" in step.reason and not (base / "sub").exists()
