@@ -385,7 +385,9 @@ def _problem(current: FileState, dest: str, ctx: StepContext) -> str:
     if current.state == "unreadable":
         return f"cannot read {dest} to compare it{_become_hint(ctx) or ': permission denied'}"
     if current.state.startswith("error:"):
-        return f"cannot inspect {dest}: {current.state[6:]}"
+        reason = current.state[6:]
+        denied = not ctx.become and any(word in reason for word in ("ermission denied", "can't cd", "not permitted"))
+        return f"cannot inspect {dest}: {reason}" + (" (the login user may not: use become: true)" if denied else "")
     return refusal(current.fields or {}, dest) or ""
 
 
