@@ -101,13 +101,16 @@ class File(StepKind):
             plan, notes = _plan(now, state, path, src, mode, owner, group, recurse, force, args)
         except _Refused as exc:
             return Outcome(failed=True, msg=str(exc), data=data)
+        # as Ansible: directories created on the way get the same mode/owner/group as the last one
+        made = _made_attributes(mode, owner, group, int(now.get("umask") or "0022", 8)) \
+            if state == "directory" and now["type"] == "absent" else ""
         if not notes:
             return Outcome(msg=f"{path} is {_describe(state, src)}", data=data)
         diff = f"{path}: {', '.join(notes)}\n" if (ctx.diff or ctx.check) else ""
         if ctx.check:
             return Outcome(changed=True, msg=f"check mode: would {'; '.join(notes)}", diff=diff, data=data)
         script = walk_script(path, follow=follow and not keep, keep_link=keep, refuse_rc=_REFUSED,
-                             mkdir=state == "directory") + plan
+                             mkdir=state == "directory", on_mkdir=made) + plan
         result = ctx.run(script)
         if result.rc != 0:
             fields = _fields(result.stdout)
@@ -287,6 +290,16 @@ def _plan_link(now: dict[str, str], state: str, path: str, src: str, owner: str 
     if spec and notes:
         lines.append(f'chown -h -- {q(spec)} "./$rs_name"' if state == "link" else attributes_script(None, owner, group))
     return "\n".join(lines) + "\n", notes
+
+
+def _made_attributes(mode: Mode | None, owner: str | None, group: str | None, umask: int) -> str:
+    """Shell (on ``.``) for a directory the walk just created."""
+    q = shlex.quote
+    spec = (owner or "") + (f":{group}" if group is not None else "") if (owner or group) else None
+    commands = [f"chown -- {q(spec)} ."] if spec else []
+    if mode is not None:
+        commands.append(f"chmod -- {mode.resolve(None, True, umask):04o} .")
+    return " && ".join(commands)
 
 
 def _chmod_spec(mode: Mode) -> str:

@@ -118,7 +118,7 @@ def check_file_args(args: Mapping[str, Any], where: str, kind: str) -> None:
 
 
 def walk_script(path: str, *, follow: bool = False, refuse_rc: int = 0, mkdir: bool = False,
-                keep_link: bool = False) -> str:
+                keep_link: bool = False, on_mkdir: str = "") -> str:
     """Shell that goes safely to ``path``'s directory (see the module docstring).
 
     Afterwards the shell's working directory is that directory, ``$rs_name`` the last component,
@@ -127,6 +127,7 @@ def walk_script(path: str, *, follow: bool = False, refuse_rc: int = 0, mkdir: b
     ``badname``, ``nodir``, ``dirlink``, ``link``, ``raced``) and exits ``refuse_rc``. ``mkdir`` creates
     missing directories on the way (as ``mkdir -p``, mode from the umask); ``keep_link`` leaves a final
     link as it is (for kinds that replace or remove the link itself) instead of refusing or following it.
+    ``on_mkdir`` is shell run inside each directory it creates (on ``.``: ``chmod 0750 .``).
     """
     q = shlex.quote
     return f"""set -f
@@ -162,11 +163,13 @@ while :; do
       cd -P -- "$rs_c" 2>/dev/null || rs_refuse nodir "rs-dir=$rs_here/$rs_c"
       continue
     fi
-    [ {int(mkdir)} = 1 ] && [ ! -e "$rs_c" ] && {{ mkdir -- "$rs_c" || exit 1; echo "rs-made=$rs_here/$rs_c"; }}
+    rs_made=
+    [ {int(mkdir)} = 1 ] && [ ! -e "$rs_c" ] && {{ mkdir -- "$rs_c" || exit 1; rs_made=1; }}
     [ -d "$rs_c" ] || rs_refuse nodir "rs-dir=$rs_here/$rs_c"
     cd -P -- "$rs_c" || exit 1
     # cd -P sets PWD to the physical path: a link swapped in after the -L test took us elsewhere
     [ "$PWD" = "$rs_here/$rs_c" ] || rs_refuse raced "rs-dir=$rs_here/$rs_c"
+    [ -z "$rs_made" ] || {{ echo "rs-made=$PWD"; {on_mkdir or ":"}; }} || exit 1
   done
   rs_dir=$PWD
   if [ {int(keep_link)} = 0 ] && [ -L "$rs_name" ]; then
