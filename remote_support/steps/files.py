@@ -122,8 +122,8 @@ def walk_script(path: str, *, follow: bool = False, refuse_rc: int = 0, mkdir: b
     """Shell that goes safely to ``path``'s directory (see the module docstring).
 
     Afterwards the shell's working directory is that directory, ``$rs_name`` the last component,
-    ``$rs_dir`` the directory's physical path and ``$rs_path`` both joined; ``$rs_euid`` is the user id the
-    commands run as. When the path may not be walked it prints ``rs-state=...`` lines (``dotdot``,
+    ``$rs_dir`` the directory's physical path and ``$rs_path`` both joined; the positional parameters are
+    used up. When the path may not be walked it prints ``rs-state=...`` lines (``dotdot``,
     ``badname``, ``nodir``, ``dirlink``, ``link``, ``raced``) and exits ``refuse_rc``. ``mkdir`` creates
     missing directories on the way (as ``mkdir -p``, mode from the umask); ``keep_link`` leaves a final
     link as it is (for kinds that replace or remove the link itself) instead of refusing or following it.
