@@ -33,10 +33,35 @@ from .ssh import SSHSettings, _fingerprint, _record_host_key, resolve_settings, 
 if TYPE_CHECKING:
     from ..inventory import Host
 
-#: a line a Cisco-like CLI prints when it rejects a command
-CLI_ERROR = re.compile(r"^\s*% ?(Invalid input|Incomplete command|Ambiguous command|Unknown command|"
-                       r"Unrecognized command|Bad |Error).*$", re.M | re.I)
+#: a line a Cisco-like CLI (IOS, EOS, NX-OS, OS6, FTOS) prints when it rejects a command
+CLI_ERROR = re.compile(r"^\s*% ?(Invalid|Incomplete command|Ambiguous command|Unknown command|"
+                       r"Unrecognized command|Bad |Error|Access denied|Permission denied).*$", re.M | re.I)
+#: what each platform family prints when it rejects a line, beyond the `%` messages above; the key
+#: is a prefix of netmiko device types (the longest matching prefix wins)
+PLATFORM_ERRORS = {
+    # FastIron/ICX: `Invalid input -> frobnicate` (no %), `Error: ports ethe 1/1 are not ...`
+    "brocade": r"^\s*(Invalid input ->.*|Error[:\s-].*|Incomplete command\..*|Ambiguous input ->.*)$",
+    "ruckus": r"^\s*(Invalid input ->.*|Error[:\s-].*|Incomplete command\..*|Ambiguous input ->.*)$",
+    # Junos CLI: `error: ...`, `syntax error, expecting ...`, `unknown command.`
+    "juniper": r"^\s*(error:.*|syntax error.*|unknown command\..*|missing argument\..*)$",
+    # Dell OS6/PowerConnect: besides `% Invalid input detected at '^' marker.`
+    "dell": r"^\s*(ERROR:.*|Command not found / Incomplete command.*|An invalid interface has been used.*|"
+            r"Invalid input\. .*|VLANs failed to be configured.*|These VLANs do not exist.*)$",
+    # NX-OS: `% Invalid command at '^' marker.`, `ERROR: ...`
+    "cisco_nxos": r"^\s*(ERROR:.*|Syntax error while parsing.*)$",
+    # EOS: besides `% Invalid input`, `% Incomplete command`: `% Unavailable command`, `% Not supported`
+    "arista": r"^\s*% (Unavailable command|Not supported|.* not found).*$",
+}
 DEFAULT_READ_TIMEOUT = 30.0
+
+
+def cli_errors(device_type: str | None) -> re.Pattern:
+    """The pattern of lines by which ``device_type``'s CLI rejects a command (multi-line, per line)."""
+    best = max((prefix for prefix in PLATFORM_ERRORS if (device_type or "").startswith(prefix)), key=len,
+               default=None)
+    if best is None:
+        return CLI_ERROR
+    return re.compile(f"{CLI_ERROR.pattern}|{PLATFORM_ERRORS[best]}", re.M | re.I)
 
 
 @dataclass(frozen=True)
@@ -99,6 +124,7 @@ class NetworkConnection(Connection):
         self._log = io.BytesIO()
         self._log_read = 0
         self._lock = threading.Lock()  # one command at a time on the one CLI session
+        self.errors: re.Pattern = CLI_ERROR  # the device's error lines (cli_errors(device_type) once open)
 
     # -- open / close
 
@@ -174,15 +200,25 @@ class NetworkConnection(Connection):
             raise ConnectError(self.host.name, f"session set-up failed: {exc}",
                                f"is device_type {self.device_type} right for this device?") from None
         self._session = session
-        if enable:
-            try:
+        self.errors = cli_errors(self.device_type)
+        _quick_config_mode_checks(session)
+        try:
+            # privileged mode: with the enable secret, or without one where the device allows it (a
+            # privilege-15 login is there already; Dell OS6 may take an empty enable password)
+            privileged = session.check_enable_mode()
+            if not privileged:
                 session.enable()
-            except (ValueError, Exception) as exc:
-                self.close()
-                if isinstance(exc, ValueError):
-                    raise AuthError(self.host.name, "enable refused: check enable_password",
-                                    "the device did not reach privileged mode with the enable secret") from None
-                raise UnreachableError(self.host.name, f"unreachable: connection lost during enable: {exc}") from None
+        except ValueError:
+            self.close()
+            if enable:
+                raise AuthError(self.host.name, "enable refused: check enable_password",
+                                "the device did not reach privileged mode with the enable secret") from None
+            raise AuthError(self.host.name, "enable refused: the device wants an enable password",
+                            "set enable_password (a secret reference) for this host in the inventory") from None
+        except Exception as exc:  # noqa: BLE001 - netmiko raises its own and socket errors here
+            self.close()
+            raise UnreachableError(self.host.name, f"unreachable: connection lost during enable: "
+                                   f"{exc or type(exc).__name__}") from None
         self._take_log()  # the login banner and prompts are not part of the first command
 
     def close(self) -> None:
@@ -223,23 +259,35 @@ class NetworkConnection(Connection):
         """Run ``action(session, read_timeout) -> output`` and make a result of it; errors mapped."""
         from netmiko.exceptions import ReadTimeout
 
+        from netmiko.exceptions import NetmikoBaseException
+
         session = self._require()
         limit = self._remaining(timeout)
         started = time.monotonic()
         with self._lock:
             try:
                 output = action(session, limit)
-            except ReadTimeout:
+            except ReadTimeout as exc:
                 log = self._take_log()
-                error = CommandTimeout(self.host.name, f"{label!r}: no prompt within {limit:g}s")
-                error.result = NetworkCommandResult(label, MASK(log), "", None, time.monotonic() - started, log)
+                waited = time.monotonic() - started
+                error = CommandTimeout(self.host.name, f"{_short(label)!r}: no answer after {waited:.1f}s: "
+                                       f"{_waited_for(exc)} (the limit was {limit:g}s; raise it with --timeout "
+                                       f"or the step's timeout)")
+                error.result = NetworkCommandResult(label, MASK(log), "", None, waited, log)
                 raise error from None
             except (OSError, EOFError, paramiko.SSHException) as exc:
-                raise UnreachableError(self.host.name, f"unreachable: connection lost during {label!r}: "
+                raise UnreachableError(self.host.name, f"unreachable: connection lost during {_short(label)!r}: "
                                        f"{exc or type(exc).__name__}") from None
+            except (NetmikoBaseException, ValueError) as exc:
+                # netmiko's own failures (a mode it could not enter or leave, a prompt it did not
+                # recognise): the device answered, not as expected; a failed command with the reason
+                log = self._take_log()
+                first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+                reason = f"netmiko: {first} (device_type {self.device_type}: is it right for this device?)"
+                return NetworkCommandResult(label, MASK(log), MASK(reason), 1, time.monotonic() - started, log)
             log = self._take_log()
         output = MASK(output)
-        errors = [m.group(0).strip() for m in CLI_ERROR.finditer(output)]
+        errors = [m.group(0).strip() for m in self.errors.finditer(output)]
         return NetworkCommandResult(label, output, "\n".join(errors), 1 if errors else 0,
                                     time.monotonic() - started, log)
 
@@ -264,7 +312,7 @@ class NetworkConnection(Connection):
 
         def push(session, limit: float) -> str:
             try:
-                return session.send_config_set(lines, read_timeout=limit, error_pattern=CLI_ERROR.pattern)
+                return session.send_config_set(lines, read_timeout=limit, error_pattern=self.errors.pattern)
             except ConfigInvalidException as exc:
                 text = str(exc)
                 rest = text.partition("at command: ")[2]
@@ -277,8 +325,10 @@ class NetworkConnection(Connection):
         if failed:
             reason = f"the device rejected {failed['line']!r}: {failed['error']}"
             return NetworkCommandResult(label, result.session_log, reason, 1, result.duration, result.session_log)
+        if result.rc and not result.stdout and result.stderr.startswith("netmiko: "):
+            return result
         if result.rc:
-            offending = _offending_line(result.stdout, lines)
+            offending = _offending_line(result.stdout, lines, self.errors)
             reason = f"the device rejected {offending!r}: {result.stderr.splitlines()[0]}"
             return NetworkCommandResult(label, result.stdout, reason, 1, result.duration, result.session_log)
         return result
@@ -304,12 +354,44 @@ class NetworkConnection(Connection):
                                 "use show steps (connection: network)")
 
 
-def _offending_line(output: str, lines: list[str]) -> str:
+def _short(label: str) -> str:
+    first, _, rest = label.partition("\n")
+    return first + (f" (+{rest.count(chr(10)) + 1} lines)" if rest else "")
+
+
+def _waited_for(exc: Exception) -> str:
+    """What netmiko was waiting for when it gave up, from its ReadTimeout message."""
+    text = " ".join(str(exc).split())
+    for marker in ("Pattern not detected:", "The command echo was not detected", "Search pattern never detected"):
+        at = text.find(marker)
+        if at >= 0:
+            return "waited for " + text[at:].split(" in output")[0].split(" Things you might")[0].rstrip(".") \
+                .replace("Pattern not detected: ", "the pattern ").replace("The command echo", "the command's echo")
+    return "waited for the device's prompt"
+
+
+def _quick_config_mode_checks(session) -> None:
+    """Make netmiko check config mode by reading up to the prompt, not by waiting for 2 s of silence.
+
+    Without a pattern (FastIron, Dell OS6, ...) netmiko's check_config_mode sends a newline and waits
+    until the device is quiet for 2 s; a config push checks four times (about 9 s per push).
+    """
+    check = session.check_config_mode
+
+    def check_config_mode(*args, **kwargs):
+        if len(args) < 2 and not kwargs.get("pattern"):
+            kwargs["pattern"] = r"[>#]"
+        return check(*args, **kwargs)
+
+    session.check_config_mode = check_config_mode
+
+
+def _offending_line(output: str, lines: list[str], errors: re.Pattern = CLI_ERROR) -> str:
     """The config line echoed last before the first CLI error in ``output``."""
     last = ""
     wanted = {line.strip() for line in lines}
     for text in output.splitlines():
-        if CLI_ERROR.match(text):
+        if errors.match(text):
             return last or (lines[0] if lines else "")
         for candidate in wanted:
             if candidate and text.rstrip().endswith(candidate):
