@@ -337,11 +337,67 @@ class NetworkConnection(Connection):
         """Save the running config (``write memory`` on IOS; netmiko knows each platform's command)."""
         return self._call("save config", timeout, lambda session, limit: session.save_config())
 
+    @property
+    def configured_by_commit(self) -> bool:
+        """Junos takes changes into a candidate and applies them with ``commit``."""
+        return (self.device_type or "").startswith("juniper")
+
+    def config_command(self) -> str:
+        if self.configured_by_commit:
+            display = " | display set" if str(self.host.get("config_format") or "") == "set" else ""
+            return "show configuration" + display
+        return "show running-config"
+
     def get_config(self, *, timeout: float | None = None) -> str:
-        result = self.run("show running-config", timeout=timeout)
+        command = self.config_command()
+        result = self.run(command, timeout=timeout)
         if result.rc:
-            raise ConnectError(self.host.name, f"show running-config failed: {result.stderr}", "")
+            raise ConnectError(self.host.name, f"{command} failed: {result.stderr}", "")
         return result.stdout
+
+    def commit_config(self, lines: Sequence[str], *, check: bool = False, confirmed: int | None = None,
+                      timeout: float | None = None) -> NetworkCommandResult:
+        """Junos CLI: load ``lines`` in configuration mode, then ``commit check`` (and roll back) or commit.
+
+        Tested on recorded outputs of real Junos devices (the lab's Juniper models speak NETCONF only).
+        """
+        lines = [str(line).strip() for line in lines]
+        verb = "commit check" if check else (f"commit confirmed {confirmed}" if confirmed else "commit")
+        label = "\n".join([*lines, verb])
+
+        from netmiko.exceptions import ConfigInvalidException
+
+        def undo(session, limit: float) -> str:
+            # leave nothing half-loaded in the candidate
+            text = session.send_command("rollback 0", expect_string=r"[>#]\s*$", read_timeout=limit)
+            session.exit_config_mode()
+            return text
+
+        def push(session, limit: float) -> str:
+            try:
+                output = session.send_config_set(lines, read_timeout=limit, error_pattern=self.errors.pattern,
+                                                 exit_config_mode=False)
+            except ConfigInvalidException as exc:
+                undo(session, limit)
+                rest = str(exc).partition("at command: ")[2]
+                line, _, error = rest.rpartition(", matched error: ")
+                return f"{line}\n{error.strip()}\n"
+            if check:
+                output += session.send_command("commit check", expect_string=r"[>#]\s*$", read_timeout=limit)
+                return output + undo(session, limit)
+            try:
+                return output + session.commit(confirm=bool(confirmed), confirm_delay=confirmed or None,
+                                               and_quit=True, read_timeout=limit)
+            except ValueError as exc:  # netmiko: "Commit failed with the following errors: ..."
+                undo(session, limit)
+                return output + str(exc) + "\n"
+
+        result = self._call(label, timeout, push)
+        if result.rc and result.stdout:
+            offending = _offending_line(result.stdout, lines, self.errors)
+            return NetworkCommandResult(label, result.stdout, f"the device rejected {offending!r}: "
+                                        f"{result.stderr.splitlines()[0]}", 1, result.duration, result.session_log)
+        return result
 
     # -- files
 

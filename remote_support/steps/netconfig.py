@@ -71,9 +71,9 @@ class Config(StepKind):
         # the lines as given, in order, so that each is typed in the context it was written for; flat
         # platforms get them rendered with `exit` after each section
         pushed = push_lines(platform, parse_config(platform, "\n".join(lines))) if platform.style == "flat" else lines
-        commit = getattr(connection, "commit_config", None)
-        if commit is not None:  # configured by commit (Junos): check mode is `commit check`
-            result = commit(pushed, check=ctx.check, confirmed=args.get("confirmed"), timeout=ctx.timeout)
+        if getattr(connection, "configured_by_commit", False):  # Junos: check mode is `commit check`
+            result = connection.commit_config(pushed, check=ctx.check, confirmed=args.get("confirmed"),
+                                              timeout=ctx.timeout)
             data["session_log"] = getattr(result, "session_log", "")
             if result.rc:
                 return Outcome(failed=True, command=result.command, rc=result.rc, stdout=result.stdout,
