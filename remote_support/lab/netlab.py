@@ -1,28 +1,40 @@
-"""The emulated-switch lab: N Cisco IOS switches from fake-switches, on loopback addresses of this machine.
+"""The emulated-switch lab: N switches from fake-switches, on loopback addresses of this machine.
 
 The network counterpart of :mod:`remote_support.lab` (real sshd hosts). Used by the tests of network
 devices, staff training and the benchmark. Switch *i* is ``sw-00i`` on 127.44.0.i (rolling into the third
-octet after .254), port 22 as root, 2222 otherwise; it speaks real SSH (Twisted conch), has a Cisco IOS
-CLI (user mode, ``enable``, ``configure terminal``, ``show running-config``, ``write memory``...).
+octet after .254), port 22 as root, 2222 otherwise; it speaks real SSH (Twisted conch). By default every
+switch is a Cisco IOS one; ``up(count, models="ios,eos,fastiron,os6,junos")`` deals the models of
+:data:`SWITCH_MODELS` out in turn (``lab up --switches N --switch-models ...``), and the inventory gives each
+switch its ``device_type`` (and ``connection: netconf`` for Junos) and a group named after its model.
 
 fake-switches is a test peer, not a dependency of the tool: it lives in a virtual environment of its own
 (default ``data_dir()/"netlab-venv"``, created on first use, about 10 s with a warm pip cache), and the
 switches run in server processes started with that environment's python, :data:`SWITCHES_PER_PROCESS`
-switches each. The server script is :data:`SERVER_SCRIPT`; it applies the two workarounds the
-emulator needs for netmiko (see ``/work/shared/notes/network-lab.md``):
+switches each. The server script is :data:`SERVER_SCRIPT`; it works around the emulator's gaps that real
+netmiko/ncclient flows run into (see ``/work/shared/notes/network-lab.md``):
 
-1. the enable password is given to the switch core as ``str`` (the packaged launcher gives bytes, so
-   ``enable`` always answers ``% Access denied`` on Python 3);
-2. config mode learns ``end`` (leave config mode from any sub-mode), which netmiko's ``send_config_set``
-   sends to exit; and an unknown command answers as IOS does (``% Invalid input detected at '^'
-   marker.``) instead of the emulator's ``No such command``.
+- all models: the enable password is given to the switch core as ``str`` (the packaged launcher gives
+  bytes, so ``enable`` always answers ``% Access denied`` on Python 3); config mode learns ``end``
+  (leave config mode from any sub-mode), which netmiko sends to exit;
+- ios: an unknown command answers as IOS does (``% Invalid input detected at '^' marker.``) instead of
+  the emulator's ``No such command``;
+- eos: user mode learns ``terminal width/length`` with EOS's answers (netmiko waits for ``Width set
+  to``); ``show running-config`` without argument (IndexError) prints the whole config; ``show version``
+  and other unknown ``show`` commands (NotImplementedError, which killed the session) answer; netmiko's
+  save, ``copy running-config startup-config``, is known;
+- fastiron: ``show running-config`` and ``show vlan`` without argument (crashed) print the config and
+  the VLANs; ``show version`` prints a FastIron (ICX) text that ntc-templates parses, not NetIron's;
+- os6: ``show version`` (printed nothing) prints an OS6 one; the config stays flat as on OS6;
+- junos: NETCONF only, no CLI (tests use ``connection: netconf``); ``<validate>`` (``commit check``),
+  announced but missing, validates the candidate. ``commit confirmed`` is committed for good (the
+  emulator does not roll back), and an interface the model does not have ends the NETCONF session.
 
 Layout of the lab directory (default ``data_dir()/"netlab"``)::
 
     state.json       what is up: switches, server processes and their pidfiles
     server.py        the server script (rewritten by every `up`)
     known_hosts      every switch under name and address with the (shared, built-in) RSA host key
-    inventory.yml    the lab as a native inventory (connection: network, device_type: cisco_ios)
+    inventory.yml    the lab as a native inventory (connection: network, device_type per model)
     password         the login password; enable_password: the enable secret (both mode 600)
     procs/NN/        switches.json, server.pid, server.log of server process NN
 
