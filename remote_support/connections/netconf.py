@@ -217,7 +217,32 @@ class NetconfConnection(Connection):
                     else:
                         _discard_quietly(manager)  # a failed load leaves nothing half-loaded behind
 
-        return self._call(label, timeout, apply)
+        result = self._call(label, timeout, apply)
+        if result.rc and len(lines) > 1 and " at " not in result.stderr:
+            culprit = self._first_rejected(lines, timeout)
+            if culprit:
+                reason = f"the device rejected {culprit!r}: {result.stderr.splitlines()[0]}"
+                return NetworkCommandResult(label, result.stdout, reason, 1, result.duration, result.session_log)
+        return result
+
+    def _first_rejected(self, lines: list[str], timeout: float | None) -> str | None:
+        """The first line the candidate refuses on its own (the device's error did not say which)."""
+        from ncclient.operations.rpc import RPCError
+
+        def probe(manager) -> str:
+            for line in lines:
+                try:
+                    with manager.locked("candidate"):
+                        try:
+                            manager.edit_config(target="candidate", config=set_to_xml([line]))
+                        finally:
+                            manager.discard_changes()
+                except (RPCError, SetSyntaxError):
+                    return line
+            return ""
+
+        result = self._call("find the rejected line", timeout, probe)
+        return result.stdout or None
 
     def send_config(self, lines: Sequence[str], *, timeout: float | None = None) -> NetworkCommandResult:
         """As :meth:`commit_config` (a Junos device is configured by commit)."""

@@ -301,11 +301,11 @@ FASTIRON_VERSION = """\
     UNIT 1: compiled on Jul 27 2016 at 00:50:14 labeled as SPR08030e
       (10305500 bytes) from Primary SPR08030e.bin
         SW: Version 08.0.30eT203
-  Compressed Boot-Monitor Image size = 786944, Version:10.1.06T205 (spz10106)
+  Boot-Monitor Image size = 786944, Version:10.1.06T205 (spz10106)
   HW: Stackable ICX7250-48P-POE
 ==========================================================================
 UNIT 1: SL 1: ICX7250-48P POE 48-port Management Module
-         Serial  #:DUK3841M0AB
+         Serial  #: DUK3841M0AB
          License: ICX7250_L3_SOFT_PACKAGE   (LID: fwmINJOpFlc)
          P-ENGINE  0: type E02B, rev 01
 ==========================================================================

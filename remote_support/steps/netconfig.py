@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .base import Arg, Outcome, StepContext, StepKind, as_bool, unified_diff
-from .netplatform import ConfigSyntaxError, after_text, check_lines, missing, platform_for, push_lines, tree_lines
+from .netplatform import ConfigSyntaxError, check_lines, diff_texts, missing, platform_for, push_lines, tree_lines
 from .netplatform import parse as parse_config
 from .netshow import network_connection
 
@@ -67,7 +67,7 @@ class Config(StepKind):
         if not tree.children:
             return Outcome(changed=False, msg="the running config has every line", data=data)
         count = len(data["missing"])
-        diff = unified_diff(running, after_text(platform, running, tree), "running-config")
+        diff = unified_diff(*diff_texts(platform, running, tree), "running-config")
         # the lines as given, in order, so that each is typed in the context it was written for; flat
         # platforms get them rendered with `exit` after each section
         pushed = push_lines(platform, parse_config(platform, "\n".join(lines))) if platform.style == "flat" else lines

@@ -258,6 +258,31 @@ def _spans(platform: ConfigPlatform, lines: list[str]) -> dict[tuple[str, ...], 
     return spans
 
 
+def diff_texts(platform: ConfigPlatform, running: str, tree: HConfig) -> tuple[str, str]:
+    """The running config before and after adding ``tree``, as the device would show them (for the diff).
+
+    Junos in the curly form is compared in that form (both sides rebuilt from ``set`` lines, so that a
+    new statement shows inside its block); in ``set`` form the new lines follow the others.
+    """
+    before = running.replace("\r\n", "\n").rstrip("\n") + "\n"
+    if platform.style != "junos":
+        return before, after_text(platform, running, tree)
+    from ..connections.junos import configuration_element, curly_to_set, set_to_xml, xml_to_curly
+
+    added = [line for line in tree.dump_simple() if line.startswith("set ")]
+    deleted = [line[len("delete "):] for line in tree.dump_simple() if line.startswith("delete ")]
+    curly = "{" in running or not running.strip()
+    current = curly_to_set(running) if curly else [line.strip() for line in before.splitlines() if line.strip()]
+    kept = [line for line in current if not any(line == f"set {d}" or line.startswith(f"set {d} ") for d in deleted)]
+    if not curly:
+        return before, "\n".join([*kept, *added]) + "\n"
+
+    def canon(lines: list[str]) -> str:
+        return xml_to_curly(configuration_element(set_to_xml(lines))) if lines else ""
+
+    return canon(current), canon([*kept, *added])
+
+
 def after_text(platform: ConfigPlatform, running: str, tree: HConfig) -> str:
     """``running`` with the lines of ``tree`` added where the device would show them (for the diff)."""
     lines = running.replace("\r\n", "\n").rstrip("\n").split("\n")
