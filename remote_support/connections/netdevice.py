@@ -45,8 +45,8 @@ PLATFORM_ERRORS = {
     # Junos CLI: `error: ...`, `syntax error, expecting ...`, `unknown command.`
     "juniper": r"^\s*(error:.*|syntax error.*|unknown command\..*|missing argument\..*)$",
     # Dell OS6/PowerConnect: besides `% Invalid input detected at '^' marker.`
-    "dell": r"^\s*(ERROR:.*|Command not found / Incomplete command.*|An invalid interface has been used.*|"
-            r"Invalid input\. .*|VLANs failed to be configured.*|These VLANs do not exist.*)$",
+    "dell": r"^(.*\bERROR: .*|\s*Command not found / Incomplete command.*|An invalid interface has been used.*|"
+            r"\s*Invalid input\. .*|\s*VLANs failed to be configured.*|\s*These VLANs do not exist.*)$",
     # NX-OS: `% Invalid command at '^' marker.`, `ERROR: ...`
     "cisco_nxos": r"^\s*(ERROR:.*|Syntax error while parsing.*)$",
     # EOS: besides `% Invalid input`, `% Incomplete command`: `% Unavailable command`, `% Not supported`

@@ -33,7 +33,7 @@ import yaml
 
 from ..errors import TaskError
 from .base import Arg, Outcome, StepContext, StepKind
-from .netplatform import Block, missing, parse, platform_for
+from .netplatform import Block, ConfigSyntaxError, missing, parse, platform_for
 from .netplatform import blocks as platform_blocks
 from .netshow import network_connection
 
@@ -211,8 +211,11 @@ class Compliance(StepKind):
         golden = ctx.templar.render_file(args["template"], ctx.vars) if args.get("template") else None
         config = connection.get_config(timeout=ctx.timeout)
         device_type = getattr(connection, "device_type", None)
-        results = golden_rules(config, golden, args["template"], device_type) if golden is not None else []
-        results += [evaluate(config, rule, device_type) for rule in rules or []]
+        try:
+            results = golden_rules(config, golden, args["template"], device_type) if golden is not None else []
+            results += [evaluate(config, rule, device_type) for rule in rules or []]
+        except ConfigSyntaxError as exc:
+            return Outcome(failed=True, command="show running-config", rc=0, msg=f"cannot check compliance: {exc}")
         failed = [r for r in results if not r["passed"]]
         data = {"rules": results, "compliance": {"passed": len(results) - len(failed), "failed": len(failed),
                                                  "rules": len(results), "template": args.get("template"),

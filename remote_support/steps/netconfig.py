@@ -62,7 +62,10 @@ class Config(StepKind):
             return Outcome(failed=True, msg=f"{platform.device_type} cannot take these lines, nothing pushed: {exc}",
                            data={"lines": lines})
         running = connection.get_config(timeout=ctx.timeout)
-        tree = missing(platform, running, lines)
+        try:
+            tree = missing(platform, running, lines)
+        except ConfigSyntaxError as exc:
+            return Outcome(failed=True, msg=f"nothing pushed: {exc}", data={"lines": lines})
         data: dict[str, Any] = {"lines": lines, "missing": tree_lines(tree)}
         if not tree.children:
             return Outcome(changed=False, msg="the running config has every line", data=data)

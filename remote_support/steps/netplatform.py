@@ -136,8 +136,14 @@ def check_lines(platform: ConfigPlatform, lines: list[str]) -> None:
 
 
 def parse(platform: ConfigPlatform, text: str) -> HConfig:
-    """A config (or wanted lines) as a hier_config tree."""
-    return get_hconfig(platform.driver(), text)
+    """A config (or wanted lines) as a hier_config tree (ConfigSyntaxError if it is not of this platform)."""
+    from hier_config.exceptions import DuplicateChildError
+
+    try:
+        return get_hconfig(platform.driver(), text)
+    except (DuplicateChildError, ValueError) as exc:
+        raise ConfigSyntaxError(f"the config does not read as {platform.device_type} configuration ({exc}): "
+                                f"is device_type {platform.device_type} right for this device?") from None
 
 
 def missing(platform: ConfigPlatform, running: str, lines: list[str]) -> HConfig:
@@ -313,8 +319,10 @@ def after_text(platform: ConfigPlatform, running: str, tree: HConfig) -> str:
     result: list[str] = []
     # new sections go before the closing `end` (or the OS6 final `exit`), not after it
     closing = len(lines)
-    while closing > 0 and (not lines[closing - 1].strip() or _END.match(lines[closing - 1])):
+    while closing > 0 and not lines[closing - 1].strip():
         closing -= 1
+    if closing > 0 and _END.match(lines[closing - 1]):
+        closing -= 1  # only the one closing line: the `exit` before it ends an OS6 block
     for i, line in enumerate(lines):
         if i == closing:
             result.extend(tail)
