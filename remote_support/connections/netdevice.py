@@ -421,8 +421,9 @@ def _waited_for(exc: Exception) -> str:
     for marker in ("Pattern not detected:", "The command echo was not detected", "Search pattern never detected"):
         at = text.find(marker)
         if at >= 0:
-            return "waited for " + text[at:].split(" in output")[0].split(" Things you might")[0].rstrip(".") \
-                .replace("Pattern not detected: ", "the pattern ").replace("The command echo", "the command's echo")
+            what = text[at:].split(" in output")[0].split(" Things you might")[0].rstrip(".")
+            what = what.replace("Pattern not detected: ", "the pattern ").replace("The command echo", "the command's echo")
+            return "waited for " + re.sub(r"\\+(.)", r"\1", what)  # netmiko shows the pattern regex-escaped
     return "waited for the device's prompt"
 
 

@@ -17,7 +17,8 @@ netmiko/ncclient flows run into (see ``/work/shared/notes/network-lab.md``):
   bytes, so ``enable`` always answers ``% Access denied`` on Python 3); config mode learns ``end``
   (leave config mode from any sub-mode), which netmiko sends to exit;
 - ios: an unknown command answers as IOS does (``% Invalid input detected at '^' marker.``) instead of
-  the emulator's ``No such command``;
+  the emulator's ``No such command``; an empty enable password is refused, as by IOS with an enable
+  secret (the emulator let it in); EOS, FastIron and OS6 keep taking it (no enable secret set);
 - eos: user mode learns ``terminal width/length`` with EOS's answers (netmiko waits for ``Width set
   to``); ``show running-config`` without argument (IndexError) prints the whole config; ``show version``
   and other unknown ``show`` commands (NotImplementedError, which killed the session) answer; netmiko's
@@ -225,6 +226,27 @@ def _unknown(self, line):
 
 
 cisco_core.CiscoShellSession.handle_unknown_command = _unknown
+
+
+def _patch_cisco_enable():
+    """IOS with an enable secret refuses an empty one; the emulator let any empty password in."""
+    from fake_switches.cisco.command_processor.default import DefaultCommandProcessor
+
+    enabling = DefaultCommandProcessor.continue_enabling
+
+    def continue_enabling(self, line):
+        if line == "" and any(self.switch_configuration.privileged_passwords):
+            self.replace_input = False
+            self.write_line("% Access denied")
+            self.write_line("")
+            self.show_prompt()
+            return
+        enabling(self, line)
+
+    DefaultCommandProcessor.continue_enabling = continue_enabling
+
+
+_patch_cisco_enable()
 
 
 EOS_VERSION = """\
