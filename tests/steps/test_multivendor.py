@@ -245,3 +245,25 @@ def test_junos_backup_in_set_form_and_commit_confirmed(multilab, tmp_path):
     assert "commit confirmed 5" in step.command
     config = running_config(host)
     assert "set vlans CONFIRMED vlan-id 660" in config.splitlines()
+
+
+#: ports to put in the VLAN; none on EOS (the emulator knows no `switchport mode access`) and Junos (its
+#: emulated ethernet-switching drops the NETCONF session on an access-port member)
+PORTS = {"ios": "FastEthernet0/9", "eos": "", "fastiron": "ethernet 1/3", "os6": "tengigabitethernet 1/0/2",
+         "junos": ""}
+
+
+@pytest.mark.parametrize("model", MULTI_MODELS)
+def test_shipped_net_vlan_writes_each_platforms_lines(multilab, model):
+    from pathlib import Path
+
+    task = Path(__file__).resolve().parents[2] / "tasks" / "net-vlan.yml"
+    host = model_host(multilab, model, 1)
+    params = {"vlan_id": "690", "vlan_name": "SHIPPED", "ports": PORTS[model]}
+    check = run_task(task, [host], check=True, diff=True, extra_vars=params)
+    step = steps_of(check)["add the VLAN and assign ports"]
+    assert step.status is Status.CHANGED, step.reason
+    real = run_task(task, [host], extra_vars=params)
+    assert real.hosts[0].status is Status.CHANGED, real.hosts[0].reason
+    again = run_task(task, [host], extra_vars=params)
+    assert again.hosts[0].status is Status.OK, steps_of(again)["add the VLAN and assign ports"].data
