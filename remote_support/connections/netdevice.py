@@ -393,7 +393,7 @@ class NetworkConnection(Connection):
                 return output + str(exc) + "\n"
 
         result = self._call(label, timeout, push)
-        if result.rc and result.stdout:
+        if result.rc and result.stdout and not result.stderr.startswith("netmiko: "):
             offending = _offending_line(result.stdout, lines, self.errors)
             return NetworkCommandResult(label, result.stdout, f"the device rejected {offending!r}: "
                                         f"{result.stderr.splitlines()[0]}", 1, result.duration, result.session_log)
@@ -433,7 +433,12 @@ def _quick_config_mode_checks(session) -> None:
     Without a pattern (FastIron, Dell OS6, ...) netmiko's check_config_mode sends a newline and waits
     until the device is quiet for 2 s; a config push checks four times (about 9 s per push).
     """
+    import inspect
+
     check = session.check_config_mode
+    default = inspect.signature(check).parameters.get("pattern")
+    if default is None or default.default:
+        return  # the platform's driver has its own pattern (IOS, Junos...)
 
     def check_config_mode(*args, **kwargs):
         if len(args) < 2 and not kwargs.get("pattern"):
