@@ -116,6 +116,8 @@ class NotSupportedError(ConnectError):
 class NetworkConnection(Connection):
     """A network device's CLI over SSH with netmiko."""
 
+    shell = "network-cli"
+
     def __init__(self, host: "Host", options: ConnectOptions):
         super().__init__(host, options)
         self.settings: SSHSettings | None = None

@@ -31,7 +31,7 @@ from hier_config.platforms.driver_base import HConfigDriverBase, HConfigDriverRu
 OS6_SECTIONS = re.compile(
     r"^(interface |vlan \S|line |router |ipv6 router |ip access-list |ipv6 access-list |mac access-list |"
     r"class-map |policy-map |spanning-tree mst configuration|ip dhcp pool |monitor session \d+ mode|"
-    r"aaa authentication dot1x|radius server |tacacs-server host |crypto )")
+    r"aaa authentication dot1x|radius server |tacacs-server host |crypto |logging \d)")
 #: OS6 lines of `show running-config` that only frame it
 _OS6_FRAME = re.compile(r"^(configure|!.*)$")
 
@@ -154,6 +154,12 @@ def missing(platform: ConfigPlatform, running: str, lines: list[str]) -> HConfig
         _adopt(wanted, have)
     negations = _take_negations(wanted, have, platform.driver().negation_prefix)
     result = wanted.difference(have)
+    if platform.style == "junos":
+        # `set system services ssh` is there when `set system services ssh root-login deny` is
+        texts = [child.text for child in have.children]
+        for child in list(result.children):
+            if any(text.startswith(child.text + " ") for text in texts):
+                child.delete()
     for path in negations:
         node: HConfig | HConfigChild = result
         for text in path:

@@ -258,3 +258,29 @@ def test_each_platforms_error_lines_are_recognised(device_type, output, line, er
     # the same texts from another platform's CLI are not taken for errors there, where they are not
     if device_type.startswith(("brocade", "ruckus")):
         assert not list(cli_errors("cisco_ios").finditer(output))
+
+
+def test_shipped_golden_templates_for_os6_and_junos():
+    from pathlib import Path
+
+    from remote_support.steps.compliance import load_rules
+    from remote_support.templating import Templar
+
+    root = Path(__file__).resolve().parents[2] / "templates"
+    site = {"ntp_servers": ["192.0.2.10"], "syslog_servers": ["192.0.2.20"]}
+    os6 = OS6.replace('description "UNUSED"\n', 'description "UNUSED"\nshutdown\n').replace("exit\nexit\n", "exit\nsntp server 192.0.2.10\nlogging 192.0.2.20\nexit\nip ssh server\n"
+                      "line ssh\nlogin authentication default\nexit\nexit\n")
+    junos = JUNOS.replace("        ssh;\n", "        ssh {\n            root-login deny;\n        }\n") \
+        .replace("    host-name ex-01;\n", "    host-name ex-01;\n    ntp {\n        server 192.0.2.10;\n    }\n"
+                 "    syslog {\n        host 192.0.2.20 {\n            any any;\n        }\n    }\n")
+    for name, config, device_type in (("os6", os6, "dell_os6"), ("junos", junos, "juniper_junos")):
+        golden = Templar([root]).render_file(f"golden-{name}.j2", site)
+        rules = load_rules(root / f"golden-{name}-rules.yml")
+        results = golden_rules(config, golden, f"golden-{name}.j2", device_type) + \
+            [evaluate(config, rule, device_type) for rule in rules]
+        assert [r["name"] for r in results if not r["passed"]] == [], (name, results)
+    bad = os6.replace('description "UNUSED"\nshutdown\n', 'description "UNUSED"\n').replace("sntp server 192.0.2.10\n", "")
+    golden = Templar([root]).render_file("golden-os6.j2", site)
+    failed = [r["name"] for r in golden_rules(bad, golden, "g", "dell_os6") +
+              [evaluate(bad, r, "dell_os6") for r in load_rules(root / "golden-os6-rules.yml")] if not r["passed"]]
+    assert failed == ["sntp server 192.0.2.10", "unused interfaces shut"]
