@@ -76,6 +76,7 @@ class JunosCLIPeer:
         self.host_key = paramiko.RSAKey.generate(2048)
         self.running = list(RUNNING)
         self.commands: list[str] = []
+        self.locked_by: str | None = None  # another user holding the configuration database
         self._sock = socket.socket()
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((address, 0))
@@ -167,6 +168,9 @@ class JunosCLIPeer:
         if line == "show configuration | display set":
             return "\r\n".join(self.running) + "\r\n\r\n" + prompt
         if not state["config"]:
+            if line in ("configure", "configure private") and self.locked_by:
+                return (f"error: configuration database locked by:\r\n  {self.locked_by} terminal p0 (pid 4242) on "
+                        f"since 2026-11-30 10:00:00 UTC\r\n      exclusive [edit]\r\n\r\n" + PROMPT)
             if line in ("configure", "configure private"):
                 state["config"], state["candidate"] = True, list(self.running)
                 return "Entering configuration mode\r\n" + CONFIG_PROMPT

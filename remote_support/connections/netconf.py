@@ -28,7 +28,7 @@ from ..errors import AuthError, CommandTimeout, HostKeyError, UnreachableError, 
 from ..secrets import MASK
 from .base import Connection, ConnectOptions
 from .junos import SetSyntaxError, configuration_element, curly_to_set, rpc_error_text, set_to_xml, xml_to_curly
-from .netdevice import NetworkCommandResult, NotSupportedError
+from .netdevice import DeviceCommandError, NetworkCommandResult, NotSupportedError
 from .ssh import SSHSettings, _fingerprint, _record_host_key, resolve_settings
 
 if TYPE_CHECKING:
@@ -185,9 +185,8 @@ class NetconfConnection(Connection):
     def get_config(self, *, timeout: float | None = None) -> str:
         result = self._call("show configuration", timeout, self._running)
         if result.rc:
-            from ..errors import ConnectError
-
-            raise ConnectError(self.host.name, f"reading the configuration failed: {result.stderr}", "")
+            raise DeviceCommandError(self.host.name, f"reading the configuration failed: {result.stderr}",
+                                     "may this user read the configuration over NETCONF?")
         return result.stdout
 
     def commit_config(self, lines: Sequence[str], *, check: bool = False, confirmed: int | None = None,

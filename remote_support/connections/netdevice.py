@@ -113,6 +113,12 @@ class NotSupportedError(ConnectError):
     unreachable = False
 
 
+class DeviceCommandError(ConnectError):
+    """The device answered a command the tool needs (reading the config) with an error: failed, not unreachable."""
+
+    unreachable = False
+
+
 class NetworkConnection(Connection):
     """A network device's CLI over SSH with netmiko."""
 
@@ -272,9 +278,10 @@ class NetworkConnection(Connection):
             except ReadTimeout as exc:
                 log = self._take_log()
                 waited = time.monotonic() - started
+                said = [m.group(0).strip() for m in self.errors.finditer(MASK(log))]
                 error = CommandTimeout(self.host.name, f"{_short(label)!r}: no answer after {waited:.1f}s: "
                                        f"{_waited_for(exc)} (the limit was {limit:g}s; raise it with --timeout "
-                                       f"or the step's timeout)")
+                                       f"or the step's timeout)" + (f"; the device said: {said[0]}" if said else ""))
                 error.result = NetworkCommandResult(label, MASK(log), "", None, waited, log)
                 raise error from None
             except (OSError, EOFError, paramiko.SSHException) as exc:
@@ -285,7 +292,9 @@ class NetworkConnection(Connection):
                 # recognise): the device answered, not as expected; a failed command with the reason
                 log = self._take_log()
                 first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-                reason = f"netmiko: {first} (device_type {self.device_type}: is it right for this device?)"
+                said = [m.group(0).strip() for m in self.errors.finditer(log)]
+                reason = f"netmiko: {first}" + (f" The device said: {said[0]}" if said else
+                                                 f" (device_type {self.device_type}: is it right for this device?)")
                 return NetworkCommandResult(label, MASK(log), MASK(reason), 1, time.monotonic() - started, log)
             log = self._take_log()
         output = MASK(output)
@@ -354,7 +363,9 @@ class NetworkConnection(Connection):
         command = self.config_command()
         result = self.run(command, timeout=timeout)
         if result.rc:
-            raise ConnectError(self.host.name, f"{command} failed: {result.stderr}", "")
+            raise DeviceCommandError(self.host.name, f"{command} failed: {result.stderr}",
+                                     f"is device_type {self.device_type} right, and may user "
+                                     f"{self.settings.user if self.settings else '?'} read the configuration?")
         return result.stdout
 
     def commit_config(self, lines: Sequence[str], *, check: bool = False, confirmed: int | None = None,

@@ -85,3 +85,18 @@ def test_a_failed_commit_check_fails_check_mode(junos, tmp_path):
     assert step.status is Status.FAILED
     assert "error: configuration check-out failed" in step.reason, step.reason
     assert "rollback 0" in peer.commands and "set vlans BAD vlan-id 5000" not in peer.running
+
+
+def test_a_netmiko_failure_is_a_failed_step_with_the_devices_words(junos, tmp_path):
+    """Not an internal error without a step record: netmiko's exception becomes the step's reason.
+
+    netmiko waits a fixed 10 s for `Entering configuration mode`; the reason says so, not the 30 s limit.
+    """
+    peer, host = junos
+    peer.locked_by = "ops"
+    run = run_task(config(tmp_path, ["set vlans DATA vlan-id 40"]), [host])
+    step = steps_of(run)["config"]
+    assert run.hosts[0].status is Status.FAILED and step.status is Status.FAILED
+    assert "waited for the pattern '(?s:Entering configuration mode" in step.reason, step.reason
+    assert "the limit was 30s" in step.reason and "no answer after 30" not in step.reason
+    assert "the device said: error: configuration database locked by:" in step.reason, step.reason
