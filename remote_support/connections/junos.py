@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import shlex
 from typing import Iterable
-from xml.sax.saxutils import escape
 
 from lxml import etree
 
@@ -173,7 +172,3 @@ def rpc_error_text(exc: Exception) -> str:
         path = getattr(error, "path", None)
         texts.append(f"error: {message}" + (f" (at {' '.join(path.split())})" if path else ""))
     return "\n".join(dict.fromkeys(texts))
-
-
-def xml_text(element: etree._Element) -> str:
-    return escape(etree.tostring(element, encoding="unicode", pretty_print=True))

@@ -36,6 +36,8 @@ def test_commit_check_discards_and_commit_applies(multilab):
         assert "NC701" not in connection.get_config()
         removed = connection.commit_config(["delete vlans NC700"])
         assert removed.rc == 0 and "NC700" not in connection.get_config()
+        other = connection.run("show version")  # sent as Junos' <command> RPC, which the emulator lacks
+        assert other.rc == 1 and other.stderr.startswith("error: ") and "command" in other.stderr
     finally:
         connection.close()
 

@@ -267,3 +267,18 @@ def test_shipped_net_vlan_writes_each_platforms_lines(multilab, model):
     assert real.hosts[0].status is Status.CHANGED, real.hosts[0].reason
     again = run_task(task, [host], extra_vars=params)
     assert again.hosts[0].status is Status.OK, steps_of(again)["add the VLAN and assign ports"].data
+
+
+def test_lab_up_refuses_an_unknown_switch_model_listing_the_known_ones(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-m", "remote_support", "lab", "up", "0", "--switches", "2",
+                             "--switch-models", "ios,nexus"], cwd=root, capture_output=True, text=True,
+                            env={**os.environ, "REMOTE_SUPPORT_HOME": str(tmp_path)}, timeout=60)
+    assert result.returncode == 5, result.stderr
+    assert "unknown switch model(s) 'nexus'" in result.stderr and "ios, eos, fastiron, os6, junos" in result.stderr
+    assert not (tmp_path / "netlab").exists()  # refused before anything started
