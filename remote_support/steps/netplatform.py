@@ -149,6 +149,9 @@ def parse(platform: ConfigPlatform, text: str) -> HConfig:
 def missing(platform: ConfigPlatform, running: str, lines: list[str]) -> HConfig:
     """The part of ``lines`` the running config lacks, as a tree (sections keep their header)."""
     have = parse(platform, running)
+    if platform.style == "indented":
+        # `exit`/`end` move between modes when typed; they are not configuration the device shows
+        lines = [line for line in lines if line.strip() not in ("exit", "end")]
     wanted = parse(platform, "\n".join(lines))
     if platform.style == "indented":
         _adopt(wanted, have)

@@ -131,6 +131,7 @@ def test_ios_lines_are_looked_for_in_their_section():
     assert missing_lines(IOS, ["vlan 420", "name OTHER"]) == []
     assert missing_lines(IOS, ["vlan 420", "name VOICE"]) == ["vlan 420", " name VOICE"]
     assert missing_lines(IOS, ["no vlan 420"]) == ["no vlan 420"]
+    assert missing_lines(IOS, ["interface GigabitEthernet1/0/2", " shutdown", " exit", "end"]) == []
     assert missing_lines(IOS, ["no vlan 999"]) == []
 
 
