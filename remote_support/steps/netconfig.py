@@ -61,6 +61,10 @@ class Config(StepKind):
         except ConfigSyntaxError as exc:
             return Outcome(failed=True, msg=f"{platform.device_type} cannot take these lines, nothing pushed: {exc}",
                            data={"lines": lines})
+        if args.get("confirmed") and not getattr(connection, "configured_by_commit", False):
+            return Outcome(failed=True, data={"lines": lines},
+                           msg=f"confirmed: {args['confirmed']} needs a device configured by commit (Junos); "
+                               f"{platform.device_type} applies each line at once, nothing pushed")
         running = connection.get_config(timeout=ctx.timeout)
         try:
             tree = missing(platform, running, lines)

@@ -237,6 +237,14 @@ def test_junos_refuses_lines_that_are_not_set_statements_before_pushing(multilab
     assert step.status is Status.FAILED and "nothing pushed" in step.reason and "`set ...`" in step.reason
 
 
+def test_commit_confirmed_is_refused_where_there_is_no_commit(multilab, tmp_path):
+    host = model_host(multilab, "ios", 1)
+    before = running_config(host)
+    step = steps_of(run_task(config_task(tmp_path, ["vlan 670"], confirmed=5), [host]))["config"]
+    assert step.status is Status.FAILED and "needs a device configured by commit" in step.reason
+    assert running_config(host) == before
+
+
 def test_junos_backup_in_set_form_and_commit_confirmed(multilab, tmp_path):
     host = model_host(multilab, "junos", 1, config_format="set")
     task = config_task(tmp_path, ["set vlans CONFIRMED vlan-id 660"], name="confirmed.yml", confirmed=5)
