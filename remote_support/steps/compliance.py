@@ -33,7 +33,7 @@ import yaml
 
 from ..errors import TaskError
 from .base import Arg, Outcome, StepContext, StepKind
-from .netplatform import Block, ConfigSyntaxError, missing, parse, platform_for
+from .netplatform import Block, ConfigSyntaxError, config_lines, missing, parse, platform_for
 from .netplatform import blocks as platform_blocks
 from .netshow import network_connection
 
@@ -122,7 +122,6 @@ def _rule_name(rule: Mapping[str, Any]) -> str:
 
 def evaluate(config: str, rule: Mapping[str, Any], device_type: str | None = "cisco_ios") -> dict[str, Any]:
     """One rule against a config: {name, kind, passed, offending}."""
-    parsed = blocks(config, device_type)
     test = next(k for k in ("require", "require_regex", "forbid") if k in rule)
     wanted = _norm(rule[test]) if test == "require" else re.compile(rule[test])
 
@@ -135,10 +134,11 @@ def evaluate(config: str, rule: Mapping[str, Any], device_type: str | None = "ci
         return [line for line in lines if wanted.search(line)]
 
     if "section" not in rule:
-        every = [line for block in parsed for line in (block.header, *block.lines)]
+        every = config_lines(platform_for(device_type), config)
         offending = holds(every)
         return {"name": _rule_name(rule), "kind": test, "passed": not offending, "offending": offending,
                 "checked": 1}
+    parsed = blocks(config, device_type)
     header = re.compile(rule["section"])
     condition = re.compile(rule["when_matches"]) if rule.get("when_matches") else None
     offending, checked = [], 0

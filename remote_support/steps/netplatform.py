@@ -351,6 +351,31 @@ class Block:
 
 
 def blocks(platform: ConfigPlatform, config: str) -> list[Block]:
-    """A config as its top-level blocks, in order, by the platform's section rules."""
+    """A config as its top-level blocks, in order, by the platform's section rules.
+
+    Junos ``set`` lines are grouped as the curly form shows them: one block per entry of a list
+    container (``interfaces ge-0/0/1``, ``vlans VOICE``) or per other top-level statement (``system``),
+    holding the rest of each line (``description uplink``, ``unit 0 family ...``).
+    """
     tree = parse(platform, config)
+    if platform.style == "junos":
+        from ..connections.junos import LIST_CONTAINERS
+
+        grouped: dict[str, list[str]] = {}
+        for child in tree.children:
+            words = child.text.split()
+            if words[0] != "set" or len(words) < 2:
+                continue
+            size = 2 if words[1] in LIST_CONTAINERS and len(words) > 2 else 1
+            header = " ".join(words[1:1 + size])
+            rest = " ".join(words[1 + size:])
+            grouped.setdefault(header, [])
+            if rest:
+                grouped[header].append(rest)
+        return [Block(header, lines) for header, lines in grouped.items()]
     return [Block(_norm(child.text), [_norm(c.text) for c in child.all_children()]) for child in tree.children]
+
+
+def config_lines(platform: ConfigPlatform, config: str) -> list[str]:
+    """Every line of a config, whitespace-normalized (Junos: its ``set`` lines), for rules on whole lines."""
+    return [_norm(child.text) for child in parse(platform, config).all_children()]

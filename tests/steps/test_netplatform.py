@@ -224,6 +224,17 @@ def test_os6_section_rules_see_the_flat_blocks():
         evaluate(OS6, rule, "cisco_ios")
 
 
+def test_junos_section_rules_see_its_blocks():
+    rule = {"name": "unused ports disabled", "section": "^interfaces ", "when_matches": "^description UNUSED",
+            "require": "disable"}
+    config = JUNOS.replace("        description uplink;\n", "        description UNUSED;\n")
+    result = evaluate(config, rule, "juniper_junos")
+    assert result["checked"] == 1 and result["offending"] == ["interfaces ge-0/0/1: missing disable"]
+    assert evaluate(JUNOS, rule, "juniper_junos")["checked"] == 0
+    assert evaluate(JUNOS, {"require": "set vlans VOICE vlan-id 30"}, "juniper_junos")["passed"]
+    assert evaluate(JUNOS, {"forbid": "^set system services telnet"}, "juniper_junos")["passed"]
+
+
 def test_golden_template_on_os6_and_junos():
     golden = golden_rules(OS6, 'vlan 10\nname "Data"\nexit\ninterface Te1/0/2\nshutdown\ndescription "X"\nexit\n',
                           "golden.j2", "dell_os6")
