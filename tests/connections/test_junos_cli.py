@@ -9,11 +9,12 @@ from __future__ import annotations
 import pytest
 
 from junos_cli_peer import JunosCLIPeer
+from lab_support import LAB_NETWORK
 from remote_support.inventory import Host
 from remote_support.results import Status
 from task_support import run_task, steps_of, write_task
 
-ADDRESS = "127.62.0.250"  # in the test lab's network, above its hosts
+ADDRESS = LAB_NETWORK.rsplit(".", 1)[0] + ".250"  # in the test lab's network, above its hosts
 
 
 @pytest.fixture
