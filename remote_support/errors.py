@@ -116,6 +116,10 @@ class BecomeError(HostError):
     """sudo refused: wrong or missing password, user not allowed."""
 
 
+class DeviceCommandError(HostError):
+    """A network device answered a command the tool needs (reading its config) with an error."""
+
+
 class NotSupportedError(HostError):
     """The host's platform cannot do what a step asks (a step kind a device type has no way to do)."""
 

@@ -202,7 +202,7 @@ class TaskRun:
         known = (set(host.vars) | (set(self.params) - self.unset) | set(self.extra_vars) | set(self.task.vars)
                  | set(MAGIC_VARS))
         for step in self.all_steps():
-            known |= set(step.vars) | {step.loop_var}
+            known |= set(step.vars) | {step.loop_var} | step.implementation.defines(step.args)
             if step.register:
                 known.add(step.register)
         for step in self.all_steps():
@@ -339,7 +339,11 @@ class _HostRun:
                 if not isinstance(loop, (list, tuple)):
                     raise TaskError(f"{step.where}: loop must be a list, this one is a {type(loop).__name__} "
                                     f"({str(loop)[:60]!r})")
-                items = [self.one(step, {**variables, step.loop_var: item}) for item in loop]
+                items = []
+                for item in loop:
+                    items.append(self.one(step, {**variables, step.loop_var: item}))
+                    # as Ansible: a set_fact item's variables are seen by the next item (accumulating idiom)
+                    variables = {**variables, **items[-1][0].variables}
                 outcome, attempts = _merge([o for o, _ in items]), max((a for _, a in items), default=1)
         except ConnectError as exc:
             status = Status.UNREACHABLE if exc.unreachable else Status.FAILED
@@ -356,6 +360,7 @@ class _HostRun:
                                     for (o, _), item in zip(items, self.templar.render(step.loop, variables,
                                                                                        where=step.where))]
             self.registered[step.register] = value
+        self.registered.update(outcome.variables)  # set_fact: above inventory and register, below -e
         if outcome.changed and not outcome.failed:
             for name in step.notify:
                 if name not in self.notified:
@@ -481,6 +486,7 @@ def _merge(outcomes: list[Outcome]) -> Outcome:
         command=outcomes[-1].command, rc=failed[0].rc if failed else outcomes[-1].rc,
         stdout="".join(o.stdout for o in outcomes), stderr="".join(o.stderr for o in outcomes),
         diff="".join(o.diff for o in outcomes),
+        variables={name: value for o in outcomes for name, value in o.variables.items()},
     )
     return merged
 

@@ -44,7 +44,7 @@ from .secrets import SecretRef, reveal
 from .yamlfile import Map, Seq, load_yaml
 
 #: connection types a host may name; the classes live in remote_support.connections
-CONNECTION_TYPES = ("ssh", "winrm", "network", "local")
+CONNECTION_TYPES = ("ssh", "winrm", "network", "netconf", "local")
 
 
 @dataclass(frozen=True)
@@ -409,7 +409,7 @@ ANSIBLE_NAMES: dict[str, tuple[str, ...]] = {
 ANSIBLE_CONNECTIONS = {
     "ssh": "ssh", "paramiko": "ssh", "paramiko_ssh": "ssh", "smart": "ssh",
     "winrm": "winrm", "psrp": "winrm",
-    "network_cli": "network", "netconf": "network", "network": "network",
+    "network_cli": "network", "netconf": "netconf", "network": "network",
     "local": "local",
 }
 

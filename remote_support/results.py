@@ -63,6 +63,7 @@ class Outcome:
     stderr: str = ""
     diff: str = ""
     data: dict[str, Any] = field(default_factory=dict)  # kind-specific results, visible to `register`
+    variables: dict[str, Any] = field(default_factory=dict)  # host variables for later steps (set_fact)
 
     @classmethod
     def from_command(cls, result: CommandResult, *, changed: bool = True) -> "Outcome":

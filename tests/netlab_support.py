@@ -74,3 +74,30 @@ def running_config(host: Host) -> str:
         return connection.get_config()
     finally:
         connection.close()
+
+
+# ---------------------------------------------------------------- the multi-vendor lab
+
+#: the models of the multi-vendor lab, each twice (switch i is MULTI_MODELS[i % 5])
+MULTI_MODELS = ("ios", "eos", "fastiron", "os6", "junos")
+MULTI_SIZE = 2 * len(MULTI_MODELS)
+_net = NETLAB_NETWORK.split(".")
+#: beside the session netlab, in the same /16: 127.X.(Y+1).0
+MULTI_NETWORK = os.environ.get("RS_TEST_NETLAB_MULTI_NETWORK", f"{_net[0]}.{_net[1]}.{int(_net[2]) + 1}.0")
+
+
+@pytest.fixture(scope="session")
+def multilab(remote_support_home, tmp_path_factory):
+    """MULTI_SIZE switches of every lab model (IOS, EOS, FastIron, Dell OS6, Junos over NETCONF), stopped by PID."""
+    lab = NetLab(tmp_path_factory.mktemp("multilab"), network=MULTI_NETWORK, venv=NETLAB_VENV)
+    try:
+        lab.up(MULTI_SIZE, models=MULTI_MODELS)
+        yield lab
+    finally:
+        lab.down()
+
+
+def model_host(lab: NetLab, model: str, copy: int = 0, **overrides: Any) -> Host:
+    """The ``copy``-th switch (0 or 1) of ``model`` in the multi-vendor lab."""
+    index = MULTI_MODELS.index(model) + copy * len(MULTI_MODELS)
+    return netlab_hosts(lab, [index], **overrides)[0]

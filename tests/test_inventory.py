@@ -465,7 +465,7 @@ def test_ansible_aliases(tmp_path: Path, variables: dict, name: str, expected: o
 @pytest.mark.parametrize(("value", "expected"), [
     ("ssh", "ssh"), ("paramiko", "ssh"), ("smart", "ssh"), ("ansible.builtin.ssh", "ssh"),
     ("winrm", "winrm"), ("psrp", "winrm"),
-    ("network_cli", "network"), ("netconf", "network"), ("ansible.netcommon.network_cli", "network"),
+    ("network_cli", "network"), ("netconf", "netconf"), ("ansible.netcommon.network_cli", "network"),
     ("local", "local"),
 ])
 def test_connection_mapping(tmp_path: Path, value: str, expected: str) -> None:

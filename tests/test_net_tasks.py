@@ -49,7 +49,7 @@ def journaled(journal: Journal, task_path, hosts, **kwargs):
 def test_net_task_loads_describes_itself_and_supports_network_devices(name):
     loaded = load_task(task(name))
     assert loaded.name and loaded.description.strip()
-    assert loaded.connections == ("network",)
+    assert loaded.connections == (("network",) if name == "net-interface-status" else ("network", "netconf"))
     for param in loaded.params:
         assert param.description, f"{name}: parameter {param.name} has no description"
 
@@ -94,7 +94,7 @@ def test_mixed_inventory_linux_hosts_and_switches_in_one_run(lab, netlab, tmp_pa
     with Journal.open(f"sqlite:///{tmp_path / 'journal.sqlite'}") as journal:
         _, run = journaled(journal, task("net-backup"), hosts)
         assert [h.status for h in run.hosts] == [Status.SKIPPED, Status.OK, Status.SKIPPED, Status.OK]
-        assert "supports network hosts, not ssh" in run.hosts[0].steps[0].reason
+        assert "supports network, netconf hosts, not ssh" in run.hosts[0].steps[0].reason
         for switch in switches:
             assert [v.version for v in journal.config_versions(switch.name)] == [1]
         assert journal.config_versions(linux[0].name) == []

@@ -43,15 +43,25 @@ def _lab_inventory_dir():
   remote-support lab up            # 5 Linux hosts
   remote-support lab up 200
   remote-support lab up 3 --switches 4 --windows 2
+  remote-support lab up 0 --switches 5 --switch-models ios,eos,fastiron,os6,junos
   export REMOTE_SUPPORT_INVENTORY=$(remote-support lab inventory)""")
 @click.argument("count", type=int, default=5)
-@click.option("--switches", type=int, default=0, help="Also start this many emulated Cisco IOS switches.")
+@click.option("--switches", type=int, default=0, help="Also start this many emulated switches.")
+@click.option("--switch-models", default="ios", show_default=True, metavar="M1,M2",
+              help="Switch models dealt out in turn: ios, eos, fastiron, os6, junos (NETCONF).")
 @click.option("--windows", type=int, default=0, help="Also start this many WinRM (Windows) endpoints.")
 @click.option("--network", default="127.42.0.0", show_default=True, metavar="127.X.0.0",
               help="Loopback range of the Linux hosts; switches use 127.(X+2).")
-def lab_up(count: int, switches: int, windows: int, network: str) -> None:
+def lab_up(count: int, switches: int, switch_models: str, windows: int, network: str) -> None:
     """Start COUNT sshd hosts (lab-001...), optional switches and Windows endpoints, with their inventory."""
     from ..errors import UsageError
+    from ..lab.netlab import NetLabError
+    from ..lab.netlab import switch_models as known_models
+
+    try:
+        known_models(switch_models)
+    except NetLabError as exc:
+        raise UsageError(f"--switch-models: {exc}") from None
 
     if count < 0 or switches < 0 or windows < 0 or not (count or switches or windows):
         raise UsageError("lab up: give a positive number of hosts (and/or --switches N, --windows N)")
@@ -65,7 +75,7 @@ def lab_up(count: int, switches: int, windows: int, network: str) -> None:
         click.echo(f"lab: {len(hosts)} Linux hosts up ({hosts[0].address} .. {hosts[-1].address}) as user "
                    f"{linux.user}", err=True)
     if switches:
-        devices = net.up(switches)
+        devices = net.up(switches, models=switch_models)
         click.echo(f"lab: {len(devices)} switches up ({devices[0].address} .. {devices[-1].address})", err=True)
     if windows:
         endpoints = win.up(windows)

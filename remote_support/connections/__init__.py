@@ -18,6 +18,7 @@ CONNECTION_CLASSES = {
     "local": "remote_support.connections.local:LocalConnection",
     "winrm": "remote_support.connections.winrm:WinRMConnection",
     "network": "remote_support.connections.netdevice:NetworkConnection",
+    "netconf": "remote_support.connections.netconf:NetconfConnection",
 }
 
 

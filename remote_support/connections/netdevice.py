@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, BinaryIO, Sequence
 
 import paramiko
 
-from ..errors import (AuthError, CommandTimeout, ConnectError, HostError, HostKeyError, NotSupportedError,
+from ..errors import (AuthError, CommandTimeout, ConnectError, DeviceCommandError, HostKeyError, NotSupportedError,
                       UnreachableError, UsageError)
 from ..results import CommandResult
 from ..secrets import MASK
@@ -34,10 +34,35 @@ from .ssh import SSHSettings, _fingerprint, _record_host_key, resolve_settings, 
 if TYPE_CHECKING:
     from ..inventory import Host
 
-#: a line a Cisco-like CLI prints when it rejects a command
-CLI_ERROR = re.compile(r"^\s*% ?(Invalid input|Incomplete command|Ambiguous command|Unknown command|"
-                       r"Unrecognized command|Bad |Error).*$", re.M | re.I)
+#: a line a Cisco-like CLI (IOS, EOS, NX-OS, OS6, FTOS) prints when it rejects a command
+CLI_ERROR = re.compile(r"^\s*% ?(Invalid|Incomplete command|Ambiguous command|Unknown command|"
+                       r"Unrecognized command|Bad |Error|Access denied|Permission denied).*$", re.M | re.I)
+#: what each platform family prints when it rejects a line, beyond the `%` messages above; the key
+#: is a prefix of netmiko device types (the longest matching prefix wins)
+PLATFORM_ERRORS = {
+    # FastIron/ICX: `Invalid input -> frobnicate` (no %), `Error: ports ethe 1/1 are not ...`
+    "brocade": r"^\s*(Invalid input ->.*|Error[:\s-].*|Incomplete command\..*|Ambiguous input ->.*)$",
+    "ruckus": r"^\s*(Invalid input ->.*|Error[:\s-].*|Incomplete command\..*|Ambiguous input ->.*)$",
+    # Junos CLI: `error: ...`, `syntax error, expecting ...`, `unknown command.`
+    "juniper": r"^\s*(error:.*|syntax error.*|unknown command\..*|missing argument\..*)$",
+    # Dell OS6/PowerConnect: besides `% Invalid input detected at '^' marker.`
+    "dell": r"^(.*\bERROR: .*|\s*Command not found / Incomplete command.*|An invalid interface has been used.*|"
+            r"\s*Invalid input\. .*|\s*VLANs failed to be configured.*|\s*These VLANs do not exist.*)$",
+    # NX-OS: `% Invalid command at '^' marker.`, `ERROR: ...`
+    "cisco_nxos": r"^\s*(ERROR:.*|Syntax error while parsing.*)$",
+    # EOS: besides `% Invalid input`, `% Incomplete command`: `% Unavailable command`, `% Not supported`
+    "arista": r"^\s*% (Unavailable command|Not supported|.* not found).*$",
+}
 DEFAULT_READ_TIMEOUT = 30.0
+
+
+def cli_errors(device_type: str | None) -> re.Pattern:
+    """The pattern of lines by which ``device_type``'s CLI rejects a command (multi-line, per line)."""
+    best = max((prefix for prefix in PLATFORM_ERRORS if (device_type or "").startswith(prefix)), key=len,
+               default=None)
+    if best is None:
+        return CLI_ERROR
+    return re.compile(f"{CLI_ERROR.pattern}|{PLATFORM_ERRORS[best]}", re.M | re.I)
 
 
 @dataclass(frozen=True)
@@ -86,6 +111,8 @@ class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
 class NetworkConnection(Connection):
     """A network device's CLI over SSH with netmiko."""
 
+    shell = "network-cli"
+
     def __init__(self, host: "Host", options: ConnectOptions):
         super().__init__(host, options)
         self.settings: SSHSettings | None = None
@@ -94,6 +121,7 @@ class NetworkConnection(Connection):
         self._log = io.BytesIO()
         self._log_read = 0
         self._lock = threading.Lock()  # one command at a time on the one CLI session
+        self.errors: re.Pattern = CLI_ERROR  # the device's error lines (cli_errors(device_type) once open)
 
     # -- open / close
 
@@ -169,15 +197,25 @@ class NetworkConnection(Connection):
             raise ConnectError(self.host.name, f"session set-up failed: {exc}",
                                f"is device_type {self.device_type} right for this device?") from None
         self._session = session
-        if enable:
-            try:
+        self.errors = cli_errors(self.device_type)
+        _quick_config_mode_checks(session)
+        try:
+            # privileged mode: with the enable secret, or without one where the device allows it (a
+            # privilege-15 login is there already; Dell OS6 may take an empty enable password)
+            privileged = session.check_enable_mode()
+            if not privileged:
                 session.enable()
-            except (ValueError, Exception) as exc:
-                self.close()
-                if isinstance(exc, ValueError):
-                    raise AuthError(self.host.name, "enable refused: check enable_password",
-                                    "the device did not reach privileged mode with the enable secret") from None
-                raise UnreachableError(self.host.name, f"unreachable: connection lost during enable: {exc}") from None
+        except ValueError:
+            self.close()
+            if enable:
+                raise AuthError(self.host.name, "enable refused: check enable_password",
+                                "the device did not reach privileged mode with the enable secret") from None
+            raise AuthError(self.host.name, "enable refused: the device wants an enable password",
+                            "set enable_password (a secret reference) for this host in the inventory") from None
+        except Exception as exc:  # noqa: BLE001 - netmiko raises its own and socket errors here
+            self.close()
+            raise UnreachableError(self.host.name, f"unreachable: connection lost during enable: "
+                                   f"{exc or type(exc).__name__}") from None
         self._take_log()  # the login banner and prompts are not part of the first command
 
     def close(self) -> None:
@@ -218,23 +256,37 @@ class NetworkConnection(Connection):
         """Run ``action(session, read_timeout) -> output`` and make a result of it; errors mapped."""
         from netmiko.exceptions import ReadTimeout
 
+        from netmiko.exceptions import NetmikoBaseException
+
         session = self._require()
         limit = self._remaining(timeout)
         started = time.monotonic()
         with self._lock:
             try:
                 output = action(session, limit)
-            except ReadTimeout:
+            except ReadTimeout as exc:
                 log = self._take_log()
-                raise CommandTimeout(self.host.name, f"{label!r}: no prompt within {limit:g}s",
-                                     partial=NetworkCommandResult(label, MASK(log), "", None,
-                                                                  time.monotonic() - started, log)) from None
+                waited = time.monotonic() - started
+                said = [m.group(0).strip() for m in self.errors.finditer(MASK(log))]
+                raise CommandTimeout(self.host.name, f"{_short(label)!r}: no answer after {waited:.1f}s: "
+                                     f"{_waited_for(exc)} (the limit was {limit:g}s; raise it with --timeout "
+                                     f"or the step's timeout)" + (f"; the device said: {said[0]}" if said else ""),
+                                     partial=NetworkCommandResult(label, MASK(log), "", None, waited, log)) from None
             except (OSError, EOFError, paramiko.SSHException) as exc:
-                raise UnreachableError(self.host.name, f"unreachable: connection lost during {label!r}: "
+                raise UnreachableError(self.host.name, f"unreachable: connection lost during {_short(label)!r}: "
                                        f"{exc or type(exc).__name__}") from None
+            except (NetmikoBaseException, ValueError) as exc:
+                # netmiko's own failures (a mode it could not enter or leave, a prompt it did not
+                # recognise): the device answered, not as expected; a failed command with the reason
+                log = self._take_log()
+                first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+                said = [m.group(0).strip() for m in self.errors.finditer(log)]
+                reason = f"netmiko: {first}" + (f" The device said: {said[0]}" if said else
+                                                 f" (device_type {self.device_type}: is it right for this device?)")
+                return NetworkCommandResult(label, MASK(log), MASK(reason), 1, time.monotonic() - started, log)
             log = self._take_log()
         output = MASK(output)
-        errors = [m.group(0).strip() for m in CLI_ERROR.finditer(output)]
+        errors = [m.group(0).strip() for m in self.errors.finditer(output)]
         return NetworkCommandResult(label, output, "\n".join(errors), 1 if errors else 0,
                                     time.monotonic() - started, log)
 
@@ -259,7 +311,7 @@ class NetworkConnection(Connection):
 
         def push(session, limit: float) -> str:
             try:
-                return session.send_config_set(lines, read_timeout=limit, error_pattern=CLI_ERROR.pattern)
+                return session.send_config_set(lines, read_timeout=limit, error_pattern=self.errors.pattern)
             except ConfigInvalidException as exc:
                 text = str(exc)
                 rest = text.partition("at command: ")[2]
@@ -272,8 +324,10 @@ class NetworkConnection(Connection):
         if failed:
             reason = f"the device rejected {failed['line']!r}: {failed['error']}"
             return NetworkCommandResult(label, result.session_log, reason, 1, result.duration, result.session_log)
+        if result.rc and not result.stdout and result.stderr.startswith("netmiko: "):
+            return result
         if result.rc:
-            offending = _offending_line(result.stdout, lines)
+            offending = _offending_line(result.stdout, lines, self.errors)
             reason = f"the device rejected {offending!r}: {result.stderr.splitlines()[0]}"
             return NetworkCommandResult(label, result.stdout, reason, 1, result.duration, result.session_log)
         return result
@@ -282,11 +336,69 @@ class NetworkConnection(Connection):
         """Save the running config (``write memory`` on IOS; netmiko knows each platform's command)."""
         return self._call("save config", timeout, lambda session, limit: session.save_config())
 
+    @property
+    def configured_by_commit(self) -> bool:
+        """Junos takes changes into a candidate and applies them with ``commit``."""
+        return (self.device_type or "").startswith("juniper")
+
+    def config_command(self) -> str:
+        if self.configured_by_commit:
+            display = " | display set" if str(self.host.get("config_format") or "") == "set" else ""
+            return "show configuration" + display
+        return "show running-config"
+
     def get_config(self, *, timeout: float | None = None) -> str:
-        result = self.run("show running-config", timeout=timeout)
+        command = self.config_command()
+        result = self.run(command, timeout=timeout)
         if result.rc:
-            raise HostError(self.host.name, f"show running-config failed: {result.stderr}", "")
+            raise DeviceCommandError(self.host.name, f"{command} failed: {result.stderr}",
+                                     f"is device_type {self.device_type} right, and may user "
+                                     f"{self.settings.user if self.settings else '?'} read the configuration?")
         return result.stdout
+
+    def commit_config(self, lines: Sequence[str], *, check: bool = False, confirmed: int | None = None,
+                      timeout: float | None = None) -> NetworkCommandResult:
+        """Junos CLI: load ``lines`` in configuration mode, then ``commit check`` (and roll back) or commit.
+
+        Tested on recorded outputs of real Junos devices (the lab's Juniper models speak NETCONF only).
+        """
+        lines = [str(line).strip() for line in lines]
+        verb = "commit check" if check else (f"commit confirmed {confirmed}" if confirmed else "commit")
+        label = "\n".join([*lines, verb])
+
+        from netmiko.exceptions import ConfigInvalidException
+
+        def undo(session, limit: float) -> str:
+            # leave nothing half-loaded in the candidate
+            text = session.send_command("rollback 0", expect_string=r"[>#]\s*$", read_timeout=limit)
+            session.exit_config_mode()
+            return text
+
+        def push(session, limit: float) -> str:
+            try:
+                output = session.send_config_set(lines, read_timeout=limit, error_pattern=self.errors.pattern,
+                                                 exit_config_mode=False)
+            except ConfigInvalidException as exc:
+                undo(session, limit)
+                rest = str(exc).partition("at command: ")[2]
+                line, _, error = rest.rpartition(", matched error: ")
+                return f"{line}\n{error.strip()}\n"
+            if check:
+                output += session.send_command("commit check", expect_string=r"[>#]\s*$", read_timeout=limit)
+                return output + undo(session, limit)
+            try:
+                return output + session.commit(confirm=bool(confirmed), confirm_delay=confirmed or None,
+                                               and_quit=True, read_timeout=limit)
+            except ValueError as exc:  # netmiko: "Commit failed with the following errors: ..."
+                undo(session, limit)
+                return output + str(exc) + "\n"
+
+        result = self._call(label, timeout, push)
+        if result.rc and result.stdout and not result.stderr.startswith("netmiko: "):
+            offending = _offending_line(result.stdout, lines, self.errors)
+            return NetworkCommandResult(label, result.stdout, f"the device rejected {offending!r}: "
+                                        f"{result.stderr.splitlines()[0]}", 1, result.duration, result.session_log)
+        return result
 
     # -- files
 
@@ -299,12 +411,50 @@ class NetworkConnection(Connection):
                                 "use show steps (connection: network)")
 
 
-def _offending_line(output: str, lines: list[str]) -> str:
+def _short(label: str) -> str:
+    first, _, rest = label.partition("\n")
+    return first + (f" (+{rest.count(chr(10)) + 1} lines)" if rest else "")
+
+
+def _waited_for(exc: Exception) -> str:
+    """What netmiko was waiting for when it gave up, from its ReadTimeout message."""
+    text = " ".join(str(exc).split())
+    for marker in ("Pattern not detected:", "The command echo was not detected", "Search pattern never detected"):
+        at = text.find(marker)
+        if at >= 0:
+            what = text[at:].split(" in output")[0].split(" Things you might")[0].rstrip(".")
+            what = what.replace("Pattern not detected: ", "the pattern ").replace("The command echo", "the command's echo")
+            return "waited for " + re.sub(r"\\+(.)", r"\1", what)  # netmiko shows the pattern regex-escaped
+    return "waited for the device's prompt"
+
+
+def _quick_config_mode_checks(session) -> None:
+    """Make netmiko check config mode by reading up to the prompt, not by waiting for 2 s of silence.
+
+    Without a pattern (FastIron, Dell OS6, ...) netmiko's check_config_mode sends a newline and waits
+    until the device is quiet for 2 s; a config push checks four times (about 9 s per push).
+    """
+    import inspect
+
+    check = session.check_config_mode
+    default = inspect.signature(check).parameters.get("pattern")
+    if default is None or default.default:
+        return  # the platform's driver has its own pattern (IOS, Junos...)
+
+    def check_config_mode(*args, **kwargs):
+        if len(args) < 2 and not kwargs.get("pattern"):
+            kwargs["pattern"] = r"[>#]"
+        return check(*args, **kwargs)
+
+    session.check_config_mode = check_config_mode
+
+
+def _offending_line(output: str, lines: list[str], errors: re.Pattern = CLI_ERROR) -> str:
     """The config line echoed last before the first CLI error in ``output``."""
     last = ""
     wanted = {line.strip() for line in lines}
     for text in output.splitlines():
-        if CLI_ERROR.match(text):
+        if errors.match(text):
             return last or (lines[0] if lines else "")
         for candidate in wanted:
             if candidate and text.rstrip().endswith(candidate):

@@ -1,28 +1,41 @@
-"""The emulated-switch lab: N Cisco IOS switches from fake-switches, on loopback addresses of this machine.
+"""The emulated-switch lab: N switches from fake-switches, on loopback addresses of this machine.
 
 The network counterpart of :mod:`remote_support.lab` (real sshd hosts). Used by the tests of network
 devices, staff training and the benchmark. Switch *i* is ``sw-00i`` on 127.44.0.i (rolling into the third
-octet after .254), port 22 as root, 2222 otherwise; it speaks real SSH (Twisted conch), has a Cisco IOS
-CLI (user mode, ``enable``, ``configure terminal``, ``show running-config``, ``write memory``...).
+octet after .254), port 22 as root, 2222 otherwise; it speaks real SSH (Twisted conch). By default every
+switch is a Cisco IOS one; ``up(count, models="ios,eos,fastiron,os6,junos")`` deals the models of
+:data:`SWITCH_MODELS` out in turn (``lab up --switches N --switch-models ...``), and the inventory gives each
+switch its ``device_type`` (and ``connection: netconf`` for Junos) and a group named after its model.
 
 fake-switches is a test peer, not a dependency of the tool: it lives in a virtual environment of its own
 (default ``data_dir()/"netlab-venv"``, created on first use, about 10 s with a warm pip cache), and the
 switches run in server processes started with that environment's python, :data:`SWITCHES_PER_PROCESS`
-switches each. The server script is :data:`SERVER_SCRIPT`; it applies the two workarounds the
-emulator needs for netmiko (see ``/work/shared/notes/network-lab.md``):
+switches each. The server script is :data:`SERVER_SCRIPT`; it works around the emulator's gaps that real
+netmiko/ncclient flows run into (see ``/work/shared/notes/network-lab.md``):
 
-1. the enable password is given to the switch core as ``str`` (the packaged launcher gives bytes, so
-   ``enable`` always answers ``% Access denied`` on Python 3);
-2. config mode learns ``end`` (leave config mode from any sub-mode), which netmiko's ``send_config_set``
-   sends to exit; and an unknown command answers as IOS does (``% Invalid input detected at '^'
-   marker.``) instead of the emulator's ``No such command``.
+- all models: the enable password is given to the switch core as ``str`` (the packaged launcher gives
+  bytes, so ``enable`` always answers ``% Access denied`` on Python 3); config mode learns ``end``
+  (leave config mode from any sub-mode), which netmiko sends to exit;
+- ios: an unknown command answers as IOS does (``% Invalid input detected at '^' marker.``) instead of
+  the emulator's ``No such command``; an empty enable password is refused, as by IOS with an enable
+  secret (the emulator let it in); EOS, FastIron and OS6 keep taking it (no enable secret set);
+- eos: user mode learns ``terminal width/length`` with EOS's answers (netmiko waits for ``Width set
+  to``); ``show running-config`` without argument (IndexError) prints the whole config; ``show version``
+  and other unknown ``show`` commands (NotImplementedError, which killed the session) answer; netmiko's
+  save, ``copy running-config startup-config``, is known;
+- fastiron: ``show running-config`` and ``show vlan`` without argument (crashed) print the config and
+  the VLANs; ``show version`` prints a FastIron (ICX) text that ntc-templates parses, not NetIron's;
+- os6: ``show version`` (printed nothing) prints an OS6 one; the config stays flat as on OS6;
+- junos: NETCONF only, no CLI (tests use ``connection: netconf``); ``<validate>`` (``commit check``),
+  announced but missing, validates the candidate. ``commit confirmed`` is committed for good (the
+  emulator does not roll back), and an interface the model does not have ends the NETCONF session.
 
 Layout of the lab directory (default ``data_dir()/"netlab"``)::
 
     state.json       what is up: switches, server processes and their pidfiles
     server.py        the server script (rewritten by every `up`)
     known_hosts      every switch under name and address with the (shared, built-in) RSA host key
-    inventory.yml    the lab as a native inventory (connection: network, device_type: cisco_ios)
+    inventory.yml    the lab as a native inventory (connection: network, device_type per model)
     password         the login password; enable_password: the enable secret (both mode 600)
     procs/NN/        switches.json, server.pid, server.log of server process NN
 
@@ -57,6 +70,43 @@ USER_PORT = 2222
 USER = "admin"
 DEVICE_TYPE = "cisco_ios"
 MODEL = "cisco_generic"
+
+
+@dataclass(frozen=True)
+class SwitchModel:
+    """A kind of lab switch: the fake-switches model that emulates it and how the tool reaches it."""
+
+    name: str  # what `lab up --switch-models` takes
+    emulator: str  # fake-switches' model name
+    device_type: str  # netmiko's device type (also picks the config platform)
+    connection: str = "network"  # network (CLI over SSH, netmiko) or netconf (ncclient)
+    description: str = ""
+
+
+#: the models `lab up --switch-models` offers; the gaps of each emulator are patched in SERVER_SCRIPT
+SWITCH_MODELS = {
+    "ios": SwitchModel("ios", "cisco_generic", "cisco_ios", description="Cisco IOS (indented config)"),
+    "eos": SwitchModel("eos", "arista_generic", "arista_eos", description="Arista EOS (indented config)"),
+    "fastiron": SwitchModel("fastiron", "brocade_generic", "brocade_fastiron",
+                            description="Brocade/Ruckus FastIron (indented, errors without %)"),
+    "os6": SwitchModel("os6", "dell10g_generic", "dell_os6", description="Dell OS6 (flat config, blocks end with exit)"),
+    "junos": SwitchModel("junos", "juniper_generic", "juniper_junos", "netconf",
+                         description="Juniper Junos (NETCONF only, configured by commit)"),
+}
+
+
+def switch_models(names: str | list[str] | tuple[str, ...] | None) -> list[SwitchModel]:
+    """The models named in ``names`` (comma-separated or a list); NetLabError naming the valid ones."""
+    if names is None:
+        return [SWITCH_MODELS["ios"]]
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",")]
+    names = [n for n in names if n]
+    unknown = [n for n in names if n not in SWITCH_MODELS]
+    if unknown or not names:
+        raise NetLabError(f"unknown switch model(s) {', '.join(map(repr, unknown)) or '(none given)'}: use a "
+                          f"comma-separated list of {', '.join(SWITCH_MODELS)}")
+    return [SWITCH_MODELS[n] for n in names]
 STATE_VERSION = 1
 _VENV_MARKER = ".remote-support-netlab"
 
@@ -174,6 +224,204 @@ def _unknown(self, line):
 cisco_core.CiscoShellSession.handle_unknown_command = _unknown
 
 
+def _patch_cisco_enable():
+    """IOS with an enable secret refuses an empty one; the emulator let any empty password in."""
+    from fake_switches.cisco.command_processor.default import DefaultCommandProcessor
+
+    enabling = DefaultCommandProcessor.continue_enabling
+
+    def continue_enabling(self, line):
+        if line == "" and any(self.switch_configuration.privileged_passwords):
+            self.replace_input = False
+            self.write_line("% Access denied")
+            self.write_line("")
+            self.show_prompt()
+            return
+        enabling(self, line)
+
+    DefaultCommandProcessor.continue_enabling = continue_enabling
+
+
+_patch_cisco_enable()
+
+
+EOS_VERSION = """\
+Arista vEOS
+Hardware version:
+Serial number:
+System MAC address:  5254.0012.3456
+
+Software image version: 4.20.8M
+Architecture:           i386
+Internal build version: 4.20.8M-9384033.4208M
+Internal build ID:      5c08e74b-4b4b-4c36-8b3a-6a9d1c2c2d8d
+
+Uptime:                 2 weeks, 1 day, 3 hours and 12 minutes
+Total memory:           2017324 kB
+Free memory:            1256004 kB
+
+"""
+
+
+def _patch_arista():
+    """EOS (arista_generic): the gaps netmiko's arista_eos driver runs into."""
+    from fake_switches.arista.command_processor.config import ConfigCommandProcessor as Config
+    from fake_switches.arista.command_processor.default import DefaultCommandProcessor as Default
+    from fake_switches.arista.command_processor.enabled import EnabledCommandProcessor as Enabled
+
+    def _terminal(self, *args):
+        # netmiko sends `terminal width 511` (before `enable`: user mode had no `terminal`) and waits
+        # for EOS's answer; then `terminal length 0`
+        if args and "width".startswith(args[0]):
+            self.write_line("Width set to {} characters.".format(args[1] if len(args) > 1 else 80))
+        else:
+            self.write_line("Pagination disabled.")
+
+    Default.do_terminal = _terminal
+    Enabled.do_terminal = _terminal
+    show = Default.do_show
+
+    def do_show(self, *args):
+        # `show version` (and any show the emulator lacks) raised NotImplementedError, killing the session
+        if args and "version".startswith(args[0]):
+            self.write(EOS_VERSION.format(name=self.switch_configuration.name))
+            return
+        try:
+            show(self, *args)
+        except (NotImplementedError, IndexError):
+            self.write_line("% Invalid input")
+
+    Default.do_show = do_show
+    show_running = Enabled._show_running_config
+
+    def _show_running_config(self, *args):
+        # `show running-config` with no argument raised IndexError: the whole config, as EOS prints it
+        if args:
+            return show_running(self, *args)
+        self._show_header()
+        self._show_run_vlans(sorted(self.switch_configuration.vlans, key=lambda v: v.number))
+        self._show_run_interfaces(sorted(self.switch_configuration.ports, key=lambda p: p.name))
+        self.write_line("end")
+
+    Enabled._show_running_config = _show_running_config
+    Config.do_end = _end  # sub-modes fall back to this processor, as for IOS
+
+    def _copy(self, *args):
+        # netmiko saves with `copy running-config startup-config`; the emulator only knew `write`
+        self.switch_configuration.commit()
+        self.write_line("Copy completed successfully.")
+
+    Enabled.do_copy = _copy
+
+
+FASTIRON_VERSION = """\
+  Copyright (c) 1996-2016 Brocade Communications Systems, Inc. All rights reserved.
+    UNIT 1: compiled on Jul 27 2016 at 00:50:14 labeled as SPR08030e
+      (10305500 bytes) from Primary SPR08030e.bin
+        SW: Version 08.0.30eT203
+  Boot-Monitor Image size = 786944, Version:10.1.06T205 (spz10106)
+  HW: Stackable ICX7250-48P-POE
+==========================================================================
+UNIT 1: SL 1: ICX7250-48P POE 48-port Management Module
+         Serial  #: DUK3841M0AB
+         License: ICX7250_L3_SOFT_PACKAGE   (LID: fwmINJOpFlc)
+         P-ENGINE  0: type E02B, rev 01
+==========================================================================
+  1000 MHz ARM processor ARMv7 88F6282 rev 1, 800 MHz bus
+ 2048 MB DRAM
+STACKID 1  system uptime is 5 day(s) 2 hour(s) 19 minute(s) 37 second(s)
+The system started at 08:49:12 GMT+00 Wed Nov 25 2026
+"""
+
+
+def _patch_brocade():
+    """FastIron (brocade_generic): `show running-config` and `show version` as netmiko and ntc-templates expect."""
+    from fake_switches.brocade.command_processor.config import ConfigCommandProcessor as Config
+    from fake_switches.brocade.command_processor.enabled import EnabledCommandProcessor as Enabled
+
+    show = Enabled.do_show
+
+    def do_show(self, *args):
+        if len(args) == 1 and "running-config".startswith(args[0]):
+            # crashed without an argument: the vlan and interface parts, framed as FastIron frames them
+            self.write_line("Current configuration:")
+            self.write_line("!")
+            self.write_line("ver 08.0.30eT203")
+            self.write_line("!")
+            self.write_line("hostname {}".format(self.switch_configuration.name))
+            self.show_run_vlan()
+            self.show_run_int(("running-config", "interface"))
+            self.write_line("end")
+        elif len(args) == 1 and "vlan".startswith(args[0]):
+            self.show_vlan_brief()  # crashed without an argument
+        elif args and "version".startswith(args[0]):
+            # the emulator prints a NetIron banner that no FastIron template parses
+            self.write(FASTIRON_VERSION)
+        else:
+            show(self, *args)
+
+    Enabled.do_show = do_show
+    Config.do_end = _end
+
+
+OS6_VERSION = """\
+
+Machine Description............................ Dell Networking Switch
+System Model ID................................ N4032F
+Machine Type................................... Dell Networking N4032F
+Serial Number.................................. CN0F6GJK282984AJ0034A00
+Manufacturer................................... 0xbc00
+Burned In MAC Address.......................... F8B1.567E.FE22
+System Object ID............................... 1.3.6.1.4.1.674.10895.3062
+CPU Version.................................... XLP308H-B2
+SOC Version.................................... BCM56842_A1
+HW Version..................................... 3
+CPLD Version................................... 17
+
+unit active      backup      current-active next-active
+---- ----------- ----------- -------------- --------------
+1    6.3.3.10    6.3.2.4     6.3.3.10       6.3.3.10
+
+"""
+
+
+def _patch_dell10g():
+    """Dell OS6 (dell10g_generic): `show version` printed nothing; config mode learns `end`."""
+    from fake_switches.dell.command_processor.config import DellConfigCommandProcessor as Config
+    from fake_switches.dell10g.command_processor.enabled import Dell10GEnabledCommandProcessor as Enabled
+
+    show = Enabled.do_show
+
+    def do_show(self, *args):
+        if args and "version".startswith(args[0]):
+            self.write(OS6_VERSION)
+        else:
+            show(self, *args)
+
+    Enabled.do_show = do_show
+    Config.do_end = _end
+
+
+def _patch_junos():
+    """Junos (juniper_generic, NETCONF only): `commit check` is <validate>, announced but missing."""
+    from lxml import etree
+
+    from fake_switches.netconf import CANDIDATE, Response
+    from fake_switches.netconf import capabilities
+
+    def validate(self, request):
+        self.datastore._validate(self.datastore.configurations[CANDIDATE])  # raises the commit's errors
+        return Response(etree.Element("ok"))
+
+    capabilities.Validate1_0.validate = validate
+
+
+_patch_arista()
+_patch_brocade()
+_patch_dell10g()
+_patch_junos()
+
+
 class _SharedKeys:
     """Every switch serves the same built-in RSA host key: parse it once (0.1 s each), not per switch."""
 
@@ -201,7 +449,7 @@ def main():
     factory = SwitchFactory()
     for switch in config["switches"]:
         # Workaround 1: the enable password as str (bytes never compare equal on Python 3)
-        core = factory.get(config["model"], switch["name"], str(enable))
+        core = factory.get(switch.get("model", config["model"]), switch["name"], str(enable))
         SwitchSshService(ip=switch["address"], port=switch["port"], switch_core=core,
                          users={config["user"]: password.encode()}).hook_to_reactor(reactor)
     with open(config["pidfile"] + ".tmp", "w") as f:
@@ -259,6 +507,7 @@ class NetLab:
         self.server_path = self.directory / "server.py"
         self.venv_seconds = 0.0  # time the last up() spent creating the venv (0.0 when it existed)
         self._children: set[int] = set()
+        self._models: dict[str, SwitchModel] = {}
 
     def __repr__(self) -> str:
         return f"NetLab({str(self.directory)!r}, network={self.network!r})"
@@ -273,11 +522,18 @@ class NetLab:
 
     # -- the three verbs ---------------------------------------------------------------------------
 
-    def up(self, count: int, *, timeout: float | None = None) -> list[NetLabDevice]:
-        """Start ``count`` switches and return them once every one accepts TCP connections."""
+    def up(self, count: int, *, timeout: float | None = None,
+           models: str | list[str] | tuple[str, ...] | None = None) -> list[NetLabDevice]:
+        """Start ``count`` switches and return them once every one accepts TCP connections.
+
+        ``models`` (names of :data:`SWITCH_MODELS`, default ``ios``) are dealt out in turn: with
+        ``ios,eos`` switch 1 is IOS, 2 EOS, 3 IOS...
+        """
         if not isinstance(count, int) or not 1 <= count <= MAX_SWITCHES:
             raise NetLabError(f"netlab size {count!r} is out of range: use 1 to {MAX_SWITCHES} switches")
+        kinds = switch_models(models)
         switches = [(switch_name(i), host_address(self.network, i)) for i in range(1, count + 1)]
+        self._models = {name: kinds[i % len(kinds)] for i, (name, _) in enumerate(switches)}
         python, self.venv_seconds = ensure_venv(self.venv)
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -298,7 +554,8 @@ class NetLab:
                 _write_text(proc.config, json.dumps({
                     "model": MODEL, "user": self.user, "password_file": str(self.password_path),
                     "enable_file": str(self.enable_password_path), "pidfile": str(proc.pidfile),
-                    "switches": [{"name": n, "address": a, "port": self.port} for n, a in chunk]}, indent=1))
+                    "switches": [{"name": n, "address": a, "port": self.port, "model": self._models[n].emulator}
+                                 for n, a in chunk]}, indent=1))
             self._write_known_hosts(switches, public_key)
             self._write_inventory(switches)
             self._write_state(switches, procs, chunks)
@@ -365,8 +622,12 @@ class NetLab:
             f"      known_hosts_file: {q(str(self.known_hosts_path))}",
             "hosts:",
         ]
-        lines += [f"  {name}: {{address: {address}, port: {self.port}, groups: [switches]}}"
-                  for name, address in switches]
+        for name, address in switches:
+            model = self._models[name]
+            extra = f", device_type: {model.device_type}" if model.device_type != DEVICE_TYPE else ""
+            extra += f", connection: {model.connection}" if model.connection != "network" else ""
+            lines.append(f"  {name}: {{address: {address}, port: {self.port}, groups: [switches, {model.name}]"
+                         f"{extra}}}")
         _write_text(self.inventory_path, "\n".join(lines) + "\n")
 
     def _write_state(self, switches, procs: list[_Proc], chunks) -> None:
@@ -374,7 +635,8 @@ class NetLab:
             "version": STATE_VERSION, "network": self.network, "port": self.port, "user": self.user,
             "venv": str(self.venv), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "procs": [{"index": p.index, "dir": str(p.dir), "pidfile": str(p.pidfile), "config": str(p.config),
-                       "switches": [{"name": n, "address": a, "port": self.port} for n, a in chunk]}
+                       "switches": [{"name": n, "address": a, "port": self.port, "model": self._models[n].name}
+                                    for n, a in chunk]}
                       for p, chunk in zip(procs, chunks)],
         }
         _write_text(self.state_path, json.dumps(state, indent=1) + "\n")

@@ -101,6 +101,10 @@ class StepKind:
             check_arg(self.name, name, spec, args[name], where, secret=name in self.secret_args)
         return args
 
+    def defines(self, args: Mapping[str, Any]) -> set[str]:
+        """Variables this step sets for the steps after it (known before anything runs)."""
+        return set()
+
     def templates(self, args: Mapping[str, Any]) -> list[str]:
         """Template files this step renders (checked before anything runs)."""
         return []

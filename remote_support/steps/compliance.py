@@ -3,8 +3,9 @@
 Read-only. Two sources of rules, either or both:
 
 - ``template``: a golden Jinja2 template (templates/ beside the task), rendered with the host's
-  variables. Each unindented line is a required line; lines indented under it are required inside
-  that section. One rule per unindented line of the rendered template.
+  variables. Each top-level line is a required line; the lines of its section are required inside
+  that section, by the device's platform rules (:mod:`.netplatform`: indented IOS/EOS/FastIron, flat
+  Dell OS6 blocks ended by ``exit``, Junos ``set`` lines). One rule per top-level line of the template.
 - ``rules``: a list, inline or in a YAML file (``rules: compliance-rules.yml``, looked up beside the task
   and in templates/), of:
 
@@ -25,7 +26,6 @@ The step fails when any rule fails, naming them; the HTML report shows the table
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -33,6 +33,8 @@ import yaml
 
 from ..errors import TaskError
 from .base import Arg, Outcome, StepContext, StepKind
+from .netplatform import Block, ConfigSyntaxError, config_lines, missing, parse, platform_for
+from .netplatform import blocks as platform_blocks
 from .netshow import network_connection
 
 RULE_KEYS = {"name", "require", "require_regex", "forbid", "section", "when_matches"}
@@ -42,25 +44,12 @@ def _norm(line: str) -> str:
     return " ".join(line.split())
 
 
-@dataclass
-class Block:
-    """An unindented config line and the (stripped) lines indented under it."""
+def blocks(config: str, device_type: str | None = "cisco_ios") -> list[Block]:
+    """A config as its top-level blocks, in order, by the platform's section rules (:mod:`.netplatform`).
 
-    header: str
-    lines: list[str]
-
-
-def blocks(config: str) -> list[Block]:
-    """An IOS-style config as blocks, in order (``!`` separators and blank lines dropped)."""
-    out: list[Block] = []
-    for line in config.splitlines():
-        if not line.strip() or line.strip() == "!":
-            continue
-        if line[0].isspace() and out:
-            out[-1].lines.append(_norm(line))
-        else:
-            out.append(Block(_norm(line), []))
-    return out
+    IOS-style indentation, Dell OS6 flat blocks ended by ``exit``, Junos ``set`` lines or curly text.
+    """
+    return platform_blocks(platform_for(device_type), config)
 
 
 def _regex(pattern: Any, where: str, key: str) -> re.Pattern:
@@ -131,9 +120,8 @@ def _rule_name(rule: Mapping[str, Any]) -> str:
     return text
 
 
-def evaluate(config: str, rule: Mapping[str, Any]) -> dict[str, Any]:
+def evaluate(config: str, rule: Mapping[str, Any], device_type: str | None = "cisco_ios") -> dict[str, Any]:
     """One rule against a config: {name, kind, passed, offending}."""
-    parsed = blocks(config)
     test = next(k for k in ("require", "require_regex", "forbid") if k in rule)
     wanted = _norm(rule[test]) if test == "require" else re.compile(rule[test])
 
@@ -146,10 +134,11 @@ def evaluate(config: str, rule: Mapping[str, Any]) -> dict[str, Any]:
         return [line for line in lines if wanted.search(line)]
 
     if "section" not in rule:
-        every = [line for block in parsed for line in (block.header, *block.lines)]
+        every = config_lines(platform_for(device_type), config)
         offending = holds(every)
         return {"name": _rule_name(rule), "kind": test, "passed": not offending, "offending": offending,
                 "checked": 1}
+    parsed = blocks(config, device_type)
     header = re.compile(rule["section"])
     condition = re.compile(rule["when_matches"]) if rule.get("when_matches") else None
     offending, checked = [], 0
@@ -166,20 +155,19 @@ def evaluate(config: str, rule: Mapping[str, Any]) -> dict[str, Any]:
             "checked": checked}
 
 
-def golden_rules(config: str, golden: str, source: str) -> list[dict[str, Any]]:
-    """One result per unindented line of a rendered golden template: that line and its indented lines."""
-    have = {block.header: set(block.lines) for block in blocks(config)}
+def golden_rules(config: str, golden: str, source: str, device_type: str | None = "cisco_ios") -> list[dict[str, Any]]:
+    """One result per top-level line of a rendered golden template: that line and the lines under it.
+
+    Compared as config trees of the device's platform (hier_config), so a line must be in its section.
+    """
+    platform = platform_for(device_type)
+    lacking = missing(platform, config, golden.splitlines())
     results = []
-    for block in blocks(golden):
-        missing = []
-        if block.header not in have:
-            missing = [block.header, *(f" {line}" for line in block.lines)]
-        else:
-            missing = [f" {line}" for line in block.lines if line not in have[block.header]]
-            if missing:
-                missing.insert(0, block.header)
-        results.append({"name": block.header, "kind": f"template {source}", "passed": not missing,
-                        "offending": missing, "checked": 1})
+    for child in parse(platform, golden).children:
+        gap = lacking.get_child(equals=child.text)
+        offending = [] if gap is None else [gap.text, *(" " * (c.depth() - 1) + c.text for c in gap.all_children())]
+        results.append({"name": " ".join(child.text.split()), "kind": f"template {source}",
+                        "passed": not offending, "offending": offending, "checked": 1})
     return results
 
 
@@ -222,8 +210,12 @@ class Compliance(StepKind):
             return Outcome(failed=True, msg=str(exc))
         golden = ctx.templar.render_file(args["template"], ctx.vars) if args.get("template") else None
         config = connection.get_config(timeout=ctx.timeout)
-        results = golden_rules(config, golden, args["template"]) if golden is not None else []
-        results += [evaluate(config, rule) for rule in rules or []]
+        device_type = getattr(connection, "device_type", None)
+        try:
+            results = golden_rules(config, golden, args["template"], device_type) if golden is not None else []
+            results += [evaluate(config, rule, device_type) for rule in rules or []]
+        except ConfigSyntaxError as exc:
+            return Outcome(failed=True, command="show running-config", rc=0, msg=f"cannot check compliance: {exc}")
         failed = [r for r in results if not r["passed"]]
         data = {"rules": results, "compliance": {"passed": len(results) - len(failed), "failed": len(failed),
                                                  "rules": len(results), "template": args.get("template"),

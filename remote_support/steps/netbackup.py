@@ -22,6 +22,7 @@ from .netshow import network_connection
 #: lines of a running config that change without the config changing (Oxidized drops the same)
 VOLATILE = (r"^Building configuration", r"^Current configuration\s*:", r"^! Last configuration change",
             r"^! NVRAM config last updated", r"^! No configuration change since last restart",
+            r"^## Last commit: ",  # Junos: the commit stamp
             r"^ntp clock-period ")
 
 

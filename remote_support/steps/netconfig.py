@@ -1,9 +1,12 @@
-"""``config``: make a network device's running config contain some lines (and save it).
+"""``config``: make a network device's running config contain some lines (and save or commit it).
 
-Plan, then execute: the running config is read first and only the lines it lacks count as a change.
-In check mode nothing is pushed; the diff shows the lines that would be added. A line counts as present
-when the running config has it (stripped); an indented line is looked for inside the section of the
-unindented line above it. The device rejecting a line (``% Invalid input``...) fails the step, naming it.
+Plan, then execute: the running config is read first and parsed with the device's configuration model
+(:mod:`.netplatform`: hier_config, per platform — indented IOS/EOS/FastIron, flat Dell OS6 blocks ended by
+``exit``, Junos ``set`` lines); only the lines it lacks, in their section, count as a change. Lines the
+platform cannot express are refused before anything is pushed. In check mode nothing is pushed (on a
+device configured by commit, the candidate is checked with ``commit check`` and discarded); the diff
+shows the running config with the missing lines in their sections. The device rejecting a line fails
+the step, naming it; nothing is saved then.
 """
 
 from __future__ import annotations
@@ -11,44 +14,14 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .base import Arg, Outcome, StepContext, StepKind, as_bool, unified_diff
+from .netplatform import ConfigSyntaxError, check_lines, diff_texts, missing, platform_for, push_lines, tree_lines
+from .netplatform import parse as parse_config
 from .netshow import network_connection
 
 
-def sections(config: str) -> dict[str, set[str]]:
-    """Top-level line -> its indented lines (stripped), for an IOS-style config."""
-    result: dict[str, set[str]] = {}
-    parent = ""
-    for line in config.splitlines():
-        if not line.strip() or line.strip() == "!":
-            continue
-        if line[0].isspace():
-            result.setdefault(parent, set()).add(line.strip())
-        else:
-            parent = line.strip()
-            result.setdefault(parent, set())
-    return result
-
-
-def missing_lines(running: str, lines: list[str]) -> list[str]:
-    """The wanted lines the running config lacks, with the parent of any missing indented line."""
-    have = sections(running)
-    anywhere = set(have) | {child for children in have.values() for child in children}
-    missing: list[str] = []
-    parent = ""
-    for line in lines:
-        if not line.strip():
-            continue
-        if line[0].isspace():
-            present = line.strip() in have.get(parent, set())
-            if not present:
-                if parent and parent not in missing:
-                    missing.append(parent)
-                missing.append(line)
-        else:
-            parent = line.strip()
-            if parent not in anywhere:
-                missing.append(line)
-    return missing
+def missing_lines(running: str, lines: list[str], device_type: str | None = "cisco_ios") -> list[str]:
+    """The wanted lines the running config lacks, indented one space per level under their section."""
+    return tree_lines(missing(platform_for(device_type), running, lines))
 
 
 class Config(StepKind):
@@ -58,6 +31,8 @@ class Config(StepKind):
         "lines": Arg("list", help="config lines, in order (indent a section's lines under its parent)"),
         "src": Arg("str", help="a template of config lines, looked up in templates/ beside the task"),
         "save": Arg("bool", default=True, help="save the running config (write memory) after a change"),
+        "confirmed": Arg("int", help="devices configured by commit: `commit confirmed N` (minutes), rolled back "
+                                     "unless confirmed by another commit"),
     }
 
     def normalize(self, value: Any, where: str) -> dict[str, Any]:
@@ -80,16 +55,43 @@ class Config(StepKind):
         else:
             lines = [str(line) for line in args["lines"]]
         lines = [line.rstrip() for line in lines if line.strip() and line.strip() != "!"]
+        platform = platform_for(getattr(connection, "device_type", None))
+        try:
+            check_lines(platform, lines)
+        except ConfigSyntaxError as exc:
+            return Outcome(failed=True, msg=f"{platform.device_type} cannot take these lines, nothing pushed: {exc}",
+                           data={"lines": lines})
+        if args.get("confirmed") and not getattr(connection, "configured_by_commit", False):
+            return Outcome(failed=True, data={"lines": lines},
+                           msg=f"confirmed: {args['confirmed']} needs a device configured by commit (Junos); "
+                               f"{platform.device_type} applies each line at once, nothing pushed")
         running = connection.get_config(timeout=ctx.timeout)
-        missing = missing_lines(running, lines)
-        data: dict[str, Any] = {"lines": lines, "missing": missing}
-        if not missing:
+        try:
+            tree = missing(platform, running, lines)
+        except ConfigSyntaxError as exc:
+            return Outcome(failed=True, msg=f"nothing pushed: {exc}", data={"lines": lines})
+        data: dict[str, Any] = {"lines": lines, "missing": tree_lines(tree)}
+        if not tree.children:
             return Outcome(changed=False, msg="the running config has every line", data=data)
-        diff = unified_diff(running, running.rstrip("\n") + "\n" + "\n".join(missing) + "\n", "running-config")
+        count = len(data["missing"])
+        diff = unified_diff(*diff_texts(platform, running, tree), "running-config")
+        # the lines as given, in order, so that each is typed in the context it was written for; flat
+        # platforms get them rendered with `exit` after each section
+        pushed = push_lines(platform, parse_config(platform, "\n".join(lines))) if platform.style == "flat" else lines
+        if getattr(connection, "configured_by_commit", False):  # Junos: check mode is `commit check`
+            result = connection.commit_config(pushed, check=ctx.check, confirmed=args.get("confirmed"),
+                                              timeout=ctx.timeout)
+            data["session_log"] = getattr(result, "session_log", "")
+            if result.rc:
+                return Outcome(failed=True, command=result.command, rc=result.rc, stdout=result.stdout,
+                               stderr=result.stderr, msg=result.stderr.splitlines()[0], data=data, diff=diff)
+            verb = "commit check passed: would add" if ctx.check else "committed"
+            return Outcome(changed=True, command=result.command, rc=0, stdout=result.stdout, diff=diff, data=data,
+                           msg=f"{verb} {count} line(s)" + (", nothing committed" if ctx.check else ""))
         if ctx.check:
             return Outcome(changed=True, diff=diff, data=data,
-                           msg=f"check mode: would add {len(missing)} line(s), pushed nothing")
-        result = connection.send_config(lines, timeout=ctx.timeout)
+                           msg=f"check mode: would add {count} line(s), pushed nothing")
+        result = connection.send_config(pushed, timeout=ctx.timeout)
         data["session_log"] = result.session_log
         if result.rc:
             return Outcome(failed=True, command=result.command, rc=result.rc, stdout=result.stdout,
@@ -101,4 +103,4 @@ class Config(StepKind):
                 return Outcome(failed=True, command="save config", rc=saved.rc, stdout=saved.stdout,
                                stderr=saved.stderr, msg=f"saving the config failed: {saved.stderr}", data=data)
         return Outcome(changed=True, command=result.command, rc=0, stdout=result.stdout, diff=diff, data=data,
-                       msg=f"added {len(missing)} line(s)" + (", saved" if as_bool(args.get("save")) else ""))
+                       msg=f"added {count} line(s)" + (", saved" if as_bool(args.get("save")) else ""))

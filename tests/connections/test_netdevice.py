@@ -99,3 +99,47 @@ def test_send_config_and_get_config(netlab):
         assert MASKED not in connection.get_config()
     finally:
         connection.close()
+
+
+def test_enable_without_enable_password_where_the_device_allows_it(multilab):
+    from netlab_support import model_host
+
+    connection = opened(model_host(multilab, "eos", enable_password=""))  # EOS enables without a secret
+    try:
+        assert "sw-002#" in connection.run("show version").session_log
+        assert connection.get_config().rstrip().endswith("end")  # privileged: the running config is readable
+    finally:
+        connection.close()
+
+
+def test_enable_without_enable_password_where_the_device_wants_one(netlab):
+    host = netlab_hosts(netlab, [0], enable_password="")[0]
+    with pytest.raises(AuthError, match="the device wants an enable password"):
+        opened(host)
+
+
+def test_a_timeout_names_the_wait_and_the_limit(netlab):
+    from remote_support.errors import CommandTimeout
+
+    connection = opened(netlab_hosts(netlab, [0])[0])
+    try:
+        # the emulator asks "Destination filename [x]?" and never shows the prompt netmiko waits for
+        with pytest.raises(CommandTimeout) as info:
+            connection.run("copy tftp://192.0.2.1/x.cfg startup-config:x", timeout=1)
+        message = str(info.value)
+        assert "waited for the pattern 'sw-001#'" in message, message
+        assert "the limit was 1s" in message and "30s" not in message
+    finally:
+        connection.close()
+
+
+def test_a_rejected_fastiron_line_is_a_failure_naming_it(multilab):
+    from netlab_support import model_host
+
+    connection = opened(model_host(multilab, "fastiron", 1))
+    try:
+        result = connection.send_config(["vlan 680 name OK", "frobnicate", "vlan 681 name NEVER"])
+        assert result.rc == 1 and "'frobnicate'" in result.stderr and "Invalid input -> frobnicate" in result.stderr
+        assert "vlan 681" not in connection.get_config()
+    finally:
+        connection.close()
