@@ -57,6 +57,8 @@ class HoldingServer:
                 conn, _ = self.sock.accept()
             except socket.timeout:
                 continue
+            except OSError:  # closed under us
+                return
             self.held.append(conn)
             if self.mode == "trickle":
                 threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
@@ -71,6 +73,8 @@ class HoldingServer:
 
     def close(self) -> None:
         self.stop.set()
+        if self.mode != "full-backlog":
+            self.thread.join(timeout=5)
         for s in self.held:
             s.close()
         self.sock.close()
