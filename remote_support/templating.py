@@ -13,11 +13,13 @@
 from __future__ import annotations
 
 import base64
+import heapq
 import json
 import re
 import secrets
 import shlex
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -238,15 +240,95 @@ def _bounded_filter(name: str, original: Any) -> Any:
     return bounded
 
 
+#: seconds one rendering or expression may take: nested loops that print nothing are bounded too
+MAX_RENDER_SECONDS = 10.0
+
+
+class _RenderTimeout(SecurityError):
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or f"the template ran longer than {MAX_RENDER_SECONDS:g}s: refused by the "
+                         "template sandbox (loops too large?)")
+
+
+class _TimeBound:
+    """Past MAX_RENDER_SECONDS the watchdog raises _RenderTimeout in the rendering thread (CPython's async
+    exception, delivered at its next bytecode): next to no cost while a template is within its time."""
+
+    def __init__(self) -> None:
+        self.thread = threading.get_ident()
+        self.done = self.fired = False
+
+    def __enter__(self) -> "_TimeBound":
+        _WATCHDOG.watch(self, time.monotonic() + MAX_RENDER_SECONDS)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with _WATCHDOG.lock:
+            self.done = True
+            if self.fired:  # not delivered yet (or already raised): nothing may arrive after this point
+                _async_raise(self.thread, None)
+
+    def fire(self) -> None:  # called by the watchdog with its lock held
+        if not self.done:
+            self.fired = True
+            _async_raise(self.thread, _RenderTimeout)
+
+
+class _Watchdog:
+    """One thread for every rendering in the process: it sleeps until the nearest deadline."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.wake = threading.Condition(self.lock)
+        self.heap: list[tuple[float, int, _TimeBound]] = []
+        self.counter = 0
+        self.thread: threading.Thread | None = None
+
+    def watch(self, bound: _TimeBound, deadline: float) -> None:
+        with self.lock:
+            self.counter += 1
+            heapq.heappush(self.heap, (deadline, self.counter, bound))
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="template-watchdog", daemon=True)
+                self.thread.start()
+            elif self.heap[0][2] is bound:
+                self.wake.notify()
+
+    def _run(self) -> None:
+        with self.lock:
+            while True:
+                while self.heap and self.heap[0][2].done:
+                    heapq.heappop(self.heap)
+                if not self.heap:
+                    self.wake.wait()
+                    continue
+                left = self.heap[0][0] - time.monotonic()
+                if left > 0:
+                    self.wake.wait(left)
+                    continue
+                heapq.heappop(self.heap)[2].fire()
+
+
+_WATCHDOG = _Watchdog()
+
+
+def _async_raise(thread: int, exc: type[BaseException] | None) -> None:
+    import ctypes
+
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread), ctypes.py_object(exc) if exc else None)
+
+
 def render_bounded(template: jinja2.Template, variables: Mapping[str, Any]) -> str:
-    """``template.render(variables)``, stopped once the text passes MAX_OUTPUT characters."""
+    """``template.render(variables)``, stopped once the text passes MAX_OUTPUT characters or the
+    rendering takes longer than MAX_RENDER_SECONDS."""
     parts: list[str] = []
     size = 0
-    for chunk in template.generate(variables):
-        size += len(chunk)
-        if size > MAX_OUTPUT:
-            raise _too_big("the rendered text")
-        parts.append(chunk)
+    with _TimeBound():
+        for chunk in template.generate(variables):
+            size += len(chunk)
+            if size > MAX_OUTPUT:
+                raise _too_big("the rendered text")
+            parts.append(chunk)
     return "".join(parts)
 
 
@@ -327,7 +409,8 @@ class Templar:
             expression = expression[2:-2]
         try:
             compiled = self.env.compile_expression(expression, undefined_to_none=False)
-            value = compiled(**variables)
+            with _TimeBound():
+                value = compiled(**variables)
         except jinja2.TemplateError as exc:
             raise _error(exc, where, expression) from None
         except (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError) as exc:

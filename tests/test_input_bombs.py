@@ -114,3 +114,39 @@ def test_templates_cannot_build_huge_values(tmp_path, expression, words):
     assert result.returncode == 2, result.stdout + result.stderr
     assert "refused by the template sandbox" in result.stderr and words in result.stderr, result.stderr
     assert f"{task}:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_nested_loops_that_print_nothing_are_stopped_by_time(monkeypatch):
+    """CPU, not memory: loops of 10^12 iterations end at the sandbox's time bound, and only that render."""
+    import threading
+
+    from remote_support import templating
+    from remote_support.errors import TemplateError
+
+    monkeypatch.setattr(templating, "MAX_RENDER_SECONDS", 0.5)
+    templar = templating.Templar()
+    spin = "{% for a in range(1000000) %}{% for b in range(1000000) %}{% endfor %}{% endfor %}"
+    outcomes: dict[str, str] = {}
+
+    def render(name: str, text: str) -> None:
+        try:
+            outcomes[name] = templar.render(text, {}, where="t.yml:3")
+        except TemplateError as exc:
+            outcomes[name] = str(exc)
+
+    threads = [threading.Thread(target=render, args=(f"spin{i}", spin)) for i in range(2)]
+    threads += [threading.Thread(target=render, args=(f"calm{i}", "{{ 6 * 7 }}")) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert all(not t.is_alive() for t in threads)
+    for i in range(2):
+        assert "ran longer than 0.5s" in outcomes[f"spin{i}"] and outcomes[f"spin{i}"].startswith("t.yml:3")
+        assert outcomes[f"calm{i}"] == 42  # one expression renders to its value
+    with pytest.raises(TemplateError, match="ran longer"):
+        templar.evaluate("range(1000000) | map('string') | map('length') | select('odd') | list | length > 0 "
+                         "and range(10) | list | length > 0 and (range(999999) | list) * 0 == [] and "
+                         + " and ".join(["range(900000) | map('string') | list | length > 0"] * 40),
+                         {}, where="t.yml:4")
+    assert templar.render("{{ 1 + 1 }}", {}, where="t.yml:5") == 2  # nothing left pending afterwards
