@@ -303,7 +303,8 @@ class _HostRun:
             if key in kind.raw_args:
                 args[key] = value
             else:
-                quoting = ("cmd" if self.host.connection == "winrm" else True) if key in kind.shell_args else False
+                # command text is quoted for the shell the connection runs it in (connections/shells.py)
+                quoting = self.connection.shell if key in kind.shell_args else False
                 args[key] = self.templar.render(value, variables, where=step.where, shell=quoting)
                 if key in kind.args:
                     check_arg(kind.name, key, kind.args[key], args[key], step.where)

@@ -231,6 +231,12 @@ def _local_user() -> str:
 class SSHConnection(Connection):
     """A host reached over SSH with paramiko."""
 
+    shell = "posix"
+    shells = ("posix",)
+    can_transfer_files = True
+    can_detect_reboot = True
+    can_become = True
+
     def __init__(self, host: "Host", options: ConnectOptions):
         super().__init__(host, options)
         self.settings: SSHSettings | None = None

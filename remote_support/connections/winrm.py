@@ -32,6 +32,7 @@ from ..errors import (AuthError, BecomeError, CommandTimeout, ConnectError, Host
 from ..results import CommandResult
 from ..secrets import MASK
 from .base import Connection, ConnectOptions
+from .shells import CMD, POWERSHELL, encode_ps, ps_quote
 
 if TYPE_CHECKING:
     from ..inventory import Host
@@ -46,7 +47,7 @@ COMMAND_LINE_LIMIT = 8191
 STDIN_CHUNK = 64 * 1024
 #: file bytes per base64 line of an upload or download
 FILE_CHUNK = 48 * 1024
-POWERSHELL = "powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass"
+POWERSHELL_EXE = "powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass"
 
 
 class WinRMCommandError(ConnectError):
@@ -152,16 +153,6 @@ def _is_ip(address: str) -> bool:
 # ---------------------------------------------------------------- PowerShell helpers
 
 
-def encode_ps(script: str) -> str:
-    """A script as powershell.exe's -EncodedCommand wants it: base64 of UTF-16LE."""
-    return base64.b64encode(script.encode("utf-16-le")).decode("ascii")
-
-
-def ps_quote(text: str) -> str:
-    """A PowerShell single-quoted string literal."""
-    return "'" + text.replace("'", "''") + "'"
-
-
 _CLIXML = "#< CLIXML"
 _CLIXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 
@@ -233,11 +224,16 @@ try {{
 class WinRMConnection(Connection):
     """A Windows host reached over WinRM with pywinrm; one WinRS shell per command."""
 
+    shell = CMD  # WinRS runs a command line through cmd.exe
+    shells = (CMD, POWERSHELL)
+    can_transfer_files = True
+    can_detect_reboot = True
+    can_become = False
+
     def __init__(self, host: "Host", options: ConnectOptions):
         super().__init__(host, options)
         self.settings: WinRMSettings | None = None
         self._protocol = None
-        self._deadline: float | None = None
 
     # -- open / close
 
@@ -245,8 +241,7 @@ class WinRMConnection(Connection):
         from winrm.protocol import Protocol
 
         self.close()  # opening again starts afresh
-        if self.options.host_timeout:
-            self._deadline = time.monotonic() + self.options.host_timeout
+        self.start_clock()  # a reopen (after a reboot) keeps the host's deadline
         self.settings = s = resolve_settings(self.host, self.options)
         transport = "ssl" if s.transport == "basic" and s.scheme == "https" else s.transport
         if s.transport == "basic" and s.scheme == "http":
@@ -284,12 +279,6 @@ class WinRMConnection(Connection):
 
     # -- commands
 
-    def _remaining(self, timeout: float | None) -> float | None:
-        limits = [t for t in (timeout, self.options.command_timeout) if t]
-        if self._deadline is not None:
-            limits.append(self._deadline - time.monotonic())
-        return min(limits) if limits else None
-
     def run(self, command: str, *, timeout: float | None = None, stdin: bytes | str | None = None,
             become: bool = False) -> CommandResult:
         if become:
@@ -301,9 +290,17 @@ class WinRMConnection(Connection):
                                     "send long scripts with run_ps (it passes them on stdin) or upload a file")
         return self._run(command, timeout=timeout, stdin=stdin)
 
+    def run_in(self, shell: str, text: str, *, timeout: float | None = None, stdin: bytes | str | None = None,
+               become: bool = False) -> CommandResult:
+        if shell == POWERSHELL:
+            if become:
+                self.run(text, become=True)  # raises the BecomeError saying what to do instead
+            return self.run_ps(text, timeout=timeout, stdin=stdin)
+        return super().run_in(shell, text, timeout=timeout, stdin=stdin, become=become)
+
     def run_ps(self, script: str, *, timeout: float | None = None, stdin: bytes | str | None = None) -> CommandResult:
         """Run a PowerShell script: as -EncodedCommand when it fits the command line, else through stdin."""
-        line = f"{POWERSHELL} -EncodedCommand {encode_ps(script)}"
+        line = f"{POWERSHELL_EXE} -EncodedCommand {encode_ps(script)}"
         if len(line) <= COMMAND_LINE_LIMIT:
             result = self._run(line, timeout=timeout, stdin=stdin)
         else:
@@ -312,7 +309,7 @@ class WinRMConnection(Connection):
                                         "long for the command line and stdin is taken",
                                         "upload the script with put() and run it with powershell -File")
             payload = base64.encodebytes(script.encode("utf-8"))
-            result = self._run(f"{POWERSHELL} -EncodedCommand {encode_ps(_STDIN_LOADER)}", timeout=timeout,
+            result = self._run(f"{POWERSHELL_EXE} -EncodedCommand {encode_ps(_STDIN_LOADER)}", timeout=timeout,
                                stdin=payload)
         return CommandResult(script, result.stdout, result.stderr, result.rc, result.duration)
 
@@ -320,7 +317,7 @@ class WinRMConnection(Connection):
         from winrm.exceptions import WinRMOperationTimeoutError
 
         protocol = self._require_protocol()
-        limit = self._remaining(timeout)
+        limit = self.remaining(timeout)
         if limit is not None and limit <= 0:
             raise CommandTimeout(self.host.name, "host timeout reached before the command could start")
         started = time.monotonic()

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from ..connections.shells import WINDOWS_SHELLS
 from ..errors import ConnectError, UnreachableError
 from .base import Arg, Outcome, StepContext, StepKind, as_bool
 
@@ -32,7 +33,10 @@ class Fetch(StepKind):
 
     def run(self, ctx: StepContext, args: dict[str, Any]) -> Outcome:
         src = str(args["src"])
-        if ctx.connection.host.connection == "winrm":
+        if not ctx.connection.can_transfer_files:
+            return Outcome(failed=True, msg=f"fetch needs a connection that moves files; {ctx.host.name} is a "
+                                            f"{ctx.host.connection} host")
+        if ctx.connection.shell in WINDOWS_SHELLS:
             return _windows_file(ctx, src, args)
         q = shlex.quote
         probe = ctx.run(f'p={q(src)}; if [ -d "$p" ]; then echo dir; elif [ ! -e "$p" ]; then echo missing; '
