@@ -53,6 +53,7 @@ NS = {
     "p": "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd",
 }
 SHELL_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
+WSMID_NS = "http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd"
 ACTION_CREATE = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Create"
 ACTION_DELETE = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete"
 ACTION_COMMAND = SHELL_URI + "/Command"
@@ -889,6 +890,17 @@ class WSManFault(Exception):
         return _envelope("http://schemas.dmtf.org/wbem/wsman/1/wsman/fault", relates_to, body)
 
 
+def _identify_response() -> bytes:
+    """What Windows answers a WS-Management Identify: the protocol version and the product."""
+    return (f'<s:Envelope xmlns:s="{NS["s"]}" xmlns:wsmid="{WSMID_NS}"><s:Header/><s:Body><wsmid:IdentifyResponse>'
+            '<wsmid:ProtocolVersion>http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd</wsmid:ProtocolVersion>'
+            '<wsmid:ProductVendor>Microsoft Corporation</wsmid:ProductVendor>'
+            '<wsmid:ProductVersion>OS: 10.0.20348 SP: 0.0 Stack: 3.0</wsmid:ProductVersion>'
+            '<wsmid:SecurityProfiles><wsmid:SecurityProfileName>http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/'
+            'http/spnego-kerberos</wsmid:SecurityProfileName></wsmid:SecurityProfiles>'
+            '</wsmid:IdentifyResponse></s:Body></s:Envelope>').encode("utf-8")
+
+
 def _timed_out() -> WSManFault:
     return WSManFault(FAULT_TIMED_OUT, "w:TimedOut", "The WS-Management service cannot complete the operation "
                       "within the time specified in OperationTimeout.  ")
@@ -971,6 +983,8 @@ class _Handler(BaseHTTPRequestHandler):
         sealed_as = next((p for p in ENCRYPTED_PROTOCOLS if p.lower() in content_type.lower()), ENCRYPTED_PROTOCOL)
         if encrypted:
             if self.auth_ctx is None or not self.auth_ctx.complete:
+                # sealed with a context this TCP connection never set up (Windows: "invalid MIC")
+                self.lab.count("bad_encryption")
                 return self._send(400)
             try:
                 body = self._unseal(body)
@@ -1116,6 +1130,7 @@ class WinRMLabServer:
         self.directories = {"c:\\windows\\temp", "c:\\users\\public", "c:\\temp", "c:\\lab"}
         self.commands: list[str] = []  # every command line received, in order
         self.counters: dict[str, int] = {}
+        self.stall_receive = 0.0  # seconds a Receive of a running command goes unanswered (a host that hangs)
         self._lock = threading.Lock()
         self._reboot_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -1267,6 +1282,9 @@ class WinRMLabServer:
                 if selector.get("Name") == "ShellId":
                     shell_id = (selector.text or "").strip()
         request_body = root.find("s:Body", NS)
+        if request_body is not None and request_body.find(f"{{{WSMID_NS}}}Identify") is not None:
+            self.count("identify")
+            return 200, _identify_response()
         try:
             if action == ACTION_CREATE:
                 reply = self._create(header, request_body, user)
@@ -1397,6 +1415,11 @@ class WinRMLabServer:
     def _receive(self, shell: Shell, body, timeout: float) -> tuple[str, str]:
         desired = body.find("rsp:Receive/rsp:DesiredStream", NS) if body is not None else None
         proc = self._process(shell, desired.get("CommandId") if desired is not None else None)
+        if self.stall_receive and not proc.done:
+            # a host that stops answering (overloaded, a network fault): the client's read times out
+            self.count("stalled_receives")
+            time.sleep(self.stall_receive)
+            raise WSManFault(FAULT_TIMED_OUT, "w:TimedOut", "stalled")
         with proc.cond:
             ready = proc.cond.wait_for(lambda: proc.stdout or proc.stderr or proc.done, timeout=timeout)
             if not ready:
