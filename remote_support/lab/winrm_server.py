@@ -84,6 +84,8 @@ PUT_MARKER = "# remote-support:put"
 GET_MARKER = "# remote-support:get"
 STDIN_MARKER = "# remote-support:stdin-script"
 FACTS_MARKER = "# remote-support:facts"
+CONTRACT_MARKER = "# remote-support:contract:"
+STDIN_SCRIPTS = {"file-write"}  # contract scripts that read their input from stdin
 
 
 # ---------------------------------------------------------------- shells and commands
@@ -322,6 +324,8 @@ def _powershell(server: "WinRMLabServer", proc: Process, args: str) -> None:
         except (ValueError, UnicodeDecodeError):
             proc.err(_clixml_errors(["Exception calling \"FromBase64String\": invalid Base64 input"]))
             return proc.finish(1)
+    if CONTRACT_MARKER in script:
+        return _ps_contract(server, proc, script)
     if PUT_MARKER in script:
         return _ps_put(server, proc, script)
     if GET_MARKER in script:
@@ -451,6 +455,76 @@ def _script_path(script: str) -> str | None:
     return match.group(1).replace("''", "'") if match else None
 
 
+class ScriptFailure(Exception):
+    """What a contract script throws on the fake host: its message goes to stderr, exit code 1."""
+
+
+def _prelude_params(script: str) -> dict[str, object]:
+    """The ``$name = <literal>`` lines after a contract script's marker line: strings ('' escapes, may span
+    lines), $true, $false, $null and @(...) lists of those."""
+    text = script.split("\n", 1)[1] if "\n" in script else ""
+    params: dict[str, object] = {}
+    pos = 0
+
+    def literal(at: int) -> tuple[object, int]:
+        if text.startswith("'", at):
+            out, i = [], at + 1
+            while True:
+                j = text.index("'", i)
+                out.append(text[i:j])
+                if text.startswith("''", j):
+                    out.append("'")
+                    i = j + 2
+                    continue
+                return "".join(out), j + 1
+        for word, value in (("$true", True), ("$false", False), ("$null", None)):
+            if text.startswith(word, at):
+                return value, at + len(word)
+        if text.startswith("@(", at):
+            items, i = [], at + 2
+            while not text.startswith(")", i):
+                value, i = literal(i)
+                items.append(value)
+                if text.startswith(", ", i):
+                    i += 2
+            return items, i + 1
+        raise ValueError(f"not a literal at {text[at:at + 20]!r}")
+
+    while True:
+        match = re.compile(r"\$(\w+) = ").match(text, pos)
+        if not match or match.group(1) == "ErrorActionPreference":  # the fixed script begins
+            return params
+        value, pos = literal(match.end())
+        params[match.group(1)] = value
+        pos = text.index("\n", pos) + 1 if "\n" in text[pos:] else len(text)
+
+
+def _ps_contract(server: "WinRMLabServer", proc: Process, script: str) -> None:
+    """A script of remote-support's Windows steps, answered by name from the fake host's state."""
+    name = script.split(CONTRACT_MARKER, 1)[1].split(None, 1)[0]
+    params = _prelude_params(script)
+    handler = server.windows.contracts().get(name)
+    if handler is None:
+        proc.err(_clixml_errors([f"remote-support lab: no fake for the script {name}\r\n"]))
+        return proc.finish(1)
+    server.count(f"script:{name}")
+    if name in STDIN_SCRIPTS:
+        data = proc.read_stdin()  # before the lock: other hosts' commands go on meanwhile
+        if data is None:
+            return
+        params["__stdin__"] = data
+    try:
+        with server.windows.lock:
+            answer = handler(proc, params)
+    except ScriptFailure as exc:
+        proc.err(_clixml_errors([f"{exc}\r\n"]))
+        return proc.finish(1)
+    if answer is None:  # signalled while it read stdin
+        return
+    proc.out(json.dumps(answer, separators=(",", ":")) + "\r\n")
+    proc.finish(0)
+
+
 def _ps_put(server: "WinRMLabServer", proc: Process, script: str) -> None:
     path = _script_path(script)
     data = proc.read_stdin()
@@ -555,6 +629,7 @@ class FakeWindows:
                        "Application": [("2024-03-11T09:01:44", 1000, "Error", "Application Error",
                                         "Faulting application name: legacy.exe")]}
         self.reboot_pending = False
+        self.corrupt_uploads = False  # change a byte of every file-write upload (tests of the SHA-256 check)
         self.boot_id = str(uuid.uuid4())
         self.boot_time = time.time() - 3 * 86400 - 5 * 3600
         self.boots = 0
@@ -822,6 +897,53 @@ class FakeWindows:
             result.rc = 1
         else:
             result.out.append(str(len(data)))
+
+    # -- contract scripts of the Windows steps (steps/winscripts.py): name -> handler(proc, params) -> answer
+
+    def contracts(self) -> dict[str, Callable[[Process, dict], dict | None]]:
+        return {"file-probe": self._file_probe, "file-write": self._file_write}
+
+    def _file_probe(self, proc, params) -> dict:
+        path = str(params["path"])
+        key = path.lower()
+        parent = key.rsplit("\\", 1)[0]
+        answer = {"path": path, "state": "absent", "size": 0, "sha256": "", "text": None}
+        if key in self.server.directories:
+            answer["state"] = "dir"
+        elif parent not in self.server.directories:
+            answer["state"] = "nodir"
+        elif key in self.server.files:
+            data = self.server.files[key]
+            digest = hashlib.sha256(data).hexdigest().upper()
+            answer.update(state="file", size=len(data), sha256=digest)
+            if params.get("want_text") and digest != str(params.get("sha256")).upper() \
+                    and len(data) <= int(params.get("limit") or 0):
+                answer["text"] = base64.b64encode(data).decode()
+        return answer
+
+    def _file_write(self, proc, params) -> dict:
+        path = str(params["path"])
+        key = path.lower()
+        parent = key.rsplit("\\", 1)[0]
+        if parent not in self.server.directories:
+            raise ScriptFailure(f"Exception calling \"Open\" with \"4\" argument(s): \"Could not find a part of the "
+                                f"path '{path}'.\"")
+        if key in self.server.read_only:
+            raise ScriptFailure(f"Exception calling \"Replace\" with \"3\" argument(s): \"Access to the path "
+                                f"'{path}' is denied.\"")
+        content = b"".join(base64.b64decode(line) for line in params["__stdin__"].split() if line)
+        if self.corrupt_uploads and content:
+            content = bytes([content[0] ^ 0x20]) + content[1:]  # a transport fault the SHA-256 check must catch
+        digest = hashlib.sha256(content).hexdigest().upper()
+        if digest != str(params["sha256"]).upper():
+            raise ScriptFailure(f"the content arrived incomplete (SHA-256 {digest}, expected {params['sha256']})")
+        saved = ""
+        if key in self.server.files and params.get("backup"):
+            saved = path + "." + time.strftime("%Y-%m-%d@%H.%M.%S") + "~"
+            self.server.files[saved.lower()] = self.server.files[key]
+        self.server.files[key] = content  # File.Replace: the old content or the new, never half
+        self.server.count("file_writes")
+        return {"sha256": digest, "backup": saved}
 
     # -- facts and reboot
 
@@ -1127,7 +1249,8 @@ class WinRMLabServer:
         self.verbose = verbose
         self.shells: dict[str, Shell] = {}
         self.files: dict[str, bytes] = {}  # lower-cased Windows path -> content
-        self.directories = {"c:\\windows\\temp", "c:\\users\\public", "c:\\temp", "c:\\lab"}
+        self.directories = {"c:\\windows\\temp", "c:\\users\\public", "c:\\temp", "c:\\lab", "c:\\programdata"}
+        self.read_only: set[str] = set()  # lower-cased paths the login user may not replace (ACL denies it)
         self.commands: list[str] = []  # every command line received, in order
         self.counters: dict[str, int] = {}
         self.stall_receive = 0.0  # seconds a Receive of a running command goes unanswered (a host that hangs)

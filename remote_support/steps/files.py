@@ -19,6 +19,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from ..connections.shells import WINDOWS_SHELLS
 from ..errors import TaskError
 from .base import Arg, Outcome, StepContext, as_bool, unified_diff
 
@@ -89,6 +90,11 @@ def write_file(ctx: StepContext, dest: str, content: bytes, *, mode: str | int |
                owner: str | None = None, group: str | None = None, backup: Any = False,
                validate: str | None = None) -> Outcome:
     """Make ``dest`` on the host hold ``content`` with the given attributes; see the module docstring."""
+    if ctx.connection.shell in WINDOWS_SHELLS:  # Windows hosts: the same plan in PowerShell (steps/winfiles.py)
+        from .winfiles import write_windows_file
+
+        return write_windows_file(ctx, dest, content, mode=mode, owner=owner, group=group, backup=backup,
+                                  validate=validate)
     try:
         wanted_mode = parse_mode(mode, ctx.where)
     except TaskError as exc:
