@@ -173,13 +173,18 @@ def cli(debug: bool) -> None:
 @connection_options
 @click.option("-o", "--one-line", is_flag=True, help="One line per host (as ansible -o).")
 @click.option("-g", "--group", "grouped", is_flag=True, help="Group hosts with identical output (as clush -b).")
-def exec_(pattern: str, command: tuple[str, ...], inventories, one_line: bool, grouped: bool, **opts) -> None:
+@click.option("--shell", type=click.Choice(["posix", "cmd", "powershell"]), default=None,
+              help="Run COMMAND in this shell: Windows hosts take cmd (default, or the host's winrm_shell) or "
+                   "powershell.")
+def exec_(pattern: str, command: tuple[str, ...], inventories, one_line: bool, grouped: bool, shell: str | None,
+          **opts) -> None:
     """Run COMMAND on every host matching PATTERN and print each host's output.
 
     Put `--` before the command so its options are not read as ours.
+    Windows: `remote-support exec win-* --shell powershell -- Get-Service Spooler`.
     """
     text = " ".join(command)
-    work = _command_work(text, timeout=opts["command_timeout"], become=opts["become"])
+    work = _command_work(text, timeout=opts["command_timeout"], become=opts["become"], shell=shell)
     run_id, run = _run(inventories, pattern, work, opts, kind="exec", name=text, command=text)
     if opts["as_json"]:
         click.echo(json.dumps({"run_id": run_id, **run.to_dict()}, indent=2, default=str))
@@ -193,14 +198,15 @@ def exec_(pattern: str, command: tuple[str, ...], inventories, one_line: bool, g
     sys.exit(run.exit_code)
 
 
-def _command_work(text: str, *, timeout: float | None, become: bool):
-    """What `exec` does on one host: run the command, and keep a timed-out command's partial output."""
+def _command_work(text: str, *, timeout: float | None, become: bool, shell: str | None = None):
+    """What `exec` does on one host: run the command (in ``shell``, else the host's default shell), and keep
+    a timed-out command's partial output."""
     from .errors import CommandTimeout
     from .results import Status, StepResult
 
     def work(connection):
         try:
-            result = connection.run(text, timeout=timeout, become=become)
+            result = connection.run_in(shell or connection.default_shell(), text, timeout=timeout, become=become)
         except CommandTimeout as exc:
             partial = getattr(exc, "result", None)
             return [StepResult("command", Status.FAILED, command=text, reason=exc.reason,

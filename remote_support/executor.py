@@ -153,13 +153,19 @@ class _HostRun:
 
     # -- facts
 
-    def facts(self) -> dict[str, Any]:
+    def facts(self, refresh: bool = False) -> dict[str, Any]:
+        """The host's facts: gathered on first use, again only when ``refresh`` (the facts step)."""
         with self._facts_lock:
-            if self._facts is None:
+            if self._facts is None or refresh:
                 from .facts import gather_facts
 
-                self._facts = gather_facts(self.connection)
-                self.run_.facts[self.host.name] = self._facts
+                gathered = gather_facts(self.connection)
+                if self._facts is None:
+                    self._facts = gathered
+                    self.run_.facts[self.host.name] = self._facts
+                else:  # in place: templates and the journal hold this dict
+                    self._facts.clear()
+                    self._facts.update(gathered)
             return self._facts
 
     def variables(self, step: Step | None = None) -> dict[str, Any]:

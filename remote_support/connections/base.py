@@ -87,6 +87,10 @@ class Connection(abc.ABC):
     def run(self, command: str, *, timeout: float | None = None, stdin: bytes | str | None = None,
             become: bool = False) -> CommandResult: ...
 
+    def default_shell(self) -> str:
+        """The shell exec runs a command line in unless told otherwise (a host variable may choose one)."""
+        return self.shell
+
     def run_in(self, shell: str, text: str, *, timeout: float | None = None, stdin: bytes | str | None = None,
                become: bool = False) -> CommandResult:
         """Run ``text`` in one of :attr:`shells` (``run()`` is the same for :attr:`shell`)."""
@@ -94,8 +98,8 @@ class Connection(abc.ABC):
             return self.run(text, timeout=timeout, stdin=stdin, become=become)
         from ..errors import UsageError
 
-        raise UsageError(f"host {self.host.name}: a {type(self).__name__} runs {', '.join(self.shells)} "
-                         f"commands, not {shell}")
+        raise UsageError(f"host {self.host.name} ({self.host.connection}) runs {' and '.join(self.shells)} "
+                         f"commands, not {shell}: choose a shell it has, or leave --shell out")
 
     @abc.abstractmethod
     def put(self, source: str | Path | bytes | BinaryIO, remote_path: str, *, mode: int | None = None) -> None: ...

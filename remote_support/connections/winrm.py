@@ -337,8 +337,16 @@ class WinRMConnection(Connection):
         if len(command) > COMMAND_LINE_LIMIT:
             raise WinRMCommandError(self.host.name, f"command line of {len(command)} characters is over the "
                                     f"Windows limit of {COMMAND_LINE_LIMIT}",
-                                    "send long scripts with run_ps (it passes them on stdin) or upload a file")
+                                    "put a long script in a powershell step or a .ps1 script step (they are sent "
+                                    "on stdin), or with exec: --shell powershell")
         return self._run(command, timeout=timeout, stdin=stdin)
+
+    def default_shell(self) -> str:
+        """The host's ``winrm_shell`` (cmd or powershell): what exec runs a command line in by default."""
+        wanted = str(self.host.get("winrm_shell") or CMD).strip().lower()
+        if wanted not in self.shells:
+            raise UsageError(f"host {self.host.name}: winrm_shell {wanted!r} is not one of {', '.join(self.shells)}")
+        return wanted
 
     def run_in(self, shell: str, text: str, *, timeout: float | None = None, stdin: bytes | str | None = None,
                become: bool = False) -> CommandResult:
@@ -357,7 +365,8 @@ class WinRMConnection(Connection):
             if stdin is not None:
                 raise WinRMCommandError(self.host.name, f"PowerShell script of {len(script)} characters is too "
                                         "long for the command line and stdin is taken",
-                                        "upload the script with put() and run it with powershell -File")
+                                        "copy the script to the host first (a copy step) and run it with "
+                                        "powershell -File PATH")
             payload = base64.encodebytes(script.encode("utf-8"))
             result = self._run(f"{POWERSHELL_EXE} -EncodedCommand {encode_ps(_STDIN_LOADER)}", timeout=timeout,
                                stdin=payload)

@@ -331,6 +331,7 @@ def _powershell(server: "WinRMLabServer", proc: Process, args: str) -> None:
     if GET_MARKER in script:
         return _ps_get(server, proc, script)
     if FACTS_MARKER in script:
+        server.count("facts")
         proc.out(server.windows.facts_json() + "\r\n")
         return proc.finish(0)
     result = _PSResult()

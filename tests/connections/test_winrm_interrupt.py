@@ -7,7 +7,6 @@ signalled). The bounds on waiting are hang detectors, not performance assertions
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,30 +15,16 @@ import time
 import pytest
 
 from remote_support.lab.winrm_server import WinRMLabServer
-from winrm_support import WIN_PASSWORD, WIN_USER, win_host
+from winrm_support import WIN_PASSWORD, WIN_USER, cli_env, win_host, win_inventory
 from winrm_support import winrm_server  # noqa: F401 - fixture
 
 HANG_LIMIT = 15  # seconds: far more than a clean stop needs; only a hang gets near it
 
 
-def _inventory(tmp_path, server, hosts=("win-a", "win-b"), **extra):
-    lines = ["defaults:", "  connection: winrm", f"  address: {server.host}", f"  winrm_port: {server.port}",
-             f"  user: {WIN_USER}", "  password: {secret: env:RS_TEST_WIN_PASSWORD}"]
-    lines += [f"  {k}: {v}" for k, v in extra.items()]
-    lines += ["hosts:"] + [f"  {name}: {{}}" for name in hosts]
-    path = tmp_path / "inventory.yml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def _env(tmp_path):
-    return {**os.environ, "RS_TEST_WIN_PASSWORD": WIN_PASSWORD, "REMOTE_SUPPORT_HOME": str(tmp_path / "home")}
-
-
 def _start(tmp_path, server, *args, **extra):
-    inventory = _inventory(tmp_path, server, **extra)
+    inventory = win_inventory(tmp_path / "inventory.yml", server, **extra)
     return subprocess.Popen([sys.executable, "-m", "remote_support", "exec", "all", "-i", str(inventory), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path))
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(tmp_path))
 
 
 def _wait_running(server, count, process):
