@@ -85,7 +85,7 @@ GET_MARKER = "# remote-support:get"
 STDIN_MARKER = "# remote-support:stdin-script"
 FACTS_MARKER = "# remote-support:facts"
 CONTRACT_MARKER = "# remote-support:contract:"
-STDIN_SCRIPTS = {"file-write"}  # contract scripts that read their input from stdin
+STDIN_SCRIPTS = {"file-write", "win-user-set"}  # contract scripts that read their input from stdin
 
 
 # ---------------------------------------------------------------- shells and commands
@@ -631,6 +631,44 @@ class FakeWindows:
                                         "Faulting application name: legacy.exe")]}
         self.reboot_pending = False
         self.corrupt_uploads = False  # change a byte of every file-write upload (tests of the SHA-256 check)
+        # registry: lower-cased key path -> {"path": as written, "values": {lower name: [name, kind, data]}}
+        self.registry: dict[str, dict] = {}
+        for key, values in ((r"HKCU:\Software\Microsoft\Windows\CurrentVersion\Internet Settings",
+                             [("ProxyEnable", "DWord", 0), ("ProxyOverride", "String", "<local>")]),
+                            (r"HKLM:\SOFTWARE\Policies\Microsoft\Windows\WindowsUpdate",
+                             [("WUServer", "String", "http://wsus-old.corp.example:8530")]),
+                            (r"HKLM:\SOFTWARE\Policies\Microsoft\Windows\WindowsUpdate\AU",
+                             [("UseWUServer", "DWord", 1), ("NoAutoUpdate", "DWord", 0)])):
+            self.registry_key(key, create=True)["values"].update({n.lower(): [n, k, d] for n, k, d in values})
+        # local accounts and groups
+        self.users = {u["name"].lower(): u for u in (
+            dict(name="Administrator", enabled=True, locked=False, full_name="", description="Built-in account for "
+                 "administering the computer/domain", password="x", password_set="2024-01-10T09:00:00"),
+            dict(name="Guest", enabled=False, locked=False, full_name="", description="Built-in account for guest "
+                 "access", password="", password_set=""),
+            dict(name=server.users and next(iter(server.users)) or "rsadmin", enabled=True, locked=False,
+                 full_name="Remote support", description="", password="x", password_set="2024-02-01T10:00:00"),
+            dict(name="jdoe", enabled=False, locked=True, full_name="Jane Doe", description="Accounting",
+                 password="old", password_set="2023-11-02T08:30:00"))}
+        self.groups = {g["name"].lower(): g for g in (
+            dict(name="Administrators", description="Administrators have complete and unrestricted access",
+                 members=["Administrator", "rsadmin"]),
+            dict(name="Users", description="Users are prevented from making system-wide changes", members=["jdoe"]),
+            dict(name="Remote Desktop Users", description="Members are granted the right to logon remotely",
+                 members=[]))}
+        # scheduled tasks: lower-cased folder + name -> definition
+        self.tasks: dict[str, dict] = {"\\microsoft\\windows\\windowsupdate\\scheduled start": dict(
+            folder="\\Microsoft\\Windows\\WindowsUpdate\\", name="Scheduled Start", enabled=True, state="Ready",
+            execute="C:\\Windows\\System32\\sc.exe", arguments="start wuauserv", trigger="daily", at="06:00",
+            user="SYSTEM", runs=0)}
+        # features: (kind, lower-cased name) -> {"name", "installed", "restart"}
+        self.features = {(kind, name.lower()): dict(name=name, installed=installed, restart=restart)
+                         for kind, name, installed, restart in (
+                             ("feature", "Web-Server", False, False), ("feature", "FS-SMB1", True, True),
+                             ("feature", "Telnet-Client", False, False),
+                             ("optional", "TelnetClient", False, False), ("optional", "SMB1Protocol", True, True),
+                             ("capability", "Rsat.Dns.Tools~~~~0.0.1.0", False, False),
+                             ("capability", "OpenSSH.Client~~~~0.0.1.0", True, False))}
         self.boot_id = str(uuid.uuid4())
         self.boot_time = time.time() - 3 * 86400 - 5 * 3600
         self.boots = 0
@@ -902,7 +940,202 @@ class FakeWindows:
     # -- contract scripts of the Windows steps (steps/winscripts.py): name -> handler(proc, params) -> answer
 
     def contracts(self) -> dict[str, Callable[[Process, dict], dict | None]]:
-        return {"file-probe": self._file_probe, "file-write": self._file_write}
+        return {"file-probe": self._file_probe, "file-write": self._file_write,
+                "registry-get": self._registry_get, "registry-set": self._registry_set,
+                "win-file-get": self._win_file_get, "win-file-set": self._win_file_set,
+                "win-user-get": self._user_get, "win-user-set": self._user_set,
+                "win-group-get": self._group_get, "win-group-set": self._group_set,
+                "win-task-get": self._task_get, "win-task-set": self._task_set,
+                "win-feature-get": self._feature_get, "win-feature-set": self._feature_set}
+
+    # registry
+
+    def registry_key(self, path: str, create: bool = False) -> dict | None:
+        key = path.lower().rstrip("\\")
+        if key not in self.registry and create:
+            parent = key.rsplit("\\", 1)[0]
+            if "\\" in key and parent not in self.registry and not parent.endswith(":"):
+                self.registry_key(path.rstrip("\\").rsplit("\\", 1)[0], create=True)  # New-Item -Force: parents too
+            self.registry[key] = {"path": path.rstrip("\\"), "values": {}}
+        return self.registry.get(key)
+
+    def _registry_get(self, proc, params) -> dict:
+        answer = {"key": False, "exists": False, "type": "", "data": None}
+        key = self.registry_key(str(params["path"]))
+        if key is not None:
+            answer["key"] = True
+            name = params.get("name")
+            if name is not None and str(name).lower() in key["values"]:
+                _, kind, data = key["values"][str(name).lower()]
+                answer.update(exists=True, type=kind, data=data)
+        return answer
+
+    def _registry_set(self, proc, params) -> dict:
+        path, name = str(params["path"]), params.get("name")
+        if params.get("state") == "absent":
+            if name is None:
+                gone = path.lower().rstrip("\\")
+                for key in [k for k in self.registry if k == gone or k.startswith(gone + "\\")]:
+                    del self.registry[key]  # Remove-Item -Recurse: subkeys too
+            elif self.registry_key(path) is not None:
+                self.registry_key(path)["values"].pop(str(name).lower(), None)
+        else:
+            if path.lower().startswith("hklm:") and proc_owner(self.server, proc) not in self.admins():
+                raise ScriptFailure(f"New-Item : Requested registry access is not allowed. ({path})")
+            key = self.registry_key(path, create=True)
+            if name is not None:
+                kind, data = str(params["type"]), params.get("data")
+                if kind in ("DWord", "QWord"):
+                    data = int(str(data), 0)
+                key["values"][str(name).lower()] = [str(name), kind, data]
+        return self._registry_get(proc, params)
+
+    def admins(self) -> set[str]:
+        return {m.lower() for m in self.groups["administrators"]["members"]}
+
+    # win_file
+
+    def _win_file_get(self, proc, params) -> dict:
+        path = str(params["path"])
+        key = path.lower()
+        state = "directory" if key in self.server.directories else "file" if key in self.server.files else "absent"
+        return {"path": path, "state": state, "size": len(self.server.files.get(key, b"")),
+                "parent": key.rsplit("\\", 1)[0] in self.server.directories}
+
+    def _win_file_set(self, proc, params) -> dict:
+        key, state = str(params["path"]).lower(), params.get("state")
+        if state == "absent":
+            for name in [f for f in self.server.files if f == key or f.startswith(key + "\\")]:
+                del self.server.files[name]
+            self.server.directories -= {d for d in self.server.directories if d == key or d.startswith(key + "\\")}
+        elif state == "directory":
+            parts = key.split("\\")
+            for index in range(2, len(parts) + 1):  # New-Item -Force: parents too
+                self.server.directories.add("\\".join(parts[:index]))
+        elif state == "touch" and key not in self.server.files:
+            if key.rsplit("\\", 1)[0] not in self.server.directories:
+                raise ScriptFailure(f"New-Item : Could not find a part of the path '{params['path']}'.")
+            self.server.files[key] = b""
+        return self._win_file_get(proc, params)
+
+    # local users and groups
+
+    def _user_get(self, proc, params) -> dict:
+        user = self.users.get(str(params["name"]).lower())
+        if user is None:
+            return {"exists": False, "enabled": False, "locked": False, "full_name": "", "description": "",
+                    "password_set": ""}
+        return {"exists": True, **{k: user[k] for k in ("enabled", "locked", "full_name", "description",
+                                                         "password_set")}}
+
+    def _user_set(self, proc, params) -> dict:
+        name = str(params["name"])
+        line = params["__stdin__"].decode("utf-8").split("\n", 1)[0].rstrip("\r")
+        user = self.users.get(name.lower())
+        if params.get("state") == "absent":
+            if user is not None:
+                del self.users[name.lower()]
+                for group in self.groups.values():
+                    group["members"] = [m for m in group["members"] if m.lower() != name.lower()]
+            return self._user_get(proc, params)
+        now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        if line and len(line) < 8:  # the local password policy
+            raise ScriptFailure("Set-LocalUser : Unable to update the password. The value provided for the new "
+                                "password does not meet the length, complexity, or history requirements of the domain.")
+        if user is None:
+            user = self.users[name.lower()] = dict(name=name, enabled=True, locked=False, full_name="", description="",
+                                                   password=line, password_set=now if line else "")
+        elif line and params.get("set_password"):
+            user.update(password=line, password_set=now)
+            self.server.count(f"password_resets:{name.lower()}")
+        for key in ("full_name", "description"):
+            if params.get(key) is not None:
+                user[key] = str(params[key])
+        if params.get("enabled") is not None:
+            user["enabled"] = bool(params["enabled"])
+        if params.get("unlock"):
+            user["locked"] = False
+        return self._user_get(proc, params)
+
+    def _group_get(self, proc, params) -> dict:
+        group = self.groups.get(str(params["name"]).lower())
+        if group is None:
+            return {"exists": False, "description": "", "members": []}
+        return {"exists": True, "description": group["description"],
+                "members": [f"{self.server.hostname}\\{m}" for m in group["members"]]}
+
+    def _group_set(self, proc, params) -> dict:
+        name = str(params["name"])
+        group = self.groups.get(name.lower())
+        if params.get("state") == "absent":
+            self.groups.pop(name.lower(), None)
+            return self._group_get(proc, params)
+        if group is None:
+            group = self.groups[name.lower()] = dict(name=name, description="", members=[])
+        if params.get("description") is not None:
+            group["description"] = str(params["description"])
+        for member in params.get("add") or []:
+            short = str(member).rsplit("\\", 1)[-1]
+            if short.lower() not in self.users:
+                raise ScriptFailure(f"Add-LocalGroupMember : Principal {member} was not found.")
+            if short.lower() not in {m.lower() for m in group["members"]}:
+                group["members"].append(self.users[short.lower()]["name"])
+        for member in params.get("remove") or []:
+            short = str(member).rsplit("\\", 1)[-1].lower()
+            group["members"] = [m for m in group["members"] if m.lower() != short]
+        return self._group_get(proc, params)
+
+    # scheduled tasks
+
+    def _task_get(self, proc, params) -> dict:
+        task = self.tasks.get((str(params["folder"]) + str(params["name"])).lower())
+        if task is None:
+            return {"exists": False, "enabled": False, "state": "", "execute": "", "arguments": "", "trigger": "",
+                    "at": "", "user": ""}
+        return {"exists": True, "enabled": task["enabled"], "state": task["state"] if task["enabled"] else "Disabled",
+                **{k: task[k] for k in ("execute", "arguments", "trigger", "at", "user")}}
+
+    def _task_set(self, proc, params) -> dict:
+        key = (str(params["folder"]) + str(params["name"])).lower()
+        if params.get("state") == "absent":
+            self.tasks.pop(key, None)
+            return self._task_get(proc, params)
+        task = self.tasks.get(key)
+        if params.get("define"):
+            previous = task or {}
+            task = self.tasks[key] = dict(folder=str(params["folder"]), name=str(params["name"]),
+                                          enabled=previous.get("enabled", True), state="Ready", runs=previous.get("runs", 0),
+                                          **{k: str(params.get(k) or "") for k in ("execute", "arguments", "trigger",
+                                                                                   "at", "user")})
+        if task is None:
+            raise ScriptFailure(f"Enable-ScheduledTask : The system cannot find the file specified. ({params['name']})")
+        if params.get("enabled") is not None:
+            task["enabled"] = bool(params["enabled"])
+        if params.get("run"):
+            if not task["enabled"]:
+                raise ScriptFailure("Start-ScheduledTask : The task is disabled.")
+            task["runs"] += 1
+            self.server.count(f"task_runs:{task['name'].lower()}")
+        return self._task_get(proc, params)
+
+    # features
+
+    def _feature_get(self, proc, params, restart: bool = False) -> dict:
+        feature = self.features.get((str(params["kind"]), str(params["name"]).lower()))
+        if feature is None:
+            return {"known": False, "installed": False, "state": "", "reboot_required": False}
+        state = {"feature": ("Available", "Installed"), "optional": ("Disabled", "Enabled"),
+                 "capability": ("NotPresent", "Installed")}[str(params["kind"])][feature["installed"]]
+        return {"known": True, "installed": feature["installed"], "state": state, "reboot_required": restart}
+
+    def _feature_set(self, proc, params) -> dict:
+        feature = self.features.get((str(params["kind"]), str(params["name"]).lower()))
+        if feature is None:
+            raise ScriptFailure(f"ArgumentException: The role, role service, or feature name is not valid: "
+                                f"'{params['name']}'.")
+        feature["installed"] = params.get("state") == "present"
+        self.server.count(f"feature_changes:{feature['name'].lower()}")
+        return self._feature_get(proc, params, restart=feature["restart"])
 
     def _file_probe(self, proc, params) -> dict:
         path = str(params["path"])

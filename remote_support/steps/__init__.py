@@ -25,6 +25,13 @@ STEP_KINDS = {
     "powershell": "remote_support.steps.powershell:PowerShell",
     "backup": "remote_support.steps.netbackup:Backup",
     "compliance": "remote_support.steps.compliance:Compliance",
+    # Windows repair steps (fixed PowerShell scripts with a JSON contract: steps/winscripts.py)
+    "registry": "remote_support.steps.registry:Registry",
+    "win_file": "remote_support.steps.win_file:WinFile",
+    "win_user": "remote_support.steps.win_users:WinUser",
+    "win_group": "remote_support.steps.win_users:WinGroup",
+    "win_scheduled_task": "remote_support.steps.win_scheduled_task:WinScheduledTask",
+    "win_feature": "remote_support.steps.win_feature:WinFeature",
 }
 
 _loaded: dict[str, StepKind] = {}

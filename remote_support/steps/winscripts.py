@@ -158,3 +158,95 @@ def run_script(ctx: "StepContext", name: str, params: Mapping[str, Any], *, stdi
     except ScriptError as exc:
         exc.rc, exc.stdout, exc.stderr = result.rc, result.stdout, result.stderr
         raise
+
+
+# ---------------------------------------------------------------- the Windows repair steps' common shape
+
+
+class Problem(Exception):
+    """The step cannot do what it was asked (its message says why and what to do)."""
+
+
+class WindowsStep:
+    """Mixin of the Windows repair steps (registry, win_file, win_user, win_group, win_scheduled_task,
+    win_feature): plan, then execute.
+
+    1. The kind's ``NAME-get`` script reads the current state (read-only, also in check mode).
+    2. :meth:`plan` (Python) compares it with the arguments: a list of ``(what, before, after)`` changes
+       and the parameters of the ``NAME-set`` script; no change: ok, nothing is sent.
+    3. Check mode stops here and reports what would change (``--diff`` shows each change).
+    4. ``NAME-set`` applies the change and answers the new state; planning again on it must find nothing
+       left to do, or the step fails saying what is still different.
+    """
+
+    script: str = ""  # the contract scripts are SCRIPT-get and SCRIPT-set
+
+    def target(self, args: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def query(self, args: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def plan(self, args: dict[str, Any], current: dict[str, Any]) -> tuple[list[tuple[str, Any, Any]],
+                                                                            dict[str, Any]]:
+        raise NotImplementedError
+
+    def stdin(self, args: dict[str, Any]) -> bytes | None:
+        return None
+
+    #: changes that are made every time they are asked for (a password cannot be read back to compare)
+    always: frozenset[str] = frozenset()
+
+    def run_windows(self, ctx: "StepContext", args: dict[str, Any]):
+        from .base import Outcome
+        from .powershell import runs_powershell
+
+        kind = getattr(self, "name", self.script)
+        if not runs_powershell(ctx):
+            return Outcome(failed=True, msg=f"{kind} runs on Windows (WinRM) hosts; {ctx.host.name} is a "
+                                            f"{ctx.host.connection} host")
+        try:
+            target = self.target(args)
+            current = run_script(ctx, f"{self.script}-get", self.query(args))
+            changes, params = self.plan(args, current)
+        except Problem as exc:
+            return Outcome(failed=True, command=f"{kind} {args.get('name') or args.get('path') or ''}".strip(),
+                           msg=str(exc))
+        except ScriptError as exc:
+            return Outcome(failed=True, rc=exc.rc, stderr=exc.stderr, msg=str(exc))
+        shown = f"{kind} {target}"
+        data: dict[str, Any] = {"before": current, "after": current}
+        if not changes:
+            return Outcome(command=shown, msg=f"{target} is as asked", data=data)
+        diff = "".join(f"{target}: {what}\n" if old is None and new is None else
+                       f"{target}: {what}: {_show(old)} -> {_show(new)}\n" for what, old, new in changes)
+        summary = "; ".join(what if old is None and new is None else f"{what} {_show(old)} -> {_show(new)}"
+                            for what, old, new in changes)
+        if ctx.check:
+            return Outcome(changed=True, command=shown, msg=f"check mode: would change {target}: {summary}",
+                           diff=diff, data=data)
+        try:
+            after = run_script(ctx, f"{self.script}-set", {**self.query(args), **params}, stdin=self.stdin(args))
+            left, _ = self.plan(args, after)
+        except Problem as exc:
+            return Outcome(failed=True, command=shown, msg=str(exc), data=data)
+        except ScriptError as exc:
+            return Outcome(failed=True, command=shown, rc=exc.rc, stderr=exc.stderr, data=data,
+                           msg=f"cannot change {target}: {exc}")
+        data["after"] = after
+        left = [change for change in left if change[0] not in self.always]
+        if left:
+            still = "; ".join(f"{what} is {_show(old)}, not {_show(new)}" for what, old, new in left)
+            return Outcome(failed=True, command=shown, diff=diff, data=data,
+                           msg=f"{target} changed, but {still} (does the login user have the rights?)")
+        return Outcome(changed=True, command=shown, msg=f"changed {target}: {summary}", diff=diff, data=data)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value)
