@@ -607,6 +607,7 @@ class FakeWindows:
             FakeService("Spooler", "Print Spooler", "Running", "Auto"),
             FakeService("WinRM", "Windows Remote Management (WS-Management)", "Running", "Auto"),
             FakeService("wuauserv", "Windows Update", "Stopped", "Manual"),
+            FakeService("BITS", "Background Intelligent Transfer Service", "Running", "Manual"),
             FakeService("Dnscache", "DNS Client", "Running", "Auto"),
             FakeService("MapsBroker", "Downloaded Maps Manager", "Stopped", "Auto"),
             FakeService("Fax", "Fax", "Stopped", "Disabled"))}
@@ -695,6 +696,7 @@ class FakeWindows:
                 ("(get-childitem -literalpath '" + SPOOL_DIR.lower() + "' -file).count",
                  lambda p, s, r: r.out.append(str(len(self.print_jobs)))),
                 ("remove-item -path '" + SPOOL_DIR.lower() + "\\*'", self._clear_spool),
+                ("(get-childitem -literalpath ", self._count_files),
                 ("get-childitem -path $env:temp", self._temp_files),
                 ("get-winevent", self._get_winevent),
                 ("wevtutil ", self._wevtutil),
@@ -894,6 +896,11 @@ class FakeWindows:
             result.rc = 1
             return
         self.print_jobs.clear()
+
+    def _count_files(self, proc, stmt, result) -> None:
+        """``(Get-ChildItem -LiteralPath DIR -Recurse -File ... | Measure-Object).Count`` over the fake files."""
+        top = (_arg(stmt, "LiteralPath") or "").lower().rstrip("\\")
+        result.out.append(str(sum(1 for path in self.server.files if path.startswith(top + "\\"))))
 
     def _temp_files(self, proc, stmt, result) -> None:
         days = int(result.vars.get("days", "7") or 7)
@@ -1484,6 +1491,10 @@ class WinRMLabServer:
         self.shells: dict[str, Shell] = {}
         self.files: dict[str, bytes] = {}  # lower-cased Windows path -> content
         self.directories = {"c:\\windows\\temp", "c:\\users\\public", "c:\\temp", "c:\\lab", "c:\\programdata"}
+        self.directories |= {"c:\\windows\\softwaredistribution", "c:\\windows\\softwaredistribution\\download",
+                             "c:\\windows\\softwaredistribution\\download\\5f1c"}
+        for name, size in (("5f1c\\windows10.0-kb5035857-x64.cab", 300_000), ("5f1c\\express.psf", 120_000)):
+            self.files["c:\\windows\\softwaredistribution\\download\\" + name] = b"MSCF" + bytes(size)
         self.read_only: set[str] = set()  # lower-cased paths the login user may not replace (ACL denies it)
         self.commands: list[str] = []  # every command line received, in order
         self.counters: dict[str, int] = {}

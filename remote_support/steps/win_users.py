@@ -129,6 +129,7 @@ class WinUser(WindowsStep, StepKind):
         "password": Arg("str", help="the password, from a secret parameter (prompt, env:, file:); sent on stdin"),
         "update_password": Arg("str", default="on_create", choices=("on_create", "always"),
                                help="on_create: only for a new account; always: set it on every run"),
+        "create": Arg("bool", default=True, help="create the account when it is missing (false: fail instead)"),
         "full_name": Arg("str", help="the account's full name"),
         "description": Arg("str", help="the account's description"),
     }
@@ -159,6 +160,9 @@ class WinUser(WindowsStep, StepKind):
         if password and "\n" in str(password):
             raise Problem("win_user password must be one line")
         if not current["exists"]:
+            if not as_bool(args.get("create", True)):
+                raise Problem(f"there is no local account {args['name']} on this host (check the name with "
+                              "Get-LocalUser; a domain account is managed in Active Directory)")
             changes.append(("create account", None, None))
         elif password and args.get("update_password") == "always":
             changes.append(("set password", None, None))
