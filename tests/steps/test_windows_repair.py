@@ -7,6 +7,7 @@ whether the scripts behave so on a real Windows host is not verified here (see t
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -311,3 +312,35 @@ def test_repair_steps_refuse_hosts_without_powershell(tmp_path):
     task = write_task(tmp_path, "name: t\nsteps:\n  - {name: x, win_file: {path: 'C:\\\\x'}}\n")
     steps = steps_of(run_task(task, [Host("ctl", {"connection": "local"})]))
     assert steps["x"].status is Status.FAILED and "win_file runs on Windows (WinRM) hosts" in steps["x"].reason
+
+
+# ---------------------------------------------------------------- a real Windows host, when given
+
+REAL = all(os.environ.get(name) for name in ("RS_WINRM_HOST", "RS_WINRM_USER", "RS_WINRM_PASSWORD"))
+
+
+@pytest.mark.skipif(not REAL, reason="set RS_WINRM_HOST, RS_WINRM_USER, RS_WINRM_PASSWORD to test a real host")
+def test_real_windows_host_answers_the_read_only_scripts_within_their_contracts():
+    """What verifying the steps on Windows starts with: every -get script runs and keeps its contract."""
+    from types import SimpleNamespace
+
+    from remote_support.inventory import Host
+    from remote_support.steps.winscripts import run_script
+    from winrm_support import connected
+
+    variables = {"connection": "winrm", "address": os.environ["RS_WINRM_HOST"],
+                 "user": os.environ["RS_WINRM_USER"], "password": os.environ["RS_WINRM_PASSWORD"]}
+    for name in ("winrm_scheme", "winrm_port", "winrm_transport", "winrm_ca_trust_path",
+                 "winrm_server_cert_validation"):
+        if os.environ.get("RS_" + name.upper()):
+            variables[name] = os.environ["RS_" + name.upper()]
+    with connected(Host("real-windows", variables)) as c:
+        ctx = SimpleNamespace(connection=c, timeout=120)
+        assert run_script(ctx, "registry-get", {"path": INTERNET.replace("HKCU", "HKLM"), "name": "ProxyEnable"})["key"]
+        assert run_script(ctx, "win-file-get", {"path": "C:\\Windows"})["state"] == "directory"
+        assert run_script(ctx, "file-probe", {"path": "C:\\Windows\\win.ini", "sha256": "", "want_text": False,
+                                              "limit": 0})["state"] == "file"
+        assert run_script(ctx, "win-group-get", {"name": "Administrators"})["exists"]
+        assert run_script(ctx, "win-user-get", {"name": "Administrator"})["exists"] in (True, False)
+        run_script(ctx, "win-task-get", {"name": "Scheduled Start", "folder": "\\Microsoft\\Windows\\WindowsUpdate\\"})
+        run_script(ctx, "win-feature-get", {"name": "TelnetClient", "kind": "optional"})
