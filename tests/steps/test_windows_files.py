@@ -99,3 +99,14 @@ def test_a_corrupted_upload_or_a_denied_replace_leaves_the_file_as_it_was(tmp_pa
     steps = _run(tmp_path, winrm_server, task)
     assert steps["write"].status is Status.FAILED and "is denied" in steps["write"].reason
     assert "left as it was" in steps["write"].reason and winrm_server.files["c:\\temp\\keep.txt"] == b"old\n"
+
+
+def test_fetch_of_a_directory_or_a_missing_file_says_so(tmp_path, winrm_server):
+    steps = _run(tmp_path, winrm_server, r"""
+        name: t
+        steps:
+          - {name: dir, fetch: {src: 'C:\Temp'}, ignore_errors: true}
+          - {name: missing, fetch: {src: 'C:\Temp\nope.log'}, ignore_errors: true}
+    """)
+    assert "C:\\Temp is a directory: fetch brings single files from Windows hosts" in steps["dir"].reason
+    assert steps["missing"].reason.endswith("no such file on the host: C:\\Temp\\nope.log")
