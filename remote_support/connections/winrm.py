@@ -301,7 +301,10 @@ class WinRMConnection(Connection):
         with self._active_lock:
             running, self._active = dict(self._active), {}
         if running and self.settings is not None:
-            self._clean_up_fresh(running)
+            # In a thread of its own, so that stopping many hosts takes as long as the slowest, not the sum;
+            # not a daemon: the process waits for it at exit (a second Ctrl-C exits at once).
+            threading.Thread(target=self._clean_up_fresh, args=(running,), name=f"winrm-stop-{self.host.name}",
+                             daemon=False).start()
         protocol, self._protocol = self._protocol, None
         if protocol is not None:
             try:

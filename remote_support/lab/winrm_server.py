@@ -1461,6 +1461,11 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request, client_address) -> None:
+        # a client that gave up on a reply (read timeout, Ctrl-C, a "reboot") is not a server error
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
 
 # ---------------------------------------------------------------- the server
 
