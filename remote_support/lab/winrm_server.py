@@ -631,6 +631,7 @@ class FakeWindows:
                        "Application": [("2024-03-11T09:01:44", 1000, "Error", "Application Error",
                                         "Faulting application name: legacy.exe")]}
         self.reboot_pending = False
+        self.open_ports = {("127.0.0.1", 5985), ("localhost", 5985), ("127.0.0.1", 445), ("localhost", 445)}
         self.corrupt_uploads = False  # change a byte of every file-write upload (tests of the SHA-256 check)
         # registry: lower-cased key path -> {"path": as written, "values": {lower name: [name, kind, data]}}
         self.registry: dict[str, dict] = {}
@@ -953,7 +954,14 @@ class FakeWindows:
                 "win-user-get": self._user_get, "win-user-set": self._user_set,
                 "win-group-get": self._group_get, "win-group-set": self._group_set,
                 "win-task-get": self._task_get, "win-task-set": self._task_set,
-                "win-feature-get": self._feature_get, "win-feature-set": self._feature_set}
+                "win-feature-get": self._feature_get, "win-feature-set": self._feature_set,
+                "win-wait-probe": self._wait_probe}
+
+    def _wait_probe(self, proc, params) -> dict:
+        if params.get("kind") == "path":
+            path = str(params["path"]).lower()
+            return {"ready": path in self.server.files or path in self.server.directories}
+        return {"ready": (str(params["target"]).lower(), int(params["port"])) in self.open_ports}
 
     # registry
 

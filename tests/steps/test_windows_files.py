@@ -110,3 +110,19 @@ def test_fetch_of_a_directory_or_a_missing_file_says_so(tmp_path, winrm_server):
     """)
     assert "C:\\Temp is a directory: fetch brings single files from Windows hosts" in steps["dir"].reason
     assert steps["missing"].reason.endswith("no such file on the host: C:\\Temp\\nope.log")
+
+
+def test_wait_for_ports_and_paths_on_a_windows_host(tmp_path, winrm_server):
+    steps = _run(tmp_path, winrm_server, r"""
+        name: t
+        steps:
+          - {name: winrm up, wait_for: {port: 5985, timeout: 5}}
+          - {name: rdp down, wait_for: {port: 3389, state: stopped, timeout: 5}}
+          - {name: lab dir, wait_for: {path: 'C:\lab', timeout: 5}}
+          - {name: never, wait_for: {path: 'C:\never.flag', timeout: 1, sleep: 0.2}, ignore_errors: true}
+          - {name: cmd, wait_for: {command: hostname, timeout: 5}}
+    """)
+    assert [steps[n].status for n in ("winrm up", "rdp down", "lab dir", "cmd")] == [Status.OK] * 4, \
+        {n: s.reason for n, s in steps.items()}
+    assert steps["never"].status is Status.FAILED and "waiting for C:\\never.flag to be present" in steps["never"].reason
+    assert not any("test -e" in c or "/dev/tcp" in c for c in winrm_server.commands)
