@@ -15,7 +15,7 @@ the 8191-character command-line limit, unknown commands (``'x' is not recognized
 written by remote-support's own upload script live in an in-memory file system (:attr:`files`).
 
 Use in-process (``with WinRMLabServer(users={"rsadmin": "pw"}) as server: server.endpoint``) or as a
-subprocess (``python -m remote_support.lab.winrm_server --port 0 --user rsadmin:pw``; it prints its endpoint
+subprocess (``python -m remote_support.lab.winrm_server --port 0 --user rsadmin --password-file PATH``; it prints its endpoint
 on the first line of stdout; stop it by its PID with SIGTERM).
 
 Stdlib + pyspnego (+ ``cryptography`` for the HTTPS certificate only).
@@ -1870,7 +1870,10 @@ def main(argv: list[str] | None = None) -> int:
                                      description="A WinRM lab endpoint on loopback answering canned Windows behaviours.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on stdout)")
-    parser.add_argument("--user", action="append", default=[], metavar="NAME:PASSWORD", required=True)
+    parser.add_argument("--user", action="append", default=[], metavar="NAME[:PASSWORD]", required=True,
+                        help="a user; without :PASSWORD the password is the first line of --password-file")
+    parser.add_argument("--password-file", metavar="PATH",
+                        help="the password of users given without one (not on the command line, visible in ps)")
     parser.add_argument("--https", action="store_true")
     parser.add_argument("--hostname", default="WIN-LAB01")
     parser.add_argument("--workdir", help="where the HTTPS certificate is written")
@@ -1878,7 +1881,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keytab", help="accept Kerberos with the HTTP/<name> key of this keytab "
                         "(KRB5_CONFIG must name the realm's krb5.conf)")
     args = parser.parse_args(argv)
-    users = dict(entry.split(":", 1) for entry in args.user)
+    file_password = None
+    if args.password_file:
+        file_password = Path(args.password_file).read_text().splitlines()[0].strip()
+    users = {}
+    for entry in args.user:
+        name, colon, password = entry.partition(":")
+        if not colon and file_password is None:
+            parser.error(f"--user {name} has no password: give NAME:PASSWORD or --password-file")
+        users[name] = password if colon else file_password
     server = WinRMLabServer(users, host=args.host, port=args.port, https=args.https, hostname=args.hostname,
                             workdir=args.workdir, verbose=args.verbose, kerberos_keytab=args.keytab).start()
     stop = threading.Event()
