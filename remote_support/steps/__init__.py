@@ -25,6 +25,11 @@ STEP_KINDS = {
     "powershell": "remote_support.steps.powershell:PowerShell",
     "backup": "remote_support.steps.netbackup:Backup",
     "compliance": "remote_support.steps.compliance:Compliance",
+    "file": "remote_support.steps.file:File",
+    "lineinfile": "remote_support.steps.lineinfile:LineInFile",
+    "blockinfile": "remote_support.steps.blockinfile:BlockInFile",
+    "set_fact": "remote_support.steps.set_fact:SetFact",
+    "debug": "remote_support.steps.debug:Debug",
     # Windows repair steps (fixed PowerShell scripts with a JSON contract: steps/winscripts.py)
     "registry": "remote_support.steps.registry:Registry",
     "win_file": "remote_support.steps.win_file:WinFile",

@@ -118,3 +118,13 @@ def _text(content: bytes) -> str | None:
         return content.decode("utf-8")
     except UnicodeDecodeError:
         return None
+
+
+def needs_posix(ctx: StepContext, kind: str, instead: str) -> Outcome | None:
+    """A failure saying ``kind`` works on POSIX hosts only (and what to use instead), or None on one."""
+    from ..connections.shells import POSIX
+
+    if ctx.connection.shell == POSIX:
+        return None
+    return Outcome(failed=True, msg=f"{kind} works on POSIX (ssh, local) hosts; {ctx.host.name} is a "
+                                    f"{ctx.host.connection} host: use {instead}")

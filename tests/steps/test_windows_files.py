@@ -126,3 +126,16 @@ def test_wait_for_ports_and_paths_on_a_windows_host(tmp_path, winrm_server):
         {n: s.reason for n, s in steps.items()}
     assert steps["never"].status is Status.FAILED and "waiting for C:\\never.flag to be present" in steps["never"].reason
     assert not any("test -e" in c or "/dev/tcp" in c for c in winrm_server.commands)
+
+
+def test_posix_file_kinds_say_what_to_use_on_windows(tmp_path, winrm_server):
+    steps = _run(tmp_path, winrm_server, r"""
+        name: t
+        steps:
+          - {name: file, file: {path: 'C:\Temp\x', state: directory}, ignore_errors: true}
+          - {name: line, lineinfile: {path: 'C:\Temp\x.ini', line: a=1}, ignore_errors: true}
+          - {name: block, blockinfile: {path: 'C:\Temp\x.ini', block: a=1}, ignore_errors: true}
+    """)
+    assert "file works on POSIX (ssh, local) hosts; win-lab01 is a winrm host: use win_file" in steps["file"].reason
+    assert "lineinfile works on POSIX" in steps["line"].reason and "blockinfile works on POSIX" in steps["block"].reason
+    assert not any("sh" in c.split()[:1] for c in winrm_server.commands)
