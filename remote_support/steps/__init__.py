@@ -30,6 +30,13 @@ STEP_KINDS = {
     "blockinfile": "remote_support.steps.blockinfile:BlockInFile",
     "set_fact": "remote_support.steps.set_fact:SetFact",
     "debug": "remote_support.steps.debug:Debug",
+    # Windows repair steps (fixed PowerShell scripts with a JSON contract: steps/winscripts.py)
+    "registry": "remote_support.steps.registry:Registry",
+    "win_file": "remote_support.steps.win_file:WinFile",
+    "win_user": "remote_support.steps.win_users:WinUser",
+    "win_group": "remote_support.steps.win_users:WinGroup",
+    "win_scheduled_task": "remote_support.steps.win_scheduled_task:WinScheduledTask",
+    "win_feature": "remote_support.steps.win_feature:WinFeature",
 }
 
 _loaded: dict[str, StepKind] = {}

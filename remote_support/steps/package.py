@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
+from ..connections.shells import POWERSHELL, ps_quote
 from ..errors import TaskError
 from ..results import CommandResult
 from .base import Arg, Outcome, StepContext, StepKind, as_bool
@@ -62,13 +63,13 @@ class Manager:
     sources: ClassVar[str] = ""
     #: what to check when a package is not found
     not_found_advice: ClassVar[str] = ""
-    #: its commands are PowerShell scripts for a Windows host (sent with run_ps)
+    #: its commands are PowerShell scripts for a Windows host (sent to its PowerShell)
     windows: ClassVar[bool] = False
 
     def execute(self, ctx: StepContext, command: str) -> CommandResult:
         """Run one of this manager's commands on the host."""
         if self.windows:
-            return ctx.connection.run_ps(command, timeout=ctx.timeout)
+            return ctx.connection.run_in(POWERSHELL, command, timeout=ctx.timeout)
         return ctx.run(command)
 
     def query(self, names: list[str]) -> str:
@@ -459,13 +460,9 @@ MANAGERS: dict[str, type[Manager]] = {"apt": Apt, "dnf": Dnf, "yum": Yum, "zyppe
 # -- Windows (WinRM): winget, Chocolatey, MSI product codes; commands are PowerShell scripts
 
 
-def _ps(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _each(names: Iterable[str], line: str) -> str:
     """One command per name (winget takes one id at a time), stopping at the first that fails."""
-    return "\n".join(line.format(_ps(n)) + "\nif ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }" for n in names)
+    return "\n".join(line.format(ps_quote(n)) + "\nif ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }" for n in names)
 
 
 class Winget(Manager):
@@ -481,7 +478,7 @@ class Winget(Manager):
     _CHANGE = "--exact --silent --accept-package-agreements --accept-source-agreements --disable-interactivity"
 
     def query(self, names: list[str]) -> str:
-        return "\n".join(f"winget list --id {_ps(n)} {self._OPTS}" for n in names)
+        return "\n".join(f"winget list --id {ps_quote(n)} {self._OPTS}" for n in names)
 
     def parse_query(self, names: list[str], result: CommandResult) -> dict[str, str | None]:
         versions: dict[str, str | None] = {n: None for n in names}
@@ -499,7 +496,7 @@ class Winget(Manager):
         return versions
 
     def available(self, names: list[str]) -> str:
-        return "\n".join(f"winget show --id {_ps(n)} {self._OPTS}" for n in names)
+        return "\n".join(f"winget show --id {ps_quote(n)} {self._OPTS}" for n in names)
 
     def parse_available(self, names: list[str], result: CommandResult) -> dict[str, str | None]:
         offered: dict[str, str | None] = {n: None for n in names}
@@ -543,7 +540,7 @@ class Choco(Manager):
     windows = True
 
     def query(self, names: list[str]) -> str:
-        return "\n".join(f"choco list --limit-output --exact {_ps(n)}" for n in names)
+        return "\n".join(f"choco list --limit-output --exact {ps_quote(n)}" for n in names)
 
     def _rows(self, names: list[str], result: CommandResult, what: str) -> dict[str, str | None]:
         if result.rc != 0:
@@ -561,7 +558,7 @@ class Choco(Manager):
         return self._rows(names, result, "list")
 
     def available(self, names: list[str]) -> str:
-        return "\n".join(f"choco search --limit-output --exact {_ps(n)}" for n in names)
+        return "\n".join(f"choco search --limit-output --exact {ps_quote(n)}" for n in names)
 
     def parse_available(self, names: list[str], result: CommandResult) -> dict[str, str | None]:
         return self._rows(names, result, "search")
@@ -570,13 +567,13 @@ class Choco(Manager):
         return None  # choco asks its sources every time
 
     def install(self, names: list[str]) -> str:
-        return f"choco install {' '.join(map(_ps, names))} -y --no-progress --limit-output\nexit $LASTEXITCODE"
+        return f"choco install {' '.join(map(ps_quote, names))} -y --no-progress --limit-output\nexit $LASTEXITCODE"
 
     def upgrade(self, names: list[str]) -> str:
-        return f"choco upgrade {' '.join(map(_ps, names))} -y --no-progress --limit-output\nexit $LASTEXITCODE"
+        return f"choco upgrade {' '.join(map(ps_quote, names))} -y --no-progress --limit-output\nexit $LASTEXITCODE"
 
     def remove(self, names: list[str]) -> str:
-        return f"choco uninstall {' '.join(map(_ps, names))} -y --no-progress --limit-output\nexit $LASTEXITCODE"
+        return f"choco uninstall {' '.join(map(ps_quote, names))} -y --no-progress --limit-output\nexit $LASTEXITCODE"
 
     def not_found(self, output: str) -> list[str]:
         return re.findall(r"^(\S+) not installed\. The package was not found", output, re.MULTILINE)
@@ -606,9 +603,9 @@ class Msi(Manager):
     def query(self, names: list[str]) -> str:
         lines = []
         for code in names:
-            paths = ", ".join(_ps(f"{key}\\{code}") for key in _UNINSTALL_KEYS)
+            paths = ", ".join(ps_quote(f"{key}\\{code}") for key in _UNINSTALL_KEYS)
             lines.append(f"Get-ItemProperty -Path {paths} -ErrorAction SilentlyContinue | "
-                         f"ForEach-Object {{ {_ps(code + '|')} + $_.DisplayVersion }}")
+                         f"ForEach-Object {{ {ps_quote(code + '|')} + $_.DisplayVersion }}")
         return "\n".join(lines)
 
     def parse_query(self, names: list[str], result: CommandResult) -> dict[str, str | None]:
@@ -624,7 +621,7 @@ class Msi(Manager):
         return versions
 
     def available(self, names: list[str]) -> str:
-        return f"Test-Path -LiteralPath {_ps(self.src or '')}"
+        return f"Test-Path -LiteralPath {ps_quote(self.src or '')}"
 
     def parse_available(self, names: list[str], result: CommandResult) -> dict[str, str | None]:
         there = bool(self.src) and result.stdout.strip().lower() == "true"
@@ -634,7 +631,7 @@ class Msi(Manager):
         return None
 
     def _msiexec(self, arguments: str) -> str:
-        return (f"$p = Start-Process -FilePath msiexec.exe -ArgumentList {_ps(arguments)} -Wait -PassThru\n"
+        return (f"$p = Start-Process -FilePath msiexec.exe -ArgumentList {ps_quote(arguments)} -Wait -PassThru\n"
                 "exit $p.ExitCode")
 
     def install(self, names: list[str]) -> str:
@@ -846,7 +843,7 @@ class Package(StepKind):
 
     @staticmethod
     def _manager(ctx: StepContext, wanted: str, args: Mapping[str, Any] | None = None) -> Manager:
-        windows = ctx.connection.host.connection == "winrm"
+        windows = POWERSHELL in ctx.connection.shells
         usable = WINDOWS_MANAGERS if windows else MANAGERS
         if wanted == "auto":
             wanted = str(ctx.facts().get("package_manager") or "unknown")
