@@ -25,6 +25,15 @@ STEP_KINDS = {
     "powershell": "remote_support.steps.powershell:PowerShell",
     "backup": "remote_support.steps.netbackup:Backup",
     "compliance": "remote_support.steps.compliance:Compliance",
+    "user": "remote_support.steps.user:User",
+    "group": "remote_support.steps.group:Group",
+    "cron": "remote_support.steps.cron:Cron",
+    "sysctl": "remote_support.steps.sysctl:Sysctl",
+    "mount": "remote_support.steps.mount:Mount",
+    "get_url": "remote_support.steps.get_url:GetUrl",
+    "unarchive": "remote_support.steps.unarchive:Unarchive",
+    "kill": "remote_support.steps.process:Kill",
+    "process": "remote_support.steps.process:Kill",
 }
 
 _loaded: dict[str, StepKind] = {}
