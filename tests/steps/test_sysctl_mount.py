@@ -104,3 +104,83 @@ def test_sysctl_unknown_key_fails_and_bad_arguments_are_refused_at_load(lab, tmp
         with pytest.raises(TaskError) as error:
             load_task(bad)
         assert message in str(error.value) and "bad.yml:3" in str(error.value)
+
+
+@pytest.fixture
+def mount_point(lab):
+    """A mount point and an fstab file of the test's own; unmounted on the lab host afterwards."""
+    token = secrets.token_hex(3)
+    point, fstab = Path(f"/tmp/rstest-mnt-{token}"), Path(f"/tmp/rstest-fstab-{token}")
+    used = []
+    yield point, fstab, used
+    for index in used:
+        on_host(lab, index, f"umount {point} 2>/dev/null; true")
+    if point.is_dir():
+        point.rmdir()
+    fstab.unlink(missing_ok=True)
+
+
+def mounted(lab, index: int, point: Path) -> str:
+    """What is mounted on ``point`` as the lab host sees it ('' when nothing)."""
+    return on_host(lab, index, f"findmnt -n -o SOURCE,FSTYPE,OPTIONS --mountpoint {point} || true").strip()
+
+
+def test_mount_writes_fstab_mounts_remounts_and_unmounts(lab, tmp_path, mount_point):
+    point, fstab, used = mount_point
+    index = 67
+    used.append(index)
+    fstab.write_text("# theirs\nproc /proc proc defaults 0 0\n")
+    task = write_task(tmp_path, f"""
+        name: mount
+        params: [{{name: state, default: mounted, description: s}}, {{name: size, default: 1m, description: z}}]
+        steps:
+          - name: scratch
+            mount: {{path: {point}, src: rstest, fstype: tmpfs, opts: "size={{{{ size }}}},mode=0755",
+                     state: "{{{{ state }}}}", fstab: {fstab}}}
+            become: true
+        """)
+    host = lab_hosts(lab, [index])
+    entry = f"rstest {point} tmpfs size=1m,mode=0755 0 0\n"
+
+    run = run_task(task, host, check=True)
+    step = steps_of(run)["scratch"]
+    assert step.status is Status.CHANGED and f"would write the {fstab} entry for {point}; mount {point}" in step.reason
+    assert f"+{entry}" in step.diff and f"{point}: mount {point}" in step.diff
+    assert mounted(lab, index, point) == "" and not point.exists()
+    assert fstab.read_text() == "# theirs\nproc /proc proc defaults 0 0\n"
+
+    run = run_task(task, host)
+    assert steps_of(run)["scratch"].status is Status.CHANGED, steps_of(run)["scratch"].reason
+    assert fstab.read_text() == "# theirs\nproc /proc proc defaults 0 0\n" + entry
+    assert mounted(lab, index, point).startswith("rstest tmpfs") and "size=1024k" in mounted(lab, index, point)
+    assert steps_of(run_task(task, host))["scratch"].status is Status.OK
+
+    run = run_task(task, host, diff=True, extra_vars={"size": "2m"})
+    assert steps_of(run)["scratch"].reason.endswith(f"remount {point}")
+    assert "size=2048k" in mounted(lab, index, point)
+
+    run = run_task(task, host, extra_vars={"state": "unmounted", "size": "2m"})
+    assert steps_of(run)["scratch"].status is Status.CHANGED and mounted(lab, index, point) == ""
+    assert "rstest" in fstab.read_text(), "unmounted leaves fstab alone"
+    assert steps_of(run_task(task, host, extra_vars={"state": "unmounted"}))["scratch"].status is Status.OK
+
+    run = run_task(task, host, extra_vars={"state": "present", "size": "2m"})
+    assert steps_of(run)["scratch"].status is Status.OK and mounted(lab, index, point) == ""
+    run_task(task, host, extra_vars={"size": "2m"})
+    run = run_task(task, host, extra_vars={"state": "absent", "size": "2m"})
+    assert steps_of(run)["scratch"].status is Status.CHANGED
+    assert mounted(lab, index, point) == "" and fstab.read_text() == "# theirs\nproc /proc proc defaults 0 0\n"
+    assert steps_of(run_task(task, host, extra_vars={"state": "absent"}))["scratch"].status is Status.OK
+
+
+@pytest.mark.parametrize("args, message", [
+    ("{path: /mnt/x, state: mounted}", "needs src and fstype"),
+    ("{path: mnt, src: tmpfs, fstype: tmpfs, state: present}", "absolute path"),
+    ("{path: /mnt/x, src: tmpfs, fstype: tmpfs, opts: 'a b', state: present}", "must not contain blanks"),
+    ("{path: /mnt/x, src: tmpfs, fstype: tmpfs, state: attached}", "use one of"),
+])
+def test_bad_mount_arguments_are_refused_at_load(tmp_path, args, message):
+    task = write_task(tmp_path, f"name: bad\nsteps:\n  - mount: {args}\n")
+    with pytest.raises(TaskError) as error:
+        load_task(task)
+    assert message in str(error.value) and "task.yml:3" in str(error.value)
