@@ -34,13 +34,16 @@ ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = ROOT / "tasks"
 SHIPPED = ["check-connectivity", "collect-logs", "deploy-config-file", "diagnose", "disk-cleanup", "flush-dns",
            "install-packages", "remove-packages", "reset-password", "restart-service", "sync-time", "unlock-user",
-           "update-system"]
+           "update-system", "fix-full-var", "set-proxy", "add-host-entry", "enable-service", "reset-home-permissions",
+           "repair-apt", "renew-ca-certificates", "support-bundle"]
 #: the least each task needs to be constructed (secrets as references: they are resolved on construction)
 REQUIRED = {"install-packages": {"packages": "htop"}, "remove-packages": {"packages": "telnet"},
             "restart-service": {"service": "cron"}, "unlock-user": {"user": "nobody"},
             "reset-password": {"user": "nobody", "new_password": "env:RS_TEST_LIBRARY_PASSWORD"},
             "deploy-config-file": {"src": "motd.j2", "dest": "/etc/motd"},
-            "check-connectivity": {"targets": "localhost"}}
+            "check-connectivity": {"targets": "localhost"},
+            "add-host-entry": {"address": "10.0.0.1", "names": "files"}, "enable-service": {"service": "cron"},
+            "reset-home-permissions": {"user": "nobody"}}
 
 
 def task(name: str) -> Path:

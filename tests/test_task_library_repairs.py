@@ -1,0 +1,133 @@
+"""The repair tasks of the library (fix-full-var, set-proxy, add-host-entry, enable-service,
+reset-home-permissions, repair-apt, renew-ca-certificates, support-bundle) on real lab hosts: check mode
+first (the host is read back: nothing changed), then for real, then again (ok).
+
+The lab hosts are this machine: every test works on files, users and services of its own (throwaway
+names, temporary paths given as the tasks' parameters) and removes them afterwards.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import secrets
+import shutil
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from remote_support.results import Status
+from task_support import lab_hosts, run_task, steps_of
+
+LIBRARY = Path(__file__).resolve().parents[1] / "tasks"
+
+
+def task(name: str) -> Path:
+    return LIBRARY / f"{name}.yml"
+
+
+def summary(run) -> str:
+    return steps_of(run)["summary"].reason
+
+
+@pytest.fixture
+def scratch():
+    """A world-readable directory of the test's own under /tmp (the lab user reads it too)."""
+    path = Path(f"/tmp/rstest-lib-{secrets.token_hex(3)}")
+    path.mkdir(mode=0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_fix_full_var_rotates_big_logs_compresses_old_ones_and_reports(lab, scratch):
+    logs = scratch / "log"
+    logs.mkdir()
+    big = logs / "app.log"
+    big.write_bytes(b"x" * (2 * 1024 * 1024))
+    small = logs / "small.log"
+    small.write_text("small\n")
+    old = logs / "syslog.1"
+    old.write_text("old rotated log\n" * 100)
+    week_ago = time.time() - 7 * 86400
+    os.utime(old, (week_ago, week_ago))
+    params = {"path": str(scratch), "log_dir": str(logs), "rotate_larger_than_mb": 1, "clean_package_cache": False,
+              "top": 5}
+    host = lab_hosts(lab, [80])
+
+    run = run_task(task("fix-full-var"), host, check=True, extra_vars=params)
+    assert run.hosts[0].status is Status.OK, run.hosts[0].reason
+    assert summary(run).startswith(f"check mode: {scratch} is ") and "would rotate 1 log(s), compress 1" in summary(run)
+    freed = steps_of(run)["free space"].stdout
+    assert f"would rotate {big}" in freed and f"would compress {old}" in freed
+    assert f"{big}" in freed.split("biggest under", 1)[1], "the biggest entries are listed"
+    assert big.stat().st_size == 2 * 1024 * 1024 and old.exists()
+
+    run = run_task(task("fix-full-var"), host, extra_vars=params)
+    assert run.hosts[0].status is Status.CHANGED, run.hosts[0].reason
+    assert big.stat().st_size == 0 and small.read_text() == "small\n"
+    rotated = list(logs.glob("app.log.*.gz"))
+    assert len(rotated) == 1 and gzip.decompress(rotated[0].read_bytes()) == b"x" * (2 * 1024 * 1024)
+    assert not old.exists() and gzip.decompress((logs / "syslog.1.gz").read_bytes()).startswith(b"old rotated")
+
+    run = run_task(task("fix-full-var"), host, extra_vars=params)
+    assert steps_of(run)["free space"].status is Status.OK, "nothing left to do"
+
+
+def test_set_proxy_writes_the_environment_keeps_other_lines_and_removes_again(lab, scratch):
+    environment = scratch / "environment"
+    environment.write_text('PATH="/usr/local/bin:/usr/bin:/bin"\nhttp_proxy=http://old:1\nLANG=C.UTF-8\n')
+    params = {"proxy_url": "http://proxy.example.com:3128", "environment_file": str(environment),
+              "profile_file": str(scratch / "proxy.sh"), "apt_file": str(scratch / "95proxy")}
+    host = lab_hosts(lab, [81])
+
+    run = run_task(task("set-proxy"), host, check=True, diff=True, extra_vars=params)
+    assert run.hosts[0].status is Status.CHANGED, run.hosts[0].reason
+    assert summary(run).startswith("check mode: would set the proxy to http://proxy.example.com:3128")
+    diff = steps_of(run)["write the environment file"].diff
+    assert '-http_proxy=http://old:1\n' in diff and '+https_proxy="http://proxy.example.com:3128"\n' in diff
+    assert "old:1" in environment.read_text() and not (scratch / "proxy.sh").exists()
+
+    run = run_task(task("set-proxy"), host, extra_vars=params)
+    assert run.hosts[0].status is Status.CHANGED, run.hosts[0].reason
+    text = environment.read_text()
+    assert text.startswith('PATH="/usr/local/bin:/usr/bin:/bin"\nLANG=C.UTF-8\n')
+    assert 'HTTPS_PROXY="http://proxy.example.com:3128"\n' in text and 'no_proxy="localhost,127.0.0.1,::1"\n' in text
+    assert "old:1" not in text
+    assert 'export http_proxy="http://proxy.example.com:3128"' in (scratch / "proxy.sh").read_text()
+    assert (scratch / "95proxy").read_text().count("proxy.example.com:3128") == 2
+    assert run_task(task("set-proxy"), host, extra_vars=params).hosts[0].status is Status.OK
+
+    absent = {**params, "state": "absent", "proxy_url": ""}
+    run = run_task(task("set-proxy"), host, extra_vars=absent)
+    assert run.hosts[0].status is Status.CHANGED, run.hosts[0].reason
+    assert environment.read_text() == 'PATH="/usr/local/bin:/usr/bin:/bin"\nLANG=C.UTF-8\n'
+    assert not (scratch / "proxy.sh").exists() and not (scratch / "95proxy").exists()
+    assert run_task(task("set-proxy"), host, extra_vars=absent).hosts[0].status is Status.OK
+
+
+def test_add_host_entry_maps_names_moves_them_and_removes_them(lab, scratch):
+    hosts = scratch / "hosts"
+    hosts.write_text("127.0.0.1\tlocalhost\n# a comment\n10.0.0.5 files old-files\n10.0.0.6 print\n")
+    params = {"address": "10.0.0.9", "names": "files.example.com,files", "hosts_file": str(hosts)}
+    host = lab_hosts(lab, [82])
+
+    run = run_task(task("add-host-entry"), host, check=True, diff=True, extra_vars=params)
+    assert summary(run).startswith("check mode: would map files.example.com, files to 10.0.0.9")
+    assert "-10.0.0.5 files old-files\n" in steps_of(run)["write the hosts file"].diff
+    assert "10.0.0.9" not in hosts.read_text()
+
+    run = run_task(task("add-host-entry"), host, extra_vars=params)
+    assert run.hosts[0].status is Status.CHANGED, run.hosts[0].reason
+    assert hosts.read_text() == ("127.0.0.1\tlocalhost\n# a comment\n10.0.0.9\tfiles.example.com files\n"
+                                 "10.0.0.5\told-files\n10.0.0.6 print\n")
+    run = run_task(task("add-host-entry"), host, extra_vars=params)
+    assert run.hosts[0].status is Status.OK and summary(run).endswith("already as wanted")
+
+    run = run_task(task("add-host-entry"), host, extra_vars={**params, "state": "absent"})
+    assert hosts.read_text() == "127.0.0.1\tlocalhost\n# a comment\n10.0.0.5\told-files\n10.0.0.6 print\n"
+
+    run = run_task(task("add-host-entry"), host, extra_vars={**params, "address": "10.0.0.9; reboot"})
+    assert run.hosts[0].status is Status.FAILED and "must be an IP address" in run.hosts[0].reason
