@@ -131,3 +131,75 @@ def test_add_host_entry_maps_names_moves_them_and_removes_them(lab, scratch):
 
     run = run_task(task("add-host-entry"), host, extra_vars={**params, "address": "10.0.0.9; reboot"})
     assert run.hosts[0].status is Status.FAILED and "must be an IP address" in run.hosts[0].reason
+
+
+INIT_SCRIPT = """#!/bin/sh
+### BEGIN INIT INFO
+# Provides:          {name}
+# Required-Start:    $remote_fs {requires}
+# Required-Stop:     $remote_fs
+# Default-Start:     2 3 4 5
+# Default-Stop:      0 1 6
+# Short-Description: remote-support test service
+### END INIT INFO
+PIDFILE=/run/{name}.pid
+running() {{ [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }}
+case "$1" in
+  start) running && exit 0
+         setsid sleep 100000 >/dev/null 2>&1 </dev/null &
+         echo $! > "$PIDFILE" ;;
+  stop) running && kill "$(cat "$PIDFILE")"; rm -f "$PIDFILE" ;;
+  restart) "$0" stop; "$0" start ;;
+  status) running && exit 0; exit 3 ;;
+  *) exit 2 ;;
+esac
+exit 0
+"""
+
+
+@pytest.fixture
+def sysv_pair():
+    """Two SysV services of the test's own, the first requiring the second; removed afterwards."""
+    if Path("/run/systemd/system").is_dir():
+        pytest.skip("the SysV test services need a host without systemd")
+    token = secrets.token_hex(3)
+    app, dep = f"rstest-app{token}", f"rstest-dep{token}"
+    for name, requires in ((app, dep), (dep, "")):
+        script = Path(f"/etc/init.d/{name}")
+        script.write_text(INIT_SCRIPT.format(name=name, requires=requires))
+        script.chmod(0o755)
+    try:
+        yield app, dep
+    finally:
+        for name in (app, dep):
+            subprocess.run([f"/etc/init.d/{name}", "stop"], capture_output=True, check=False)
+            subprocess.run(["update-rc.d", "-f", name, "remove"], capture_output=True, check=False)
+            Path(f"/etc/init.d/{name}").unlink(missing_ok=True)
+            Path(f"/run/{name}.pid").unlink(missing_ok=True)
+
+
+def running(name: str) -> bool:
+    return subprocess.run([f"/etc/init.d/{name}", "status"], capture_output=True, check=False).returncode == 0
+
+
+def enabled(name: str) -> bool:
+    return bool(list(Path("/etc/rc2.d").glob(f"S[0-9][0-9]{name}")))
+
+
+def test_enable_service_enables_and_starts_it_and_its_dependency(lab, sysv_pair):
+    app, dep = sysv_pair
+    host = lab_hosts(lab, [83])
+    run = run_task(task("enable-service"), host, check=True, extra_vars={"service": app})
+    assert run.hosts[0].status is Status.CHANGED, run.hosts[0].reason
+    assert summary(run) == f"check mode: would enable and start {dep}, {app} (depends on {dep})"
+    assert not running(app) and not running(dep) and not enabled(app)
+
+    run = run_task(task("enable-service"), host, extra_vars={"service": app})
+    assert run.hosts[0].status is Status.CHANGED, run.hosts[0].reason
+    assert running(app) and running(dep) and enabled(app) and enabled(dep)
+    run = run_task(task("enable-service"), host, extra_vars={"service": app})
+    assert run.hosts[0].status is Status.OK
+    assert summary(run).endswith("running and enabled: nothing to do (depends on " + dep + ")")
+
+    run = run_task(task("enable-service"), host, extra_vars={"service": app + "x"})
+    assert run.hosts[0].status is Status.FAILED and run.hosts[0].reason == f"there is no service {app}x on this host"
