@@ -203,3 +203,44 @@ def test_enable_service_enables_and_starts_it_and_its_dependency(lab, sysv_pair)
 
     run = run_task(task("enable-service"), host, extra_vars={"service": app + "x"})
     assert run.hosts[0].status is Status.FAILED and run.hosts[0].reason == f"there is no service {app}x on this host"
+
+
+def test_reset_home_permissions_gives_the_home_back_without_following_links(lab, scratch):
+    user = f"rstest-h{secrets.token_hex(3)}"
+    home = scratch / "home"
+    subprocess.run(["useradd", "-m", "-d", str(home), "-s", "/usr/sbin/nologin", user], check=True)
+    try:
+        (home / "docs").mkdir()
+        (home / "docs" / "report.txt").write_text("root wrote this\n")  # owned by root: the ticket
+        ssh = home / ".ssh"
+        ssh.mkdir(mode=0o755)
+        (ssh / "authorized_keys").write_text("ssh-ed25519 AAAA test\n")
+        (ssh / "authorized_keys").chmod(0o644)
+        outside = scratch / "outside-secret"
+        outside.write_text("root's\n")
+        (home / "link-out").symlink_to(outside)  # must not hand the target over
+        home.chmod(0o777)
+        host = lab_hosts(lab, [84])
+
+        run = run_task(task("reset-home-permissions"), host, check=True, extra_vars={"user": user})
+        assert run.hosts[0].status is Status.OK, run.hosts[0].reason
+        assert summary(run).startswith(f"check mode: would give {user} back ")
+        assert "mode 777 -> 0750" in summary(run) and "2 ~/.ssh mode(s) fixed" in summary(run)
+        assert (home / "docs").stat().st_uid == 0 and (home.stat().st_mode & 0o777) == 0o777
+
+        run = run_task(task("reset-home-permissions"), host, extra_vars={"user": user})
+        assert run.hosts[0].status is Status.CHANGED, run.hosts[0].reason
+        entry = subprocess.run(["id", "-u", user], capture_output=True, text=True, check=True).stdout.strip()
+        for path in (home / "docs", home / "docs" / "report.txt", ssh, ssh / "authorized_keys"):
+            assert str(path.lstat().st_uid) == entry, path
+        assert str((home / "link-out").lstat().st_uid) == entry, "the link itself is the user's"
+        assert outside.stat().st_uid == 0, "what it points to is not"
+        assert (home.stat().st_mode & 0o777) == 0o750 and (ssh.stat().st_mode & 0o777) == 0o700
+        assert ((ssh / "authorized_keys").stat().st_mode & 0o777) == 0o600
+        run = run_task(task("reset-home-permissions"), host, extra_vars={"user": user})
+        assert run.hosts[0].status is Status.OK and summary(run).endswith("nothing to do")
+    finally:
+        subprocess.run(["userdel", user], capture_output=True, check=False)
+
+    run = run_task(task("reset-home-permissions"), lab_hosts(lab, [84]), extra_vars={"user": "root"})
+    assert run.hosts[0].status is Status.FAILED and "is a system directory: refusing" in run.hosts[0].reason
