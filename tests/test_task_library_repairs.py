@@ -244,3 +244,53 @@ def test_reset_home_permissions_gives_the_home_back_without_following_links(lab,
 
     run = run_task(task("reset-home-permissions"), lab_hosts(lab, [84]), extra_vars={"user": "root"})
     assert run.hosts[0].status is Status.FAILED and "is a system directory: refusing" in run.hosts[0].reason
+
+
+@pytest.fixture
+def half_configured(scratch):
+    """A throwaway package left half-configured (its postinst fails until a flag file exists), purged
+    afterwards. The window in which this machine's dpkg database has a broken package is the test's."""
+    if not shutil.which("dpkg-deb"):
+        pytest.skip("needs dpkg")
+    name = f"rstest-broken-{secrets.token_hex(3)}"
+    flag = scratch / "allow"
+    root = scratch / "pkg"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN" / "control").write_text(f"Package: {name}\nVersion: 1.0\nArchitecture: all\n"
+                                             "Maintainer: remote-support tests <t@example.com>\n"
+                                             "Description: remote-support test package\n")
+    postinst = root / "DEBIAN" / "postinst"
+    postinst.write_text(f"#!/bin/sh\n[ -e {flag} ] || {{ echo 'not yet' >&2; exit 1; }}\nexit 0\n")
+    postinst.chmod(0o755)
+    deb = scratch / f"{name}.deb"
+    subprocess.run(["dpkg-deb", "--build", str(root), str(deb)], capture_output=True, check=True)
+    installed = subprocess.run(["dpkg", "-i", str(deb)], capture_output=True, text=True, check=False)
+    assert installed.returncode != 0, "the postinst fails the first time"
+    try:
+        yield name, flag
+    finally:
+        flag.touch()
+        subprocess.run(["dpkg", "--purge", name], capture_output=True, check=False)
+
+
+def package_state(name: str) -> str:
+    return subprocess.run(["dpkg-query", "-W", "-f=${db:Status-Abbrev}", name], capture_output=True,
+                          text=True, check=False).stdout.strip()
+
+
+def test_repair_apt_finishes_a_half_configured_package(lab, half_configured):
+    name, flag = half_configured
+    host = lab_hosts(lab, [85])
+    assert package_state(name) == "iF"
+    run = run_task(task("repair-apt"), host, check=True)
+    assert run.hosts[0].status is Status.OK, run.hosts[0].reason
+    assert summary(run).startswith("check mode: would repair ") and f"iF {name}" in summary(run)
+    assert package_state(name) == "iF"
+
+    flag.touch()  # whatever broke the configuration is fixed: the repair can finish it
+    run = run_task(task("repair-apt"), host)
+    assert run.hosts[0].status is Status.CHANGED, run.hosts[0].reason
+    assert package_state(name) == "ii"
+    assert summary(run).endswith("dpkg and apt are consistent now")
+    run = run_task(task("repair-apt"), host)
+    assert run.hosts[0].status is Status.OK and summary(run) == "dpkg and apt are consistent: nothing to repair"
