@@ -294,3 +294,48 @@ def test_repair_apt_finishes_a_half_configured_package(lab, half_configured):
     assert summary(run).endswith("dpkg and apt are consistent now")
     run = run_task(task("repair-apt"), host)
     assert run.hosts[0].status is Status.OK and summary(run) == "dpkg and apt are consistent: nothing to repair"
+
+
+def make_ca(path: Path, days: int, name: str) -> Path:
+    key = path.with_suffix(".key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(key), "-out", str(path), "-days", str(days), "-subj", f"/CN={name}"],
+                   capture_output=True, check=True)
+    key.unlink()
+    return path
+
+
+def test_renew_ca_certificates_installs_a_ca_rebuilds_the_bundle_and_names_expiring_ones(lab, scratch):
+    """update-ca-certificates on throwaway directories: this machine's own trust store is never touched."""
+    if not shutil.which("update-ca-certificates"):
+        pytest.skip("needs update-ca-certificates (Debian's ca-certificates)")
+    local, certs, hooks = scratch / "local", scratch / "certs", scratch / "hooks"
+    for directory in (local, certs, hooks):
+        directory.mkdir()
+    conf = scratch / "ca-certificates.conf"
+    conf.write_text("# none from the distribution: the bundle is our certificates only\n")  # empty: always --fresh
+    corp = make_ca(scratch / "corp-root.pem", 3650, "rstest corp root")
+    soon = make_ca(local / "old-root.crt", 5, "rstest old root")
+    not_a_cert = scratch / "broken.pem"
+    not_a_cert.write_text("-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n")
+    params = {"ca_files": [str(corp)], "local_dir": str(local), "certs_dir": str(certs), "certs_conf": str(conf),
+              "hooks_dir": str(hooks)}
+    host = lab_hosts(lab, [86])
+
+    run = run_task(task("renew-ca-certificates"), host, check=True, extra_vars=params)
+    assert run.hosts[0].status is Status.CHANGED, run.hosts[0].reason
+    assert summary(run).startswith(f"check mode: the bundle holds 0 certificates; would install {corp}")
+    assert not (local / "corp-root.crt").exists() and not (certs / "ca-certificates.crt").exists()
+
+    run = run_task(task("renew-ca-certificates"), host, extra_vars=params)
+    assert run.hosts[0].status is Status.CHANGED, run.hosts[0].reason
+    assert (local / "corp-root.crt").read_bytes() == corp.read_bytes()
+    assert (certs / "ca-certificates.crt").read_text().count("BEGIN CERTIFICATE") == 2
+    assert summary(run).startswith(f"the bundle {certs}/ca-certificates.crt holds 2 certificates (was 0); installed")
+    assert "expiring within 30 days: old-root.crt" in summary(run)
+    run = run_task(task("renew-ca-certificates"), host, extra_vars=params)
+    assert run.hosts[0].status is Status.OK, [(s.name, s.status.value, s.stdout[-80:]) for s in run.hosts[0].steps if s.status is not Status.OK]
+
+    run = run_task(task("renew-ca-certificates"), host, extra_vars={**params, "ca_files": [str(not_a_cert)]})
+    assert run.hosts[0].status is Status.FAILED and "validation failed" in run.hosts[0].reason
+    assert not (local / "broken.crt").exists()
