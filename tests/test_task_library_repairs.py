@@ -339,3 +339,33 @@ def test_renew_ca_certificates_installs_a_ca_rebuilds_the_bundle_and_names_expir
     run = run_task(task("renew-ca-certificates"), host, extra_vars={**params, "ca_files": [str(not_a_cert)]})
     assert run.hosts[0].status is Status.FAILED and "validation failed" in run.hosts[0].reason
     assert not (local / "broken.crt").exists()
+
+
+def test_support_bundle_is_fetched_with_secrets_masked_and_removed_from_the_host(lab, scratch, tmp_path):
+    config = scratch / "app.conf"
+    config.write_text("listen = 8080\ndb_password = hunter2-rs\napi_token: abc-rs-123\nname = app\n")
+    params = {"dest": str(tmp_path / "bundles"), "config_paths": [str(config), "/etc/hosts"], "log_lines": 20}
+    host = lab_hosts(lab, [87])
+
+    run = run_task(task("support-bundle"), host, check=True, extra_vars=params)
+    assert run.hosts[0].status is Status.OK, run.hosts[0].reason
+    assert summary(run) == "check mode: would gather 2 configuration file(s), system state and log tails"
+    assert not (tmp_path / "bundles").exists()
+
+    run = run_task(task("support-bundle"), host, extra_vars=params)
+    assert run.hosts[0].status is Status.CHANGED, run.hosts[0].reason  # a new file on the controller
+    bundles = list((tmp_path / "bundles").glob("support-*.tar.gz"))
+    assert len(bundles) == 1 and summary(run).startswith("fetched the support bundle (")
+    with tarfile.open(bundles[0]) as archive:
+        names = archive.getnames()
+        top = names[0].split("/")[0]
+        assert f"{top}/state/uname.txt" in names and f"{top}/state/users.txt" in names
+        text = archive.extractfile(f"{top}/config{config}").read().decode()
+        users = archive.extractfile(f"{top}/state/users.txt").read().decode()
+    assert "listen = 8080\n" in text and "name = app\n" in text
+    assert "hunter2-rs" not in text and "abc-rs-123" not in text and "db_password = ********" in text
+    assert "root:0:0:/root:" in users and "$" not in users, "no password hashes"
+    assert not list(Path("/var/tmp").glob("rs-bundle.*/" + top + ".tar.gz")), "removed from the host"
+
+    run = run_task(task("support-bundle"), host, extra_vars={**params, "config_paths": ["/etc/shadow"]})
+    assert run.hosts[0].status is Status.FAILED and "never shadow files" in run.hosts[0].reason
