@@ -117,11 +117,12 @@ def test_every_command_and_script_renders_to_valid_sh(manager, monkeypatch):
              "os_name": "Debian", "distribution": "debian"}
     for name in SHIPPED:
         run = TaskRun(load_task(task(name)), extra_vars=REQUIRED.get(name, {}))
-        variables = {**run.params, "facts": facts, "check_mode": False, "inventory_hostname": "h",
+        variables = {**run.task.vars, **run.params, "facts": facts, "check_mode": False, "inventory_hostname": "h",
                      **{s.register: registered for s in run.all_steps() if s.register}}
         for step in run.all_steps():
             if step.kind in ("command", "shell"):
-                text = run.templar.render(step.args["cmd"], variables, where=step.where, shell=True)
+                text = run.templar.render(step.args["cmd"], {**variables, step.loop_var: "x"}, where=step.where,
+                                          shell=True)
             elif step.kind == "script":
                 text = run.templar.render_file(step.args["src"], variables)
             else:
