@@ -35,7 +35,7 @@ LIBRARY = ROOT / "tasks"
 SHIPPED = ["check-connectivity", "collect-logs", "deploy-config-file", "diagnose", "disk-cleanup", "flush-dns",
            "install-packages", "remove-packages", "reset-password", "restart-service", "sync-time", "unlock-user",
            "update-system", "fix-full-var", "set-proxy", "add-host-entry", "enable-service", "reset-home-permissions",
-           "repair-apt", "renew-ca-certificates", "support-bundle"]
+           "repair-apt", "renew-ca-certificates", "support-bundle", "set-dns-resolver"]
 #: the least each task needs to be constructed (secrets as references: they are resolved on construction)
 REQUIRED = {"install-packages": {"packages": "htop"}, "remove-packages": {"packages": "telnet"},
             "restart-service": {"service": "cron"}, "unlock-user": {"user": "nobody"},
@@ -43,7 +43,7 @@ REQUIRED = {"install-packages": {"packages": "htop"}, "remove-packages": {"packa
             "deploy-config-file": {"src": "motd.j2", "dest": "/etc/motd"},
             "check-connectivity": {"targets": "localhost"},
             "add-host-entry": {"address": "10.0.0.1", "names": "files"}, "enable-service": {"service": "cron"},
-            "reset-home-permissions": {"user": "nobody"}}
+            "reset-home-permissions": {"user": "nobody"}, "set-dns-resolver": {"nameservers": "10.0.0.53"}}
 
 
 def task(name: str) -> Path:

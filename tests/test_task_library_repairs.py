@@ -369,3 +369,20 @@ def test_support_bundle_is_fetched_with_secrets_masked_and_removed_from_the_host
 
     run = run_task(task("support-bundle"), host, extra_vars={**params, "config_paths": ["/etc/shadow"]})
     assert run.hosts[0].status is Status.FAILED and "never shadow files" in run.hosts[0].reason
+
+
+def test_set_dns_resolver_keeps_options_and_comments(lab, scratch):
+    resolv = scratch / "resolv.conf"
+    resolv.write_text("# from DHCP\nsearch old.example\nnameserver 192.0.2.1\noptions timeout:2\n")
+    params = {"nameservers": "10.0.0.53,10.0.1.53", "search": "corp.example", "resolv_conf": str(resolv)}
+    host = lab_hosts(lab, [88])
+    run = run_task(task("set-dns-resolver"), host, check=True, diff=True, extra_vars=params)
+    assert summary(run) == "check mode: would set the name servers to 10.0.0.53, 10.0.1.53 (search corp.example)"
+    assert "-nameserver 192.0.2.1\n" in steps_of(run)["write resolv.conf"].diff
+    assert "192.0.2.1" in resolv.read_text()
+    run = run_task(task("set-dns-resolver"), host, extra_vars=params)
+    assert run.hosts[0].status is Status.CHANGED, run.hosts[0].reason
+    assert resolv.read_text() == ("# from DHCP\noptions timeout:2\nsearch corp.example\nnameserver 10.0.0.53\n"
+                                  "nameserver 10.0.1.53\n")
+    run = run_task(task("set-dns-resolver"), host, extra_vars=params)
+    assert run.hosts[0].status is Status.OK and summary(run) == "the name servers already are 10.0.0.53, 10.0.1.53"
