@@ -35,7 +35,8 @@ LIBRARY = ROOT / "tasks"
 SHIPPED = ["check-connectivity", "collect-logs", "deploy-config-file", "diagnose", "disk-cleanup", "flush-dns",
            "install-packages", "remove-packages", "reset-password", "restart-service", "sync-time", "unlock-user",
            "update-system", "fix-full-var", "set-proxy", "add-host-entry", "enable-service", "reset-home-permissions",
-           "repair-apt", "renew-ca-certificates", "support-bundle", "set-dns-resolver"]
+           "repair-apt", "renew-ca-certificates", "support-bundle", "set-dns-resolver",
+           "create-user", "disable-user"]
 #: the least each task needs to be constructed (secrets as references: they are resolved on construction)
 REQUIRED = {"install-packages": {"packages": "htop"}, "remove-packages": {"packages": "telnet"},
             "restart-service": {"service": "cron"}, "unlock-user": {"user": "nobody"},
@@ -43,7 +44,9 @@ REQUIRED = {"install-packages": {"packages": "htop"}, "remove-packages": {"packa
             "deploy-config-file": {"src": "motd.j2", "dest": "/etc/motd"},
             "check-connectivity": {"targets": "localhost"},
             "add-host-entry": {"address": "10.0.0.1", "names": "files"}, "enable-service": {"service": "cron"},
-            "reset-home-permissions": {"user": "nobody"}, "set-dns-resolver": {"nameservers": "10.0.0.53"}}
+            "reset-home-permissions": {"user": "nobody"}, "set-dns-resolver": {"nameservers": "10.0.0.53"},
+            "create-user": {"user": "nobody", "password": "env:RS_TEST_LIBRARY_PASSWORD"},
+            "disable-user": {"user": "jdoe"}}
 
 
 def task(name: str) -> Path:

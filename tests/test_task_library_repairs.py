@@ -386,3 +386,68 @@ def test_set_dns_resolver_keeps_options_and_comments(lab, scratch):
                                   "nameserver 10.0.1.53\n")
     run = run_task(task("set-dns-resolver"), host, extra_vars=params)
     assert run.hosts[0].status is Status.OK and summary(run) == "the name servers already are 10.0.0.53, 10.0.1.53"
+
+
+def shadow(user: str) -> list[str]:
+    for line in Path("/etc/shadow").read_text().splitlines():
+        if line.startswith(user + ":"):
+            return line.split(":")
+    raise AssertionError(f"{user} is not in /etc/shadow")
+
+
+@pytest.fixture
+def account_name():
+    name = f"rstest-a{secrets.token_hex(3)}"
+    yield name
+    subprocess.run(["crontab", "-r", "-u", name], capture_output=True, check=False)
+    subprocess.run(["userdel", "-r", name], capture_output=True, check=False)
+
+
+def test_create_user_sets_a_first_password_that_must_be_changed(lab, account_name, monkeypatch):
+    password = f"First-{secrets.token_hex(4)}"
+    monkeypatch.setenv("RS_TEST_FIRST_PW", password)
+    params = {"user": account_name, "password": "env:RS_TEST_FIRST_PW", "shell": "/bin/sh"}
+    host = lab_hosts(lab, [89])
+    run = run_task(task("create-user"), host, check=True, extra_vars=params)
+    assert summary(run).startswith(f"check mode: would create user {account_name}")
+    assert subprocess.run(["id", account_name], capture_output=True, check=False).returncode != 0
+
+    run = run_task(task("create-user"), host, extra_vars=params)
+    assert run.hosts[0].status is Status.CHANGED, run.hosts[0].reason
+    entry = shadow(account_name)
+    _, alg, salt, _ = entry[1].split("$", 3)
+    again = subprocess.run(["openssl", "passwd", f"-{alg}", "-salt", salt, "-stdin"], input=password + "\n",
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert again == entry[1] and entry[2] == "0", "the given password, to be changed at the first login"
+    assert password not in str(run.to_dict())
+    run = run_task(task("create-user"), host, extra_vars=params)
+    assert run.hosts[0].status is Status.OK and summary(run) == f"{account_name} exists as wanted"
+
+
+def test_disable_user_locks_expires_stops_processes_and_cron_jobs(lab, account_name):
+    subprocess.run(["useradd", "-m", "-s", "/bin/sh", account_name], check=True)
+    subprocess.run(["chpasswd"], input=f"{account_name}:Some-Passw0rd\n", text=True, check=True)
+    subprocess.run(["crontab", "-u", account_name, "-"], input="MAILTO=x@example.com\n0 1 * * * /bin/true job\n",
+                   text=True, check=True)
+    process = subprocess.Popen(["runuser", "-u", account_name, "--", "sleep", "3000"])
+    try:
+        host = lab_hosts(lab, [90])
+        run = run_task(task("disable-user"), host, check=True, extra_vars={"user": account_name, "grace_seconds": 2})
+        assert summary(run).startswith(f"check mode: would lock and expire {account_name}; would send TERM to 1")
+        assert process.poll() is None and not shadow(account_name)[1].startswith("!")
+
+        run = run_task(task("disable-user"), host, extra_vars={"user": account_name, "grace_seconds": 2})
+        assert run.hosts[0].status is Status.CHANGED, run.hosts[0].reason
+        entry = shadow(account_name)
+        assert entry[1].startswith("!") and entry[7] == "0"
+        assert process.wait(10) is not None
+        cron = subprocess.run(["crontab", "-l", "-u", account_name], capture_output=True, text=True).stdout
+        assert cron == "MAILTO=x@example.com\n#disabled# 0 1 * * * /bin/true job\n"
+        run = run_task(task("disable-user"), host, extra_vars={"user": account_name})
+        assert run.hosts[0].status is Status.OK and summary(run) == f"{account_name} was already locked and expired"
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+    run = run_task(task("disable-user"), lab_hosts(lab, [90]), extra_vars={"user": "nobody"})
+    assert run.hosts[0].status is Status.FAILED and "system account" in run.hosts[0].reason
