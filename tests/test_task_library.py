@@ -36,7 +36,7 @@ SHIPPED = ["check-connectivity", "collect-logs", "deploy-config-file", "diagnose
            "install-packages", "remove-packages", "reset-password", "restart-service", "sync-time", "unlock-user",
            "update-system", "fix-full-var", "set-proxy", "add-host-entry", "enable-service", "reset-home-permissions",
            "repair-apt", "renew-ca-certificates", "support-bundle", "set-dns-resolver",
-           "create-user", "disable-user"]
+           "create-user", "disable-user", "install-vendor-bundle"]
 #: the least each task needs to be constructed (secrets as references: they are resolved on construction)
 REQUIRED = {"install-packages": {"packages": "htop"}, "remove-packages": {"packages": "telnet"},
             "restart-service": {"service": "cron"}, "unlock-user": {"user": "nobody"},
@@ -46,7 +46,9 @@ REQUIRED = {"install-packages": {"packages": "htop"}, "remove-packages": {"packa
             "add-host-entry": {"address": "10.0.0.1", "names": "files"}, "enable-service": {"service": "cron"},
             "reset-home-permissions": {"user": "nobody"}, "set-dns-resolver": {"nameservers": "10.0.0.53"},
             "create-user": {"user": "nobody", "password": "env:RS_TEST_LIBRARY_PASSWORD"},
-            "disable-user": {"user": "jdoe"}}
+            "disable-user": {"user": "jdoe"},
+            "install-vendor-bundle": {"url": "https://dl.example.com/a.tgz", "checksum": "sha256:" + "0" * 64,
+                                      "dest": "/opt/a"}}
 
 
 def task(name: str) -> Path:

@@ -451,3 +451,71 @@ def test_disable_user_locks_expires_stops_processes_and_cron_jobs(lab, account_n
         process.wait(10)
     run = run_task(task("disable-user"), lab_hosts(lab, [90]), extra_vars={"user": "nobody"})
     assert run.hosts[0].status is Status.FAILED and "system account" in run.hosts[0].reason
+
+
+@pytest.fixture
+def http_files():
+    """A local HTTP server on 127.0.0.1 serving a dict of files; shut down afterwards."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    files: dict[str, bytes] = {}
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            hits.append(self.path)
+            body = files.get(self.path.split("?")[0].lstrip("/"))
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", files, hits
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(10)
+
+
+def test_install_vendor_bundle_downloads_verifies_and_unpacks_once(lab, scratch, http_files):
+    import hashlib
+    import io
+
+    base, files, hits = http_files
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in (("agent/bin/agent", b"#!/bin/sh\necho agent\n"), ("agent/README", b"vendor\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    files["agent-1.0.tar.gz"] = buffer.getvalue()
+    params = {"url": f"{base}/agent-1.0.tar.gz", "checksum": "sha256:" + hashlib.sha256(buffer.getvalue()).hexdigest(),
+              "dest": str(scratch / "opt-agent"), "download_dir": str(scratch)}
+    host = lab_hosts(lab, [91])
+
+    run = run_task(task("install-vendor-bundle"), host, check=True, extra_vars=params)
+    assert summary(run) == f"check mode: would download {base}/agent-1.0.tar.gz and unpack it into {scratch}/opt-agent"
+    assert hits == [] and not (scratch / "opt-agent").exists()
+
+    run = run_task(task("install-vendor-bundle"), host, extra_vars=params)
+    assert run.hosts[0].status is Status.CHANGED, run.hosts[0].reason
+    assert (scratch / "opt-agent/agent/bin/agent").read_bytes() == b"#!/bin/sh\necho agent\n"
+    assert summary(run).startswith("downloaded and unpacked 4 of 4 members") or "unpacked" in summary(run)
+    run = run_task(task("install-vendor-bundle"), host, extra_vars=params)
+    assert run.hosts[0].status is Status.OK and summary(run) == f"{scratch}/opt-agent already holds the bundle"
+    assert len(hits) == 1, "downloaded once"
+
+    run = run_task(task("install-vendor-bundle"), host, extra_vars={**params, "checksum": "sha256:" + "0" * 64,
+                                                                    "url": f"{base}/agent-1.0.tar.gz?v=2"})
+    assert run.hosts[0].status is Status.FAILED and "does not match" in run.hosts[0].reason
