@@ -36,7 +36,8 @@ SHIPPED = ["check-connectivity", "collect-logs", "deploy-config-file", "diagnose
            "install-packages", "remove-packages", "reset-password", "restart-service", "sync-time", "unlock-user",
            "update-system", "fix-full-var", "set-proxy", "add-host-entry", "enable-service", "reset-home-permissions",
            "repair-apt", "renew-ca-certificates", "support-bundle", "set-dns-resolver",
-           "create-user", "disable-user", "install-vendor-bundle"]
+           "create-user", "disable-user", "install-vendor-bundle",
+           "schedule-job", "set-kernel-setting", "kill-process"]
 #: the least each task needs to be constructed (secrets as references: they are resolved on construction)
 REQUIRED = {"install-packages": {"packages": "htop"}, "remove-packages": {"packages": "telnet"},
             "restart-service": {"service": "cron"}, "unlock-user": {"user": "nobody"},
@@ -48,7 +49,10 @@ REQUIRED = {"install-packages": {"packages": "htop"}, "remove-packages": {"packa
             "create-user": {"user": "nobody", "password": "env:RS_TEST_LIBRARY_PASSWORD"},
             "disable-user": {"user": "jdoe"},
             "install-vendor-bundle": {"url": "https://dl.example.com/a.tgz", "checksum": "sha256:" + "0" * 64,
-                                      "dest": "/opt/a"}}
+                                      "dest": "/opt/a"},
+            "schedule-job": {"name": "report", "job": "/bin/true"}, "set-kernel-setting": {"setting": "vm.swappiness",
+                                                                                           "value": "10"},
+            "kill-process": {"name": "firefox"}}
 
 
 def task(name: str) -> Path:

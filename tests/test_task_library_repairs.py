@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import os
 import secrets
+import shlex
 import shutil
 import subprocess
 import tarfile
@@ -519,3 +520,66 @@ def test_install_vendor_bundle_downloads_verifies_and_unpacks_once(lab, scratch,
     run = run_task(task("install-vendor-bundle"), host, extra_vars={**params, "checksum": "sha256:" + "0" * 64,
                                                                     "url": f"{base}/agent-1.0.tar.gz?v=2"})
     assert run.hosts[0].status is Status.FAILED and "does not match" in run.hosts[0].reason
+
+
+def test_schedule_job_adds_pauses_and_removes_a_cron_job(lab, account_name):
+    subprocess.run(["useradd", "-M", "-s", "/usr/sbin/nologin", account_name], check=True)
+    params = {"name": "report", "job": "/usr/local/bin/report --daily", "cron_user": account_name,
+              "schedule": "15 2 * * 1-5"}
+    host = lab_hosts(lab, [92])
+    crontab = lambda: subprocess.run(["crontab", "-l", "-u", account_name], capture_output=True, text=True).stdout  # noqa: E731
+    run = run_task(task("schedule-job"), host, check=True, diff=True, extra_vars=params)
+    assert summary(run).startswith("check mode: would add report") and crontab() == ""
+    run = run_task(task("schedule-job"), host, extra_vars=params)
+    assert crontab() == "#Ansible: report\n15 2 * * 1-5 /usr/local/bin/report --daily\n"
+    assert run_task(task("schedule-job"), host, extra_vars=params).hosts[0].status is Status.OK
+    run_task(task("schedule-job"), host, extra_vars={**params, "state": "disabled", "schedule": "daily"})
+    assert crontab() == "#Ansible: report\n#@daily /usr/local/bin/report --daily\n"
+    run_task(task("schedule-job"), host, extra_vars={**params, "state": "absent"})
+    assert crontab() == ""
+
+
+def test_set_kernel_setting_persists_and_applies(lab, scratch):
+    conf = Path(f"/etc/sysctl.d/rstest-{secrets.token_hex(3)}.conf")
+    index = 93
+    entry = lab.status()[index]
+    from lab_support import run_ssh
+
+    def domainname() -> str:
+        return run_ssh(lab, entry, "/usr/sbin/sysctl -n kernel.domainname").stdout.strip()
+
+    original = domainname()
+    params = {"setting": "kernel.domainname", "value": f"rstest-{secrets.token_hex(2)}", "sysctl_file": str(conf)}
+    try:
+        host = lab_hosts(lab, [index])
+        run = run_task(task("set-kernel-setting"), host, check=True, extra_vars=params)
+        assert summary(run).startswith("check mode: would set kernel.domainname in") and not conf.exists()
+        run = run_task(task("set-kernel-setting"), host, extra_vars=params)
+        assert run.hosts[0].status is Status.CHANGED, run.hosts[0].reason
+        assert conf.read_text() == f"kernel.domainname={params['value']}\n" and domainname() == params["value"]
+        run = run_task(task("set-kernel-setting"), host, diff=True, extra_vars=params)
+        assert run.hosts[0].status is Status.OK, [(s.name, s.diff, s.data) for s in run.hosts[0].steps]
+        run = run_task(task("set-kernel-setting"), host, extra_vars={**params, "setting": "kernel.no_such_rs"})
+        assert run.hosts[0].status is Status.FAILED and "no setting kernel.no_such_rs" in run.hosts[0].reason
+    finally:
+        conf.unlink(missing_ok=True)
+        run_ssh(lab, entry, f"sudo -n /usr/sbin/sysctl -qw kernel.domainname={shlex.quote(original)}", user="rslabnp")
+
+
+def test_kill_process_ends_a_hung_program(lab):
+    seconds = f"{secrets.randbelow(10**6) + 10**6}.5"
+    hung = subprocess.Popen(["sh", "-c", f"trap '' TERM; exec sleep {seconds}"])
+    try:
+        host = lab_hosts(lab, [94])
+        params = {"pattern": f"^sleep {seconds}$", "grace_seconds": 1}
+        run = run_task(task("kill-process"), host, check=True, extra_vars=params)
+        assert summary(run).startswith("check mode: would send TERM to 1 process(es)") and hung.poll() is None
+        run = run_task(task("kill-process"), host, extra_vars=params)
+        assert run.hosts[0].status is Status.CHANGED and "1 needed KILL" in summary(run)
+        assert hung.wait(10) == -9
+        run = run_task(task("kill-process"), host, extra_vars=params)
+        assert run.hosts[0].status is Status.OK, summary(run)
+    finally:
+        if hung.poll() is None:
+            hung.kill()
+        hung.wait(10)

@@ -163,7 +163,8 @@ def _check(args: dict[str, Any], where: str) -> None:
             raise TaskError(f"{where}: cron env name {name!r} is not a variable name")
         return
     fields = [k for k in ("minute", "hour", "day", "month", "weekday") if str(args.get(k, "*")) != "*"]
-    if args.get("special_time") and fields:
+    templated = any(isinstance(args.get(k), str) and "{" in args[k] for k in ("special_time", *fields))
+    if args.get("special_time") and fields and not templated:  # templated ones: checked again once rendered
         raise TaskError(f"{where}: cron takes special_time or the time fields ({', '.join(fields)}), not both")
     for key in ("minute", "hour", "day", "month", "weekday"):
         if literal(key) and not _FIELD.match(str(args[key])):

@@ -113,7 +113,8 @@ echo "alive=$a"
 
 def _check(args: dict[str, Any], where: str) -> None:
     given = [k for k in ("name", "pattern") if args.get(k) not in (None, "")]
-    if len(given) != 1:
+    templated = any(isinstance(args.get(k), str) and "{" in args[k] for k in given)
+    if len(given) != 1 and not templated:  # templated ones are checked again once rendered
         raise TaskError(f"{where}: kill needs exactly one of name (the process name) and pattern (a regular "
                         f"expression on the command line){', this one has both' if given else ''}")
     for key in given:
