@@ -425,8 +425,28 @@ def test_create_user_sets_a_first_password_that_must_be_changed(lab, account_nam
     assert run.hosts[0].status is Status.OK and summary(run) == f"{account_name} exists as wanted"
 
 
+def fresh_uid() -> int:
+    """A uid no account and no process has: other tests on this machine delete users whose uid the next
+    useradd would hand out again while their processes may still run, and disable-user kills by uid."""
+    import pwd
+
+    busy = set()
+    for entry in os.listdir("/proc"):
+        try:
+            busy.add(os.stat(f"/proc/{entry}").st_uid) if entry.isdigit() else None
+        except FileNotFoundError:  # the process ended meanwhile
+            pass
+    while True:
+        uid = 61000 + secrets.randbelow(4000)
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            if uid not in busy:
+                return uid
+
+
 def test_disable_user_locks_expires_stops_processes_and_cron_jobs(lab, account_name):
-    subprocess.run(["useradd", "-m", "-s", "/bin/sh", account_name], check=True)
+    subprocess.run(["useradd", "-m", "-u", str(fresh_uid()), "-s", "/bin/sh", account_name], check=True)
     subprocess.run(["chpasswd"], input=f"{account_name}:Some-Passw0rd\n", text=True, check=True)
     subprocess.run(["crontab", "-u", account_name, "-"], input="MAILTO=x@example.com\n0 1 * * * /bin/true job\n",
                    text=True, check=True)
