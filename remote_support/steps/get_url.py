@@ -145,8 +145,8 @@ def _host_proxies(ctx: StepContext) -> dict[str, str]:
     sudo would have reset them)."""
     names = "|".join(_PROXY_VARS)
     probe = ctx.run(f"env | grep -iE '^({names})=' ; echo --rs-env-file--; "
-                    f"grep -iE '^[[:space:]]*(export[[:space:]]+)?({names})=' {shlex.quote(ENVIRONMENT_FILE)} 2>/dev/null; true",
-                    become=False)
+                    f"grep -iE '^[[:space:]]*(export[[:space:]]+)?({names})=' {shlex.quote(ENVIRONMENT_FILE)} "
+                    "2>/dev/null; true", become=False)
     login, _, system = probe.stdout.partition("--rs-env-file--")
     found: dict[str, str] = {}
     for text in (system, login):  # the login environment wins

@@ -91,7 +91,8 @@ class Mount(StepKind):
             return Outcome(failed=True, msg=str(exc))
         q = shlex.quote
         path, fstab, state = str(args["path"]).rstrip("/") or "/", str(args["fstab"]), args["state"]
-        probe = ctx.run(SBIN_PATH + f"""if m=$(findmnt -n -o SOURCE,FSTYPE,OPTIONS --mountpoint {q(path)} 2>/dev/null); then
+        probe = ctx.run(SBIN_PATH + f"""m=$(findmnt -n -o SOURCE,FSTYPE,OPTIONS --mountpoint {q(path)} 2>/dev/null)
+if [ -n "$m" ]; then
   echo mounted=yes; printf 'current=%s\\n' "$(printf '%s' "$m" | head -1)"; else echo mounted=no; fi
 [ -d {q(path)} ] && echo dir=yes || echo dir=no
 if [ -f {q(fstab)} ]; then echo fstab=yes; echo {_CONTENT_MARK}; cat -- {q(fstab)}; else echo fstab=no; fi""")

@@ -61,11 +61,13 @@ class Kill(StepKind):
             return Outcome(failed=True, msg=str(exc))
         flag = "-x" if args.get("name") else "-f"
         selector = str(args.get("name") or args.get("pattern"))
-        what = f"{'name' if args.get('name') else 'pattern'} {selector!r}" + (f" of {args['user']}" if args.get("user") else "")
+        what = f"{'name' if args.get('name') else 'pattern'} {selector!r}"
+        what += f" of {args['user']}" if args.get("user") else ""
         user = f"-u {shlex.quote(args['user'])} " if args.get("user") else ""
         find = (f'IFS= read -r sel\npids=$(pgrep {flag} {user}-- "$sel" | grep -vx -e "$$" -e "$PPID" -e 1 | '
                 'paste -sd" " -)\n')
-        probe = ctx.run(find + 'echo "pids=$pids"\n[ -z "$pids" ] || ps -o pid=,user=,args= -p "$(echo $pids | tr " " ,)"',
+        listing_command = '[ -z "$pids" ] || ps -o pid=,user=,args= -p "$(echo $pids | tr " " ,)"'
+        probe = ctx.run(find + 'echo "pids=$pids"\n' + listing_command,
                         stdin=selector + "\n")
         if probe.rc != 0 or not probe.stdout.startswith("pids="):
             return Outcome(failed=True, msg=f"cannot look for processes by {what}: {last_line(probe)}{root_hint(ctx)}")
@@ -83,7 +85,8 @@ class Kill(StepKind):
         force = as_bool(args.get("force"))
         script = find + f"""[ -n "$pids" ] || {{ echo sent=; echo alive=; exit 0; }}
 kill -s {signal} $pids 2>/dev/null; echo "sent=$pids"
-alive_now() {{ a=; for p in $pids; do s=$(ps -o stat= -p "$p" 2>/dev/null) && case "$s" in Z*) ;; *) a="$a $p" ;; esac; done; echo "$a"; }}
+alive_now() {{ a=; for p in $pids; do  # a zombie is gone: only its parent has not collected it
+  s=$(ps -o stat= -p "$p" 2>/dev/null) && case "$s" in Z*) ;; *) a="$a $p" ;; esac; done; echo "$a"; }}
 wait_gone() {{ end=$(( $(date +%s) + $1 )); while :; do a=$(alive_now); [ -z "$a" ] && break
   [ "$(date +%s)" -ge "$end" ] && break; sleep 0.2; done; }}
 wait_gone {int(timeout + 0.999)}
@@ -104,7 +107,7 @@ echo "alive=$a"
         if alive and timeout:
             return Outcome(failed=True, command=command, rc=1, data=data, diff=diff,
                            msg=f"still running {int(timeout)}s after {signal}: {' '.join(alive)}"
-                               f"{'' if force else ' (force: true sends KILL then)'}{root_hint(ctx) if not ctx.become else ''}")
+                               f"{'' if force else ' (force: true sends KILL then)'}{root_hint(ctx)}")
         note = f"; {len(data['killed'])} needed KILL" if data["killed"] else ""
         return Outcome(changed=True, command=command, rc=0, data=data, diff=diff if ctx.diff else "",
                        msg=f"sent {signal} to {len(sent)} process(es) matching {what}"

@@ -82,7 +82,8 @@ class Sysctl(StepKind):
         present = args["state"] == "present"
         value = _normal(args["value"]) if present else None
         q = shlex.quote
-        probe = ctx.run(SBIN_PATH + f"""if v=$(sysctl -n {q(key)} 2>&1); then printf 'known=yes\\nvalue=%s\\n' "$(printf '%s' "$v" | tr '\\t\\n' '  ')"
+        probe = ctx.run(SBIN_PATH + f"""if v=$(sysctl -n {q(key)} 2>&1); then
+  printf 'known=yes\\nvalue=%s\\n' "$(printf '%s' "$v" | tr '\\t\\n' '  ')"
 else printf 'known=no\\nerror=%s\\n' "$v" | head -2; fi
 if [ -f {q(path)} ]; then echo file=yes; echo {_CONTENT_MARK}; cat -- {q(path)}; else echo file=no; fi""")
         head, _, text = probe.stdout.partition(_CONTENT_MARK + "\n")
@@ -105,7 +106,8 @@ if [ -f {q(path)} ]; then echo file=yes; echo {_CONTENT_MARK}; cat -- {q(path)};
         if set_now:
             changes.append(f"{key} {running} -> {value} now")
         if not changes:
-            return Outcome(msg=f"{key} is {running}" + (f", as in {path}" if present else f", not in {path}"), data=data)
+            where = f", as in {path}" if present else f", not in {path}"
+            return Outcome(msg=f"{key} is {running}{where}", data=data)
         diff = ""
         if ctx.diff or ctx.check:
             diff = unified_diff(old_text, new_text, path) if file_changes else ""

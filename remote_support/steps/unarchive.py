@@ -32,7 +32,6 @@ import base64
 import binascii
 import hashlib
 import io
-import posixpath
 import shlex
 import stat
 import tarfile
@@ -276,7 +275,8 @@ class Unarchive(StepKind):
                    _COPY_FAILED: f"{src} changed on the host while it was checked, or cannot be copied: "
                                  f"{last_line(result)}; nothing was extracted"}.get(
                 result.rc, f"cannot unpack {src} into {dest}: {last_line(result)}{root_hint(ctx)}")
-            return Outcome(failed=True, rc=result.rc, stdout=result.stdout, stderr=result.stderr, msg=msg, data=data_out)
+            return Outcome(failed=True, rc=result.rc, stdout=result.stdout, stderr=result.stderr, msg=msg,
+                           data=data_out)
         return Outcome(changed=True, command=f"unpack {src} into {dest}", rc=0, data=data_out,
                        msg=f"unpacked {len(differs)} of {len(members)} members of {src} into {dest}",
                        diff=diff if show_diff else "")
@@ -284,18 +284,23 @@ class Unarchive(StepKind):
 
 def _probe_script(dest: str) -> str:
     """Reads ``kind<TAB>value<TAB>path`` lines: which members differ, and which existing paths lead out."""
-    return f"""root=$(cd {shlex.quote(dest)} 2>/dev/null && pwd -P) || {{ echo "{dest} is not a directory on the host" >&2; exit 1; }}
+    # dest only ever appears quoted: it is a templated value
+    return f"""root=$(cd {shlex.quote(dest)} 2>/dev/null && pwd -P) || {{
+  echo "dest is not a directory on the host" >&2; exit 1; }}
 echo "root=$root"
 while IFS='\t' read -r k v p; do
   d="$root/$p"
   while [ "$d" != "$root" ] && [ ! -e "$d" ] && [ ! -L "$d" ]; do d=$(dirname -- "$d"); done
   if [ "$d" != "$root" ]; then
-    if [ "$k" = L ] && [ "$d" = "$root/$p" ]; then r=$(readlink -f -- "$(dirname -- "$d")"); else r=$(readlink -f -- "$d"); fi
+    # a link of the archive already there: where it is matters, not where it points (checked here already)
+    if [ "$k" = L ] && [ "$d" = "$root/$p" ]; then r=$(readlink -f -- "$(dirname -- "$d")")
+    else r=$(readlink -f -- "$d"); fi
     case "$r/" in "$root"/*) ;; *) echo "escape=$p"; continue ;; esac
   fi
   f="$root/$p"
   case "$k" in
-    F) if [ -f "$f" ] && [ ! -L "$f" ] && [ "$(sha256sum < "$f" | cut -d' ' -f1)" = "$v" ]; then :; else echo "differs=$p"; fi ;;
+    F) if [ -f "$f" ] && [ ! -L "$f" ] && [ "$(sha256sum < "$f" | cut -d' ' -f1)" = "$v" ]; then :
+       else echo "differs=$p"; fi ;;
     D) [ -d "$f" ] && [ ! -L "$f" ] || echo "differs=$p" ;;
     L) if [ -L "$f" ] && [ "$(readlink -- "$f")" = "$v" ]; then :; else echo "differs=$p"; fi ;;
   esac
@@ -304,7 +309,8 @@ done"""
 
 def _extract_script(remote_src: str | None, dest: str, fmt: str, checksum: str) -> str:
     q = shlex.quote
-    take = f"cp -- {q(remote_src)} \"$t\" || exit {_COPY_FAILED}" if remote_src else f"cat > \"$t\" || exit {_COPY_FAILED}"
+    take = (f"cp -- {q(remote_src)} \"$t\" || exit {_COPY_FAILED}" if remote_src
+            else f"cat > \"$t\" || exit {_COPY_FAILED}")
     unpack = (f'tar -xf "$t" -C {q(dest)} || exit {_EXTRACT_FAILED}' if fmt == "tar" else
               f'command -v unzip >/dev/null 2>&1 || exit {_NO_TOOL}\n'
               f'unzip -o -q "$t" -d {q(dest)} || exit {_EXTRACT_FAILED}')

@@ -172,7 +172,8 @@ esac"""
     script = SBIN_PATH + f"""u={q}
 e=$(getent passwd "$u") || {{ echo found=no; exit 0; }}
 echo found=yes
-printf '%s\\n' "$e" | awk -F: '{{ print "uid=" $3; print "gid=" $4; print "comment=" $5; print "home=" $6; print "shell=" $7 }}'
+printf '%s\\n' "$e" | awk -F: '{{ print "uid=" $3; print "gid=" $4; print "comment=" $5
+  print "home=" $6; print "shell=" $7 }}'
 echo "group=$(id -gn -- "$u")"
 echo "groups=$(id -Gn -- "$u" | tr ' ' '\\n' | grep -vxF -- "$(id -gn -- "$u")" | sort | paste -sd, -)"
 s=$(getent shadow "$u") || {{ echo "error=no entry in /etc/shadow readable"; exit 0; }}

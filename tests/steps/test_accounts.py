@@ -11,7 +11,6 @@ import json
 import pwd
 import secrets
 import subprocess
-import warnings
 from pathlib import Path
 
 import pytest
@@ -188,7 +187,7 @@ def test_user_password_from_a_secret_is_hashed_on_the_host_and_never_shown(lab, 
 
     monkeypatch.setenv("RS_TEST_USER_PW", password + "-new")
     run = run_task(task, host, check=True)
-    assert steps_of(run)["account"].reason == f"check mode: would set the password"
+    assert steps_of(run)["account"].reason == "check mode: would set the password"
     assert shadow(user)[1] == hashed
     run = run_task(task, host)
     assert crypt_matches(password + "-new", shadow(user)[1])

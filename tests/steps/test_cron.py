@@ -7,7 +7,6 @@ import os
 import secrets
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -95,7 +94,8 @@ def test_an_entry_another_tool_wrote_is_kept_and_absent_removes_only_ours(lab, t
         params: [{{name: state, default: present, description: s}}]
         steps:
           - name: entry
-            cron: {{name: backup, hour: "1", minute: "0", job: /usr/local/bin/backup, user: {user}, state: "{{{{ state }}}}"}}
+            cron: {{name: backup, hour: "1", minute: "0", job: /usr/local/bin/backup, user: {user},
+                    state: "{{{{ state }}}}"}}
             become: true
         """)
     host = lab_hosts(lab, [64])

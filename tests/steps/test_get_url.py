@@ -5,7 +5,6 @@ a download went through the proxy the host's environment names."""
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import stat
 import threading
