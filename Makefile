@@ -4,13 +4,15 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO_HOSTS ?= 5
 APT_PACKAGES := openssh-server openssh-client sudo iproute2 procps util-linux postgresql \
-                krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc
+                krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc \
+                cron unzip openssl curl ca-certificates
 
 .PHONY: deps system-deps demo test bench clean
 
 # Debian packages the lab and the tests need (sshd; sudo for become tests; PostgreSQL for the shared
 # journal tests; an MIT KDC, and libkrb5-dev + gcc to build the Kerberos extras, for WinRM Kerberos
-# tests). Root installs what is missing; anybody else must already have them.
+# tests; crontab, unzip, openssl, curl and update-ca-certificates for the system step kinds and repair
+# tasks). Root installs what is missing; anybody else must already have them.
 system-deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \
