@@ -78,6 +78,11 @@ class User(StepKind):
             _reference(password, where)
         elif password is not None and not isinstance(password, (str, SecretRef)):
             raise TaskError(f"{where}: user password is a secret reference such as {{secret: \"env:NAME\"}}")
+        groups = args.get("groups")
+        if isinstance(groups, (list, tuple)) or (isinstance(groups, str) and "{" not in groups):
+            for group in _group_list(groups) or ():
+                if "{" not in group:
+                    check_name(self.name, "group", group, where)
         hashed = args.get("password_hash")
         if isinstance(hashed, str) and "{" not in hashed and not _HASH.match(hashed):
             raise TaskError(f"{where}: user password_hash {hashed[:4]}... is not a crypt hash: give one such as "
@@ -202,7 +207,7 @@ def _plan(args: dict[str, Any], current: dict[str, str], secret: str | None,
     name = args["name"]
     groups = _group_list(args.get("groups"))
     for group in groups or ():
-        check_name("user", "group", group, "groups")
+        check_name("user", "group", group, f"groups of {name}")
     append = as_bool(args.get("append"))
     changes: list[str] = []
     commands: list[str] = []

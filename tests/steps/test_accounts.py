@@ -217,6 +217,7 @@ def test_user_password_from_a_secret_is_hashed_on_the_host_and_never_shown(lab, 
     ("{name: 'a;b'}", "is not a valid name"),
     ("{name: jdoe, state: absent, shell: /bin/sh}", "takes no shell"),
     ("{name: jdoe, colour: red}", "has no argument 'colour'"),
+    ("{name: jdoe, groups: ['wheel', 'x y']}", "group 'x y' is not a valid name"),
 ])
 def test_bad_user_arguments_are_refused_at_load_with_the_line(tmp_path, args, message):
     task = write_task(tmp_path, f"""
@@ -229,3 +230,21 @@ def test_bad_user_arguments_are_refused_at_load_with_the_line(tmp_path, args, me
     with pytest.raises(TaskError) as error:
         load_task(task)
     assert message in str(error.value) and "task.yml:6" in str(error.value)
+
+
+def test_without_become_the_steps_say_so_and_change_nothing(lab, tmp_path, names):
+    task = write_task(tmp_path, f"""
+        name: no become
+        steps:
+          - name: group
+            group: {{name: {names["group"]}}}
+            ignore_errors: true
+          - name: user
+            user: {{name: {names["user"]}, shell: /bin/sh}}
+        """)
+    run = run_task(task, lab_hosts(lab, [77]))
+    steps = steps_of(run)
+    assert steps["group"].status is Status.FAILED and "use become: true" in steps["group"].reason
+    assert steps["user"].status is Status.FAILED and "use become: true" in steps["user"].reason
+    with pytest.raises(KeyError):
+        grp.getgrnam(names["group"])
