@@ -9,7 +9,9 @@ whole (nothing is extracted):
 - symbolic and hard links must point inside ``dest``, also when followed through the archive's other
   links (``a -> .`` then ``a/../../etc``); the path of every member is resolved through the links the
   archive itself makes, so writing *through* a link cannot leave ``dest`` either;
-- no device files or FIFOs;
+- no device files or FIFOs, and no setuid or setgid files (a bundle must not bring its own root
+  programs); files belong to whoever unpacks (tar --no-same-owner), as with zip, not to the uids
+  written in the archive;
 - on the host, a path a member goes through that already exists (a symlink someone left in ``dest``)
   must resolve inside ``dest`` too.
 
@@ -119,6 +121,8 @@ def inspect_archive(data: bytes) -> tuple[str, list[Member]]:
                 elif stat.S_IFMT(mode) and not stat.S_ISREG(mode):  # no type bits: a plain file
                     raise UnsafeArchive(f"{info.filename!r} is a special file (device, FIFO or socket)")
                 else:
+                    if mode & (stat.S_ISUID | stat.S_ISGID):
+                        raise UnsafeArchive(f"{info.filename!r} is a setuid or setgid file")
                     raw.append(("F", info.filename, "", archive.read(info)))
     else:
         fmt = "tar"
@@ -135,6 +139,8 @@ def inspect_archive(data: bytes) -> tuple[str, list[Member]]:
                 elif info.isdir():
                     raw.append(("D", info.name, "", None))
                 elif info.isreg():
+                    if info.mode & (stat.S_ISUID | stat.S_ISGID):
+                        raise UnsafeArchive(f"{info.name!r} is a setuid or setgid file")
                     handle = archive.extractfile(info)
                     raw.append(("F", info.name, "", handle.read() if handle else b""))
                 else:
@@ -311,7 +317,7 @@ def _extract_script(remote_src: str | None, dest: str, fmt: str, checksum: str) 
     q = shlex.quote
     take = (f"cp -- {q(remote_src)} \"$t\" || exit {_COPY_FAILED}" if remote_src
             else f"cat > \"$t\" || exit {_COPY_FAILED}")
-    unpack = (f'tar -xf "$t" -C {q(dest)} || exit {_EXTRACT_FAILED}' if fmt == "tar" else
+    unpack = (f'tar --no-same-owner -xf "$t" -C {q(dest)} || exit {_EXTRACT_FAILED}' if fmt == "tar" else
               f'command -v unzip >/dev/null 2>&1 || exit {_NO_TOOL}\n'
               f'unzip -o -q "$t" -d {q(dest)} || exit {_EXTRACT_FAILED}')
     return f"""t=$(mktemp) || exit {_COPY_FAILED}

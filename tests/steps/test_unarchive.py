@@ -26,9 +26,10 @@ def make_tar(entries: list[tuple], compression: str = "gz") -> bytes:
         for name, kind, *rest in entries:
             info = tarfile.TarInfo(name)
             info.mtime = 1700000000
-            if kind == "file":
+            info.uid = info.gid = 4242  # an owner the archive claims, which must not be kept
+            if kind in ("file", "setuid"):
                 data = rest[0]
-                info.size, info.mode = len(data), 0o644
+                info.size, info.mode = len(data), 0o4755 if kind == "setuid" else 0o644
                 archive.addfile(info, io.BytesIO(data))
                 continue
             if kind == "dir":
@@ -70,6 +71,7 @@ MALICIOUS = {
     "chained links": [("d", "dir"), ("l", "sym", "d/e/../../CANARY"), ("d/e", "sym", ".")],
     "loop": [("a", "sym", "b"), ("b", "sym", "a"), ("a/x", "file", b"x")],
     "fifo": [("pipe", "fifo")],
+    "setuid": [("bin/su2", "setuid", b"#!/bin/sh\n")],
 }
 
 
@@ -126,6 +128,7 @@ def test_unpacks_from_the_controller_then_is_ok_and_check_mode_writes_nothing(la
     step = steps_of(run)["unpack"]
     assert step.status is Status.CHANGED, step.reason
     assert (dest / "tool/bin/run").read_bytes() == b"#!/bin/sh\necho run\n"
+    assert (dest / "tool/bin/run").stat().st_uid == 0, "owned by who unpacked, not by the archive's uid"
     assert (dest / "tool/current").is_symlink() and (dest / "tool/current").resolve() == dest / "tool/bin"
     if fmt == "tgz":
         assert (dest / "tool/README.hard").read_bytes() == b"read me\n"
