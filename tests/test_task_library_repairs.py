@@ -450,7 +450,8 @@ def test_disable_user_locks_expires_stops_processes_and_cron_jobs(lab, account_n
     subprocess.run(["chpasswd"], input=f"{account_name}:Some-Passw0rd\n", text=True, check=True)
     subprocess.run(["crontab", "-u", account_name, "-"], input="MAILTO=x@example.com\n0 1 * * * /bin/true job\n",
                    text=True, check=True)
-    process = subprocess.Popen(["runuser", "-u", account_name, "--", "sleep", "3000"])
+    # started as the user directly (not through runuser, whose child would outlive a kill by PID)
+    process = subprocess.Popen(["sleep", "3000"], user=account_name, group=account_name)
     try:
         host = lab_hosts(lab, [90])
         run = run_task(task("disable-user"), host, check=True, extra_vars={"user": account_name, "grace_seconds": 2})
