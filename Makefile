@@ -3,46 +3,69 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO_HOSTS ?= 5
-APT_PACKAGES := openssh-server openssh-client sudo iproute2 procps util-linux postgresql \
-                krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc \
-                cron unzip openssl curl ca-certificates
+LAB_NETWORK ?= 127.42.0.0
+# What the demo needs: sshd for the lab hosts, sudo for --become.
+DEMO_APT := openssh-server openssh-client sudo iproute2 procps util-linux
+# What the tests need on top: PostgreSQL for the shared journal, an MIT KDC and libkrb5-dev + gcc to
+# build the Kerberos extras for the WinRM Kerberos tests; crontab, unzip, openssl, curl and
+# update-ca-certificates for the system step kinds and the repair tasks.
+TEST_APT := $(DEMO_APT) postgresql krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc \
+            cron unzip openssl curl ca-certificates
 
-.PHONY: deps system-deps demo test bench clean
+.PHONY: demo-deps test-deps demo test bench clean
 
-# Debian packages the lab and the tests need (sshd; sudo for become tests; PostgreSQL for the shared
-# journal tests; an MIT KDC, and libkrb5-dev + gcc to build the Kerberos extras, for WinRM Kerberos
-# tests; crontab, unzip, openssl, curl and update-ca-certificates for the system step kinds and repair
-# tasks). Root installs what is missing; anybody else must already have them.
-system-deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+# Root installs what is missing (waiting for a dpkg lock another installer holds); anybody else must
+# already have the packages.
+define apt_install
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing Debian packages: $$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  echo "== installing Debian packages: $$missing"; \
+	  apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $$missing >/dev/null; \
 	else \
 	  echo "missing Debian packages: $$missing (ask an admin for 'apt-get install $$missing')"; exit 1; \
 	fi
+endef
 
-$(BIN)/remote-support: setup.cfg pyproject.toml
+$(BIN)/python:
+	@echo "== creating the virtual environment $(VENV)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	@$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.demo: setup.cfg pyproject.toml setup.py | $(BIN)/python
+	@echo "== installing remote-support into $(VENV)"
+	$(BIN)/pip install -q -e .
 	@touch $@
 
-deps: system-deps $(BIN)/remote-support
+$(VENV)/.test: setup.cfg pyproject.toml setup.py | $(BIN)/python
+	@echo "== installing remote-support with its test dependencies into $(VENV) (Kerberos extras compile: ~2 min)"
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@ $(VENV)/.demo
 
-demo: deps
-	$(BIN)/remote-support lab up $(DEMO_HOSTS)
+demo-deps:
+	$(call apt_install,$(DEMO_APT))
+	@$(MAKE) --no-print-directory $(VENV)/.demo
+
+test-deps:
+	$(call apt_install,$(TEST_APT))
+	@$(MAKE) --no-print-directory $(VENV)/.test
+
+demo: demo-deps
+	@echo "== starting a practice lab of $(DEMO_HOSTS) sshd hosts on $(LAB_NETWORK)"
+	$(BIN)/remote-support lab up $(DEMO_HOSTS) --network $(LAB_NETWORK)
 	$(BIN)/remote-support exec all -i "$$($(BIN)/remote-support lab inventory)" -- 'uname -n; uptime'
 	$(BIN)/remote-support exec all -i "$$($(BIN)/remote-support lab inventory)" --become --group -- 'id -un'
 	$(BIN)/remote-support run diagnose -i "$$($(BIN)/remote-support lab inventory)" --ticket DEMO-1
 	$(BIN)/remote-support runs list --limit 3
 
-test: deps
-	$(BIN)/python -m pytest -q
+# Everything (about 10 minutes on 2 cores); `make test PYTEST_ARGS='-m "not slow"'` for the quick part.
+PYTEST_ARGS ?=
+test: test-deps
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-bench: deps
-	$(BIN)/python benchmarks/run.py
+bench: test-deps
+	$(BIN)/python benchmarks/run.py; status=$$?; $(BIN)/python benchmarks/task.py || status=1; exit $$status
 
 clean:
 	-$(BIN)/remote-support lab down

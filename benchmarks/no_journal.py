@@ -9,8 +9,8 @@ benchmark runs the same command twice: once normally, once through this launcher
 It imports ``remote_support.journal`` (so SQLAlchemy is imported exactly as in a normal run), replaces
 ``Journal.open`` with a function returning :class:`NullJournal`, and calls ``remote_support.cli.main()``
 with the same arguments. Everything else (inventory, runner, SSH, JSON output, JournalRecorder) is the
-real code. NullJournal has only the methods a run calls (``start_run``, ``record_host``, ``finish_run``,
-``where``, ``close``); a command that needs anything more fails loudly instead of measuring something else.
+real code. NullJournal has only the methods a run calls (``start_run``, ``mark_changing``, ``record_host``,
+``finish_run``, ``where``, ``close``); a command that needs anything more fails loudly instead of measuring something else.
 
 With ``--skip-journal-import`` as its first argument (an information row of the benchmark), it goes one
 step further: ``remote_support.journal`` is never imported (a stub module stands in for it, with the same
@@ -48,8 +48,11 @@ class NullJournal:
     is_sqlite = False
 
     def start_run(self, *, kind, name, command, params, inventory, pattern, check, diff, ticket, operator,
-                  hosts, tool_version, parent_run=None) -> str:
+                  hosts, tool_version, parent_run=None, request=None) -> str:
         return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M") + "-0000"
+
+    def mark_changing(self, run_id, host) -> None:
+        pass
 
     def record_host(self, run_id, result, facts=None) -> None:
         pass
@@ -74,6 +77,8 @@ def _open(url: str | None = None) -> NullJournal:
 class NullRecorder:
     """Stands in for JournalRecorder when the journal module is not imported; does what it does, on the
     null journal."""
+
+    spool = None
 
     def __init__(self, journal, run_id, facts_of=None, warn=None):
         self.journal = journal

@@ -53,8 +53,8 @@ LAB_NETWORK = "127.45.0.0"  # not the test lab's 127.43 nor a user's 127.42
 COMMAND = "uname -a; uptime"
 
 # Targets for remote-support (the paramiko reference is the yardstick).
-TARGET_WALL_RATIO = 1.15  # wall time at most 1.15x the reference
-TARGET_CPU_RATIO = 1.5  # CPU per host at most 1.5x the reference
+TARGET_WALL_RATIO = 1.05  # wall time at most 1.05x the reference (issue 9)
+TARGET_CPU_RATIO = 1.2  # CPU per host at most 1.2x the reference (issue 9)
 TARGET_VS_ANSIBLE = 4.0  # at least 4x faster (wall) than `ansible -m raw`
 TARGET_HELP_S = 0.3  # `remote-support --help`, best of 10
 TARGET_JOURNAL_OVERHEAD = 0.05  # with the journal at most 5% more wall time than without (medians)
@@ -288,7 +288,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     "`ansible -m raw` on a lab of real sshd hosts.")
     parser.add_argument("--hosts", type=int, default=200, help="lab size (default 200)")
     parser.add_argument("--forks", type=int, default=50, help="hosts in parallel (default 50)")
-    parser.add_argument("--repeat", type=int, default=3, help="measured runs of each client (default 3)")
+    parser.add_argument("--repeat", type=int, default=5, help="measured runs of each client (default 5)")
     parser.add_argument("--skip-ansible", action="store_true", help="do not install or run Ansible")
     parser.add_argument("--ansible-kex", choices=("default", "curve25519", "both"), default="both",
                         help="key exchange for Ansible's ssh: OpenSSH's default (sntrup761x25519, about "
@@ -560,16 +560,17 @@ def report(results: dict) -> str:
                    f"runs (warm-up included), {journal.get('runs_complete')} with all {job['hosts']} hosts ok; "
                    f"`{RS_NO_JOURNAL}` = benchmarks/{NO_JOURNAL_SCRIPT.name}")
     out.append("")
-    header = ["tool", "wall s", "CPU s", "CPU ms/host", "peak MB", "wall vs ref", "CPU/host vs ref",
+    header = ["tool", "wall s", "spread", "CPU s", "CPU ms/host", "peak MB", "wall vs ref", "CPU/host vs ref",
               "x faster than ansible raw"]
     table = [header]
     for name, row in results["clients"].items():
         faster = row["x_faster_than_ansible"]
-        table.append([name, f"{row['wall_s']:.2f}", f"{row['cpu_s']:.2f}", f"{row['cpu_ms_per_host']:.1f}",
+        walls = [r["wall_s"] for r in row["runs"]]
+        table.append([name, f"{row['wall_s']:.2f}", f"{min(walls):.2f}-{max(walls):.2f}", f"{row['cpu_s']:.2f}", f"{row['cpu_ms_per_host']:.1f}",
                       f"{row['peak_mb']:.0f}", f"{row['wall_vs_ref']:.2f}x", f"{row['cpu_per_host_vs_ref']:.2f}x",
                       f"{faster:.1f}x" if faster is not None else "-"])
     helped = results["help"]
-    table.append([helped["command"], f"{helped['best_wall']:.3f}", f"{helped['best_cpu']:.3f}", "-",
+    table.append([helped["command"], f"{helped['best_wall']:.3f}", "-", f"{helped['best_cpu']:.3f}", "-",
                   f"{helped['maxrss_mb']:.0f}", "-", "-", "-"])
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     for i, r in enumerate(table):

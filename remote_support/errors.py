@@ -6,6 +6,11 @@ Every message says what happened, where (file:line or host) and what to do next,
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .results import CommandResult
+
 
 class RemoteSupportError(Exception):
     """Base of every error the tool raises on purpose."""
@@ -36,6 +41,10 @@ class InventoryError(SourceError):
     """An inventory file or directory that cannot be used."""
 
 
+class SSHConfigError(SourceError):
+    """An ssh_config file (``~/.ssh/config``, ``--ssh-config``, an Include) that ssh would reject too."""
+
+
 class PatternError(UsageError):
     """A host pattern that is malformed or matches nothing."""
 
@@ -57,15 +66,22 @@ class TemplateError(RemoteSupportError):
 
 
 class ConnectError(RemoteSupportError):
-    """Reaching or talking to a host failed. ``reason`` is the one-line summary shown per host."""
+    """Reaching or talking to a host failed. ``reason`` is the one-line summary shown per host.
+
+    Two words that mean one thing each, because users and exit codes depend on them:
+    ``unreachable`` (exit 4) = no session could be opened, or it was lost; ``failed`` (exit 2) = the
+    host answered and said no (:class:`HostError` and its subclasses).
+    """
 
     #: whether the host counts as unreachable (exit 4) rather than failed (exit 2)
     unreachable = True
 
-    def __init__(self, host: str, reason: str, hint: str = ""):
+    def __init__(self, host: str, reason: str, hint: str = "", *, partial: "CommandResult | None" = None):
         self.host = host
         self.reason = reason
         self.hint = hint
+        #: what the command printed before it was stopped (a timeout, a lost connection), if anything
+        self.partial = partial
         super().__init__(f"{host}: {reason}" + (f" ({hint})" if hint else ""))
 
 
@@ -73,21 +89,58 @@ class UnreachableError(ConnectError):
     """Nothing answered: refused, no route, DNS failure, connect timeout."""
 
 
+class ConnectionLost(UnreachableError):
+    """The session was open and went away (the host rebooted, sshd died, the network dropped)."""
+
+
 class AuthError(ConnectError):
-    """The host answered but refused our credentials."""
+    """The host answered but refused our credentials: no session could be opened."""
 
 
 class HostKeyError(ConnectError):
-    """The host key is unknown or, worse, changed."""
+    """The host key is unknown or, worse, changed: no session is opened."""
 
 
-class CommandTimeout(ConnectError):
-    """A command ran past its deadline; it was stopped."""
+class HostError(ConnectError):
+    """The host answered and said no: a file it cannot read or write, facts it cannot give, a device
+    that refuses a command. The host is ``failed``, with the host's own words as the reason."""
 
     unreachable = False
 
 
-class BecomeError(ConnectError):
+class CommandTimeout(HostError):
+    """A command ran past its deadline; it was stopped (``partial`` holds what it printed)."""
+
+
+class BecomeError(HostError):
     """sudo refused: wrong or missing password, user not allowed."""
 
-    unreachable = False
+
+class NotSupportedError(HostError):
+    """The host's platform cannot do what a step asks (a step kind a device type has no way to do)."""
+
+
+class JournalError(RemoteSupportError):
+    """The journal cannot be opened, read or written; the message says which journal and what to do."""
+
+
+class UnknownRunError(JournalError):
+    """A run id (or prefix) that matches no run, or more than one."""
+
+    exit_code = 5
+
+
+class LabError(RemoteSupportError):
+    """The practice lab cannot be started, stopped or read."""
+
+
+class NetLabError(LabError):
+    """The emulated-switch lab cannot be set up, started, stopped or read."""
+
+
+class WinLabError(LabError):
+    """The Windows part of the lab cannot be started or stopped."""
+
+
+class WinRMCommandError(HostError):
+    """The Windows host answered but refused the request (a WS-Man fault, a command it cannot take)."""

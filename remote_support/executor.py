@@ -7,7 +7,6 @@ under ``facts`` (gathered once per host, on first use), loop items under ``item`
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -21,12 +20,12 @@ from .results import Status, StepResult
 from .secrets import MASK, is_secret_name
 from .steps.base import Outcome, StepContext, as_bool, check_arg
 from .tasks import Step, Task
-from .templating import Templar
+from .templating import OMIT, Templar, Uses, remove_omit
 
 #: names every step may use besides the host's variables
 MAGIC_VARS = ("inventory_hostname", "host", "group_names", "facts", "check_mode", "diff_mode", "task", "params",
               "range", "dict", "lipsum", "cycler", "joiner", "namespace", "true", "false", "none",
-              "True", "False", "None", "loop", "result")
+              "True", "False", "None", "loop", "result", "omit")
 
 
 class LazyFacts(Mapping):
@@ -48,17 +47,85 @@ class LazyFacts(Mapping):
         return len(self._data())
 
 
+def check_extra_vars(task: Task, extra_vars: Mapping[str, Any], used: set[str]) -> list[str]:
+    """Catch typos in ``-e`` before anything runs; return warnings for the caller to show.
+
+    A name that is neither a parameter of the task nor a variable its templates read is unknown. When it
+    is a near miss of a parameter (case, ``-``/``_``, or an edit or two: ``dnsname`` for ``dns_name``) it
+    is a :class:`TaskError` (exit 5) with the suggestion: the parameter would otherwise be silently left
+    at its default. Any other unknown name is only a warning, so ``-e @shared.yml`` with many variables
+    still works, as in Ansible.
+    """
+    params = [p.name for p in task.params]
+    known = set(params) | used
+    warnings: list[str] = []
+    for name in extra_vars:
+        if name in known:
+            continue
+        near = _nearest(name, params)
+        if near is not None:
+            raise TaskError(f"-e {name}: task {task.short_name} has no parameter or variable {name!r}: did you mean "
+                            f"{near}? (its parameters: {', '.join(params)})", source=str(task.path))
+        maybe = _nearest(name, sorted(used - set(MAGIC_VARS)))
+        warnings.append(f"-e {name}: task {task.short_name} neither declares nor uses a variable {name!r}, so it "
+                        f"changes nothing" + (f" (did you mean {maybe}?)" if maybe else ""))
+    return warnings
+
+
+def _nearest(name: str, candidates: Sequence[str]) -> str | None:
+    """The candidate ``name`` is a near miss of: same letters ignoring case and ``-``/``_``, or at most one
+    edit away (two for names of 6 characters or more), the closest first."""
+    def folded(text: str) -> str:
+        return text.lower().replace("-", "").replace("_", "")
+
+    best: tuple[int, str] | None = None
+    for candidate in candidates:
+        if folded(candidate) == folded(name):
+            return candidate
+        distance = _edits(folded(name), folded(candidate))
+        allowed = 2 if min(len(folded(name)), len(folded(candidate))) >= 6 else 1
+        if distance <= allowed and (best is None or distance < best[0]):
+            best = (distance, candidate)
+    return best[1] if best else None
+
+
+def _edits(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance (optimal string alignment): insertions, deletions, substitutions and
+    swaps of two neighbours each count one."""
+    rows = [list(range(len(b) + 1))]
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            row.append(min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (ca != cb)))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
+
+
 class TaskRun:
-    """One task with its parameters and modes; ``work(connection)`` runs it on one host."""
+    """One task with its parameters and modes; ``work(connection)`` runs it on one host.
+
+    ``warnings`` lists what the caller should show before the run (unknown ``-e`` names); errors in the
+    task or its parameters are raised as TaskError/TemplateError from the constructor, before anything runs.
+    """
 
     def __init__(self, task: Task, *, extra_vars: Mapping[str, Any] | None = None, check: bool = False,
                  diff: bool = False, tags: Sequence[str] = (), skip_tags: Sequence[str] = (),
                  fetch_dir: Path | None = None):
         self.task = task
         self.extra_vars = dict(extra_vars or {})
+        self.templar = Templar(task.search_path())
+        self._check_templates()
+        # before parameters are resolved, so a typo is reported before any prompt for a secret
+        self.warnings: list[str] = check_extra_vars(task, self.extra_vars, self.used_variables())
         self.params = task.resolve_params(self.extra_vars)  # raises TaskError on bad or missing parameters
         # -e values, with declared parameters in their declared type: the top layer of variables
         self.given = {name: self.params.get(name, value) for name, value in self.extra_vars.items()}
+        # An optional parameter with no default that -e does not give stays undefined, as an unset variable
+        # in Ansible: `{{ p | default('x') }}` and `p is defined` then work; an unguarded use is caught early.
+        self.unset = {p.name for p in task.params if p.default is None and p.name not in self.extra_vars
+                      and self.params.get(p.name) is None}
         for param in task.params:
             if param.secret and self.params.get(param.name):
                 MASK.add(str(self.params[param.name]))
@@ -70,66 +137,84 @@ class TaskRun:
         self.tags = set(tags)
         self.skip_tags = set(skip_tags)
         self.fetch_dir = fetch_dir or Path.cwd() / "fetched"
+        #: called with a host's name before its first step that may change it (the journal notes the host
+        #: as in flight, so a resume after a kill knows it may be half-changed)
+        self.on_changing: Callable[[str], None] | None = None
         self.facts: dict[str, dict[str, Any]] = {}  # host name -> facts, for the journal
-        self.templar = Templar(task.search_path())
-        self._check_templates()
 
     # -- before anything runs
 
     def _check_templates(self) -> None:
-        """Parse every expression and template file now: a syntax error or a missing template stops the run."""
-        self._used: dict[str, set[str]] = {}
+        """Parse every expression and template file now: a syntax error or a missing template stops the run.
+        Remember, per step, which variables its templates need and which they read behind a guard."""
+        self._uses: dict[str, Uses] = {}
         for step in self.all_steps():
-            names: set[str] = set()
+            uses = Uses()
             kind = step.implementation
+            # `when` runs first (after loop and the step's vars): what it proves defined, the rest may use
+            before = Uses()
+            before.update(self.templar.analyse_string(step.loop, where=step.where))
+            before.update(self.templar.analyse_string(step.vars, where=step.where))
+            if isinstance(step.when, str):
+                before.update(self.templar.analyse_expression(step.when, where=step.where))
+            guarded = self.templar.defined_when_true(step.when, where=step.where) if isinstance(step.when, str) \
+                else frozenset()
             for key, value in step.args.items():
                 if key in kind.raw_args:
                     for expression in (value if isinstance(value, list) else [value]):
                         if isinstance(expression, str):
-                            names |= self.templar.check_expression(expression, where=step.where)
+                            uses.update(self.templar.analyse_expression(expression, where=step.where))
                 else:
-                    names |= self.templar.check_string(value, where=step.where)
-            for expression in (step.when, step.until, step.changed_when, step.failed_when):
+                    uses.update(self.templar.analyse_string(value, where=step.where))
+            for expression in (step.until, step.changed_when, step.failed_when):
                 if isinstance(expression, str):
-                    names |= self.templar.check_expression(expression, where=step.where)
-            names |= self.templar.check_string(step.loop, where=step.where)
-            names |= self.templar.check_string(step.vars, where=step.where)
+                    uses.update(self.templar.analyse_expression(expression, where=step.where))
             for template in kind.templates(step.args):
                 if "{{" not in template:
-                    names |= {f"{n}@{template}" for n in self.templar.check_file(template)}
-            self._used[step.where] = names
+                    uses.update(self.templar.analyse_file(template))
+            for name in guarded & set(uses.required):
+                del uses.required[name]
+                uses.optional.add(name)
+            before.update(uses)
+            self._uses[step.where] = before
+
+    def selects_any(self) -> bool:
+        """Whether --tags/--skip-tags leave any step of the task to run."""
+        return any(_selected(step, self.tags, self.skip_tags) for step in self.task.steps)
 
     def all_steps(self) -> list[Step]:
         return [*self.task.steps, *self.task.handlers]
 
+    def used_variables(self) -> set[str]:
+        """Every variable the task's templates read (guarded or not), its own vars' templates included."""
+        names: set[str] = set()
+        for uses in self._uses.values():
+            names |= uses.names
+        names |= self.templar.analyse_string(dict(self.task.vars), where=str(self.task.path)).names
+        names |= self.templar.analyse_string({p.name: p.default for p in self.task.params},
+                                             where=str(self.task.path)).names
+        return names
+
     def undefined(self, host: Host) -> str | None:
-        """The first variable a step uses that this host will not have, as a message; None if all are there."""
-        known = set(host.vars) | set(self.params) | set(self.extra_vars) | set(self.task.vars) | set(MAGIC_VARS)
+        """The first variable a step needs that this host will not have, as a message; None if all are there.
+        Variables read only behind ``default``, ``is defined`` or an ``if ... is defined`` are not needed."""
+        known = (set(host.vars) | (set(self.params) - self.unset) | set(self.extra_vars) | set(self.task.vars)
+                 | set(MAGIC_VARS))
         for step in self.all_steps():
-            known |= set(step.vars) | {step.loop_var}
+            known |= set(step.vars) | {step.loop_var} | step.implementation.defines(step.args)
             if step.register:
                 known.add(step.register)
         for step in self.all_steps():
-            for name in sorted(self._used[step.where]):
-                variable, _, template = name.partition("@")
+            for variable, need in sorted(self._uses[step.where].required.items()):
                 if variable in known:
                     continue
-                if template:
-                    line = self._line_in_template(template, variable)
-                    return (f"undefined variable {variable!r} in template {template}{':' + str(line) if line else ''} "
-                            f"(step at {step.where}): define it in the inventory, as a parameter or with -e")
-                return (f"undefined variable {variable!r} at {step.where}: define it in the inventory, as a "
+                hint = f" (mandatory: {need.message})" if need.message else ""
+                if need.template:
+                    line = f":{need.line}" if need.line else ""
+                    return (f"undefined variable {variable!r}{hint} in template {need.template}{line} (step at "
+                            f"{step.where}): define it in the inventory, as a parameter or with -e")
+                return (f"undefined variable {variable!r}{hint} at {step.where}: define it in the inventory, as a "
                         f"parameter or with -e")
-        return None
-
-    def _line_in_template(self, template: str, variable: str) -> int | None:
-        try:
-            source, _, _ = self.templar.env.loader.get_source(self.templar.env, template)
-        except Exception:  # only a hint for the message; the variable is reported anyway
-            return None
-        for number, line in enumerate(source.splitlines(), 1):
-            if re.search(r"[{%][^}]*\b" + re.escape(variable) + r"\b", line):
-                return number
         return None
 
     # -- on one host
@@ -150,6 +235,12 @@ class _HostRun:
         self.notified: list[str] = []
         self._facts: dict[str, Any] | None = None
         self._facts_lock = threading.Lock()
+        self._marked = False  # on_changing was called for this host
+
+    def _changing(self) -> None:
+        if not self._marked and self.run_.on_changing is not None:
+            self._marked = True
+            self.run_.on_changing(self.host.name)
 
     # -- facts
 
@@ -165,7 +256,8 @@ class _HostRun:
     def variables(self, step: Step | None = None) -> dict[str, Any]:
         host = self.host
         values: dict[str, Any] = {**self.task.vars}
-        defaults = {name: value for name, value in self.run_.params.items() if name not in self.run_.given}
+        defaults = {name: value for name, value in self.run_.params.items()
+                    if name not in self.run_.given and name not in self.run_.unset}
         values.update(defaults)
         values.update(host.vars)
         values.update({
@@ -174,7 +266,7 @@ class _HostRun:
             # Ansible's group_names: the host's groups without "all"
             "group_names": sorted(g for g in host.groups if g != "all"), "facts": LazyFacts(self.facts), "check_mode": self.run_.check,
             "diff_mode": self.run_.diff, "task": {"name": self.task.name, "path": str(self.task.path)},
-            "params": self.run_.params,
+            "params": self.run_.params, "omit": OMIT,
         })
         top = {**self.registered, **self.run_.given}
         # Task vars and parameter defaults may be templates themselves ("{{ inventory_hostname }}.log"):
@@ -232,14 +324,7 @@ class _HostRun:
         return None
 
     def selected(self, step: Step) -> bool:
-        tags = set(step.tags)
-        if "never" in tags and not (tags & self.run_.tags):
-            return False
-        if tags & self.run_.skip_tags:
-            return False
-        if self.run_.tags and "always" not in tags and not (tags & self.run_.tags):
-            return False
-        return True
+        return _selected(step, self.run_.tags, self.run_.skip_tags)
 
     def step(self, step: Step, handler: bool = False) -> StepResult:
         started = time.monotonic()
@@ -253,11 +338,15 @@ class _HostRun:
                 if not isinstance(loop, (list, tuple)):
                     raise TaskError(f"{step.where}: loop must be a list, this one is a {type(loop).__name__} "
                                     f"({str(loop)[:60]!r})")
-                items = [self.one(step, {**variables, step.loop_var: item}) for item in loop]
+                items = []
+                for item in loop:
+                    items.append(self.one(step, {**variables, step.loop_var: item}))
+                    # as Ansible: a set_fact item's variables are seen by the next item (accumulating idiom)
+                    variables = {**variables, **items[-1][0].variables}
                 outcome, attempts = _merge([o for o, _ in items]), max((a for _, a in items), default=1)
         except ConnectError as exc:
             status = Status.UNREACHABLE if exc.unreachable else Status.FAILED
-            partial = getattr(exc, "result", None)
+            partial = exc.partial
             return StepResult(step.name, status, reason=exc.reason + (f" ({exc.hint})" if exc.hint else ""),
                               stdout=partial.stdout if partial else "", stderr=partial.stderr if partial else "",
                               command=partial.command if partial else None, duration=time.monotonic() - started)
@@ -270,6 +359,7 @@ class _HostRun:
                                     for (o, _), item in zip(items, self.templar.render(step.loop, variables,
                                                                                        where=step.where))]
             self.registered[step.register] = value
+        self.registered.update(outcome.variables)  # set_fact: above inventory and register, below -e
         if outcome.changed and not outcome.failed:
             for name in step.notify:
                 if name not in self.notified:
@@ -304,11 +394,18 @@ class _HostRun:
                 args[key] = value
             else:
                 quoting = ("cmd" if self.host.connection == "winrm" else True) if key in kind.shell_args else False
-                args[key] = self.templar.render(value, variables, where=step.where, shell=quoting)
+                rendered = self.templar.render(value, variables, where=step.where, shell=quoting)
+                if rendered == OMIT:  # `default(omit)`: left out, as in Ansible, so the kind's default holds
+                    if key in kind.args:
+                        args[key] = kind.args[key].default
+                    continue
+                args[key] = remove_omit(rendered)
                 if key in kind.args:
                     check_arg(kind.name, key, kind.args[key], args[key], step.where)
         read_only = kind.read_only or step.check_mode is False or step.changed_when in (False, "false")
         simulate = step.check_mode is True or (self.run_.check and not read_only)
+        if not simulate and not (kind.read_only or step.changed_when in (False, "false")):
+            self._changing()
         become = self.host.become if step.become is None else step.become
         host = self.host
         if step.become_user:
@@ -385,6 +482,7 @@ def _merge(outcomes: list[Outcome]) -> Outcome:
         command=outcomes[-1].command, rc=failed[0].rc if failed else outcomes[-1].rc,
         stdout="".join(o.stdout for o in outcomes), stderr="".join(o.stderr for o in outcomes),
         diff="".join(o.diff for o in outcomes),
+        variables={name: value for o in outcomes for name, value in o.variables.items()},
     )
     return merged
 
@@ -399,4 +497,16 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
         return json.loads(json.dumps(data, default=str))
 
 
-__all__ = ["TaskRun", "RemoteSupportError"]
+__all__ = ["TaskRun", "RemoteSupportError", "check_extra_vars"]
+
+
+def _selected(step: Step, wanted: set[str], skipped: set[str]) -> bool:
+    """Ansible's tag rules: ``never`` only when asked for, ``always`` unless skipped."""
+    tags = set(step.tags)
+    if "never" in tags and not (tags & wanted):
+        return False
+    if tags & skipped:
+        return False
+    if wanted and "always" not in tags and not (tags & wanted):
+        return False
+    return True

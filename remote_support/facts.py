@@ -11,7 +11,7 @@ import shlex
 from typing import Any
 
 from .connections.base import Connection
-from .errors import ConnectError
+from .errors import HostError
 
 _SCRIPT = r"""
 [ -r /etc/os-release ] && . /etc/os-release
@@ -60,7 +60,7 @@ def gather_facts(connection: Connection) -> dict[str, Any]:
         return {"connection": host.connection, "os_family": host.get("os_family", "unknown")}
     result = connection.run("sh -c " + shlex.quote(_SCRIPT), timeout=60)
     if result.rc not in (0, None) and not result.stdout:
-        raise ConnectError(host.name, f"cannot gather facts: {result.stderr.strip() or 'exit ' + str(result.rc)}")
+        raise HostError(host.name, f"cannot gather facts: {result.stderr.strip() or 'exit ' + str(result.rc)}")
     return parse_facts(result.stdout)
 
 
@@ -144,11 +144,11 @@ def gather_windows_facts(connection: Connection) -> dict[str, Any]:
     host = connection.host
     result = connection.run_ps(WINDOWS_SCRIPT, timeout=60)
     if result.rc != 0:
-        raise ConnectError(host.name, f"cannot gather facts: {result.stderr.strip() or 'exit ' + str(result.rc)}")
+        raise HostError(host.name, f"cannot gather facts: {result.stderr.strip() or 'exit ' + str(result.rc)}")
     try:
         data = json.loads(result.stdout.strip().lstrip("\ufeff"))
     except ValueError:
-        raise ConnectError(host.name, f"cannot gather facts: not JSON: {result.stdout.strip()[:120]!r}") from None
+        raise HostError(host.name, f"cannot gather facts: not JSON: {result.stdout.strip()[:120]!r}") from None
     return parse_windows_facts(data)
 
 

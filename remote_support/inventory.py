@@ -62,7 +62,7 @@ class Host:
 
     Canonical variables: address, port, user, connection, password, private_key_file,
     private_key_passphrase, become, become_method, become_user, become_password, device_type,
-    known_hosts_file, proxy_jump, connect_timeout; network devices: enable_password; WinRM hosts:
+    known_hosts_file, proxy_jump, proxy_command, connect_timeout; network devices: enable_password; WinRM hosts:
     winrm_transport, winrm_scheme, winrm_port, winrm_server_cert_validation, winrm_ca_trust_path,
     winrm_message_encryption, winrm_operation_timeout, winrm_allow_basic_http.
     Values may be SecretRef; read them with
@@ -114,63 +114,137 @@ def _truthy(value: Any) -> bool:
 # Inventory and host patterns
 
 
+class PatternWarning(UserWarning):
+    """A host pattern that works but that Ansible warns about (the old ``[x-y]`` subscript). Raised with
+    :func:`warnings.warn`; the CLI prints it as a warning line."""
+
+
 class Inventory:
     """Hosts and groups from one or more sources; select hosts with Ansible-style patterns."""
 
-    def __init__(self, hosts: Mapping[str, Host], groups: Mapping[str, Group], sources: Sequence[str]):
+    def __init__(self, hosts: Mapping[str, Host], groups: Mapping[str, Group], sources: Sequence[str],
+                 all_hosts: Sequence[str] = ()):
         self.hosts = dict(hosts)
         self.groups = dict(groups)
         self.sources = list(sources)
+        self._all_hosts = list(all_hosts)  # hosts listed directly under group all (``[all]``, ``all: hosts:``)
+        self._group_hosts: dict[str, list[str]] = {}
 
-    def select(self, pattern: str | None = None) -> list[Host]:
-        """Hosts matching an Ansible host pattern, in inventory order.
+    def select(self, pattern: str | None = None, *, limit: str | None = None) -> list[Host]:
+        """Hosts matching an Ansible host pattern, in the order ``ansible PATTERN --list-hosts`` gives.
 
-        ``None``, ``all`` and ``*`` select every host. Terms are separated by ``,`` (or ``:``); each is a
-        group, a host, a glob (``web*``) or ``~regex``, optionally with a subscript (``web[0]``,
-        ``web[0:2]``); ``&term`` intersects and ``!term`` excludes, after the union of plain terms.
+        ``None`` means ``all``. Terms are separated by ``,`` (or ``:``); each is a group, a host, a glob
+        (``web*``) or ``~regex``, optionally with a subscript (``web[0]``, ``web[-1]``, ``web[0:2]``,
+        ``web[1:]``) counted in the group's own host order; ``&term`` intersects and ``!term`` excludes,
+        after the union of plain terms; ``@FILE`` reads one term per line (Ansible's retry files).
+        ``limit`` keeps only the hosts it matches, as ``ansible PATTERN -l LIMIT``.
         """
-        if pattern is None:
-            return list(self.hosts.values())
-        terms = split_pattern(pattern)
-        plain = [t for t in terms if t[0] not in "&!"] or ["all"]
-        selected: set[str] = set()
-        for term in plain:
-            selected |= self._match(term)
-        for term in terms:
-            if term[0] == "&":
-                selected &= self._match(term[1:])
-            elif term[0] == "!":
-                selected -= self._match(term[1:])
-        hosts = [host for name, host in self.hosts.items() if name in selected]
-        if not hosts:
-            raise PatternError(f"pattern {pattern!r} matches no host: check the & and ! terms, or list "
+        if not self.hosts:
+            raise PatternError(f"the inventory {', '.join(self.sources)} defines no host (every host line "
+                               f"is absent or commented out): add hosts, or check that -i names the right "
+                               f"file or directory")
+        names = self._evaluate(self._terms("all" if pattern is None else pattern))
+        if limit is not None:
+            allowed = set(self._evaluate(self._terms(limit)))
+            names = [n for n in names if n in allowed]
+        if not names:
+            shown = pattern if limit is None else f"{pattern or 'all'} with limit {limit}"
+            raise PatternError(f"pattern {shown!r} matches no host: check the & and ! terms, or list "
                                f"the hosts with `remote-support inventory`")
-        return hosts
+        return [self.hosts[n] for n in names]
 
-    def _match(self, term: str) -> set[str]:
+    def group_hosts(self, group: str) -> list[str]:
+        """A group's hosts in Ansible's order (Group.get_hosts): its own, then each descendant group's,
+        level by level, children in the order they were added; each host once. Subscripts count here."""
+        if group not in self._group_hosts:
+            ordered = [group, *self._children(group)]
+            seen = set(ordered)
+            level = list(ordered)
+            # Ansible walks each level as a set (an unordered walk); the level's order is used here, which
+            # is the same whenever one group per level has children of its own.
+            while level:
+                following = []
+                for name in level:
+                    for child in self._children(name):
+                        if child not in seen:
+                            seen.add(child)
+                            following.append(child)
+                ordered += following
+                level = following
+            result: list[str] = []
+            done: set[str] = set()
+            for name in ordered:
+                own = self._all_hosts if name == "all" else self.groups[name].hosts
+                for host in own:
+                    if host not in done and host in self.hosts:
+                        done.add(host)
+                        result.append(host)
+            self._group_hosts[group] = result
+        return self._group_hosts[group]
+
+    def _children(self, group: str) -> list[str]:
+        children = list(self.groups[group].children)
+        if group == "all" and "ungrouped" in children:  # Ansible makes ungrouped all's first child
+            children.remove("ungrouped")
+            children.insert(0, "ungrouped")
+        return children
+
+    def _terms(self, pattern: str) -> list[str]:
+        terms: list[str] = []
+        for term in split_pattern(pattern):
+            if term[0] == "@":
+                terms += _limit_file(term[1:])
+            else:
+                terms.append(term)
+        if not terms:
+            raise PatternError(f"the host pattern {pattern!r} has no terms: give a group or host name, or 'all'")
+        return terms
+
+    def _evaluate(self, terms: list[str]) -> list[str]:
+        """Ansible's _evaluate_patterns: plain terms in order (union), then & terms, then ! terms."""
+        plain = [t for t in terms if t[0] not in "&!"] or ["all"]
+        ordered = plain + [t for t in terms if t[0] == "&"] + [t for t in terms if t[0] == "!"]
+        names: list[str] = []
+        for term in ordered:
+            if term in self.hosts:  # a plain host name, even one that looks like a subscript or glob
+                if term not in names:
+                    names.append(term)
+                continue
+            matched = self._match(term[1:] if term[0] in "&!" else term)
+            if term[0] == "!":
+                excluded = set(matched)
+                names = [n for n in names if n not in excluded]
+            elif term[0] == "&":
+                kept = set(matched)
+                names = [n for n in names if n in kept]
+            else:
+                known = set(names)
+                names += [n for n in dict.fromkeys(matched) if n not in known]
+        return names
+
+    def _match(self, term: str) -> list[str]:
+        """Ansible's _match_one_pattern: hosts of the matching groups, then matching host names, with
+        repeats (as Ansible keeps them), then the subscript."""
         if not term:
             raise PatternError("a pattern term is empty after & or !: write &GROUP or !GROUP")
-        if term in ("all", "*"):
-            return set(self.hosts)
-        if term in self.hosts:  # a plain host name, even one that looks like a subscript or glob
-            return {term}
+        if term in self.hosts:
+            return [term]
         expr, subscript = _split_subscript(term)
         matcher = _compile_term(expr)
         groups = [g for g in self.groups if matcher.match(g)]
         names: list[str] = []
-        if groups:
-            names = [h.name for h in self.hosts.values() if any(g in h.groups for g in groups)]
+        for group in groups:
+            names += self.group_hosts(group)
         # Like Ansible: host names are searched when no group matched or the term is a glob/regex.
-        if not groups or expr[0] == "~" or any(c in expr for c in ".?*["):
-            names += [h for h in self.hosts if matcher.match(h) and h not in names]
+        hosts_too = not groups or expr[0] == "~" or any(c in expr for c in ".?*[")
+        if hosts_too:
+            names += [h for h in self.hosts if matcher.match(h)]
         if not groups and not names:
             raise PatternError(f"pattern term {term!r} matches no host or group: known groups are "
                                f"{self._known_groups()}; use a group, a host name, a glob like web* or ~regex")
         if subscript is not None:
-            matched = set(names)
-            ordered = [h for h in self.hosts if h in matched]
-            names = _apply_subscript(term, ordered, subscript)
-        return set(names)
+            names = _apply_subscript(term, names, subscript)
+        return names
 
     def _known_groups(self, limit: int = 20) -> str:
         known = [g for g in self.groups if g not in ("all", "ungrouped")]
@@ -180,7 +254,29 @@ class Inventory:
         return ", ".join(known[:limit]) + more
 
 
-_SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+):([0-9]*))\]$")
+def _limit_file(path: str) -> list[str]:
+    """The terms of an ``@FILE`` limit: one per line (Ansible's ``--limit @site.retry``), blanks skipped."""
+    if not path:
+        raise PatternError("@ needs a file name: write -l @FILE (one host or pattern per line)")
+    if os.path.isdir(path):
+        raise PatternError(f"limit file {path} is a directory: a limit starting with @ names a file with one "
+                           f"host per line")
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+    except FileNotFoundError:
+        raise PatternError(f"limit file {path} not found: a limit starting with @ names a file with one host "
+                           f"per line (Ansible's .retry files)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PatternError(f"limit file {path} cannot be read ({exc}): check its permissions") from None
+    terms = [line.strip() for line in lines if line.strip()]
+    if not terms:
+        raise PatternError(f"limit file {path} is empty: it lists no host, so nothing would run")
+    return terms
+
+
+# Ansible's PATTERN_WITH_SUBSCRIPT: [n], [-n], [x:y], [x:] and the old [x-y]
+_SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$")
 
 
 def split_pattern(pattern: str) -> list[str]:
@@ -210,19 +306,25 @@ def _split_subscript(term: str) -> tuple[str, tuple[int, int | None] | None]:
         return term, None
     if m.group(2) is not None:
         return m.group(1), (int(m.group(2)), None)
-    return m.group(1), (int(m.group(3)), int(m.group(4)) if m.group(4) else -1)
+    if m.group(4) == "-":
+        warnings.warn(f"pattern term {term!r}: use [x:y] inclusive subscripts instead of [x-y], which Ansible "
+                      f"has removed (it still reads it, with this warning)", PatternWarning, stacklevel=2)
+    return m.group(1), (int(m.group(3)), int(m.group(5)) if m.group(5) else -1)
 
 
 def _apply_subscript(term: str, names: list[str], subscript: tuple[int, int | None]) -> list[str]:
+    """Ansible's _apply_subscript, to the letter: ``[x:0]`` is ``[x]``, an empty selection stays empty."""
+    if not names:
+        return names
     start, end = subscript
-    if end is None:
-        try:
-            return [names[start]]
-        except IndexError:
-            raise PatternError(f"pattern term {term!r}: index {start} is out of range, the selection has "
-                               f"{len(names)} hosts (the first is [0])") from None
-    end = len(names) - 1 if end == -1 else end
-    return names[start:end + 1]
+    if end:
+        end = len(names) - 1 if end == -1 else end
+        return names[start:end + 1]
+    try:
+        return [names[start]]
+    except IndexError:
+        raise PatternError(f"pattern term {term!r}: index {start} is out of range, the selection has "
+                           f"{len(names)} hosts (the first is [0])") from None
 
 
 def _compile_term(expr: str) -> re.Pattern[str]:
@@ -587,9 +689,8 @@ class _Loader:
     # ---- merging
 
     def finish(self) -> Inventory:
-        if not self.hosts:
-            raise InventoryError(f"the inventory {', '.join(self.sources)} defines no host: add hosts, or check "
-                                 f"that -i names the right file or directory")
+        # No host at all (kubespray's sample, every host line commented out) reads as zero hosts, as in
+        # Ansible: the inventory loads, and selecting hosts from it says why nothing can run.
         self._check_cycles()
         groups = self.groups
         for host in self.hosts.values():  # Ansible's reconcile step: hosts in no real group are 'ungrouped'
@@ -598,7 +699,12 @@ class _Loader:
                     host.groups.append("ungrouped")
             elif "ungrouped" in host.groups:
                 host.groups.remove("ungrouped")
-        groups["ungrouped"].hosts = [h for h in self.hosts if "ungrouped" in self.hosts[h].groups]
+        # Ansible's order: hosts the files put in ungrouped (INI lines before any section) first, then the
+        # hosts the reconcile step adds, in inventory order
+        ungrouped = [h for h in groups["ungrouped"].hosts if "ungrouped" in self.hosts[h].groups]
+        groups["ungrouped"].hosts = list(dict.fromkeys(
+            ungrouped + [h for h in self.hosts if "ungrouped" in self.hosts[h].groups]))
+        all_hosts = list(groups["all"].hosts)  # listed under all itself: first in Ansible's order of all
         groups["all"].hosts = []
         parents: dict[str, list[str]] = {name: [] for name in groups}
         for group in groups.values():
@@ -634,7 +740,7 @@ class _Loader:
             gvars = {**g.vars, **self.vars_from_files("group_vars", g.name)}
             result_groups[g.name] = Group(g.name, {k: v.value for k, v in gvars.items()}, tuple(g.children),
                                           tuple(g.hosts), g.where)
-        return Inventory(result_hosts, result_groups, self.sources)
+        return Inventory(result_hosts, result_groups, self.sources, all_hosts)
 
     def _check_cycles(self) -> None:
         # Depth-first search; a child already on the current path closes a cycle.
@@ -703,9 +809,9 @@ def _canonical(host: _HostDraft, merged: dict[str, _Var]) -> dict[str, _Var]:
                                  f"{', '.join(CONNECTION_TYPES)}", source=conn.path, line=conn.line)
     for name in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
         args = merged.get(name)
-        jump = _proxy_jump(args.value) if args is not None else None
-        if jump:
-            final["proxy_jump"] = _Var(jump, args.path, args.line)
+        proxy = _ssh_proxy(args.value) if args is not None else None
+        if proxy:  # as ssh reads its -o options: the first of ProxyJump and ProxyCommand wins
+            final[proxy[0]] = _Var(proxy[1], args.path, args.line)
             break
     if "port" in final and final["port"].value not in (None, ""):
         final["port"] = _checked_port(host.name, final["port"])
@@ -739,8 +845,11 @@ def _checked_port(host: str, var: _Var) -> _Var:
     return _Var(value, var.path, var.line)
 
 
-def _proxy_jump(args: Any) -> str | None:
-    """The jump host in ssh arguments: ``-J host`` or ``-o ProxyJump=host``."""
+def _ssh_proxy(args: Any) -> tuple[str, str] | None:
+    """The first proxy in ssh arguments: ``-J host``, ``-o ProxyJump=host`` or ``-o ProxyCommand=...``.
+
+    Returns ("proxy_jump", hosts) or ("proxy_command", command line as ssh would run it).
+    """
     if not isinstance(args, str):
         return None
     try:
@@ -750,13 +859,16 @@ def _proxy_jump(args: Any) -> str | None:
     for i, token in enumerate(tokens):
         following = tokens[i + 1] if i + 1 < len(tokens) else ""
         if token == "-J":
-            return following or None
+            return ("proxy_jump", following) if following else None
         if token.startswith("-J"):
-            return token[2:]
+            return "proxy_jump", token[2:]
         option = following if token == "-o" else token[2:] if token.startswith("-o") else ""
-        m = re.match(r"(?i)proxyjump[=\s]\s*(\S+)", option)
+        m = re.match(r"(?i)proxyjump\s*[=\s]\s*(\S+)", option)
         if m:
-            return m.group(1)
+            return "proxy_jump", m.group(1)
+        m = re.match(r"(?i)proxycommand\s*[=\s]\s*(\S.*)", option, re.S)
+        if m:
+            return "proxy_command", m.group(1).strip()
     return None
 
 

@@ -41,7 +41,6 @@ import re
 import secrets as _random
 import socket
 import threading
-import zipfile
 import zlib
 import dataclasses
 from dataclasses import dataclass, field
@@ -53,9 +52,9 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from .connections.base import data_dir
-from .errors import RemoteSupportError
-from .results import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, HostResult, RunResult,
-                      Status, StepResult)
+from .errors import JournalError, UnknownRunError
+from .results import (EXIT_INTERRUPTED, JSON_FORMAT_VERSION, HostResult, RunResult, Status, StepResult, outcome_of,
+                      summary)
 from .secrets import MASK, MASKED, SecretRef, is_secret_name
 
 #: the environment variable naming the journal when ``--journal`` is not given
@@ -79,16 +78,6 @@ _STREAMS = ("stdout", "stderr", "diff")  # a step's texts that may be long
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _BUSY_TIMEOUT_MS = 30_000
 _PG_LOCK_KEY = 0x52534A4E  # "RSJN": serialises schema upgrades between controllers sharing one database
-
-
-class JournalError(RemoteSupportError):
-    """The journal cannot be opened, read or written; the message says which journal and what to do."""
-
-
-class UnknownRunError(JournalError):
-    """A run id (or prefix) that matches no run, or more than one."""
-
-    exit_code = 5
 
 
 # --------------------------------------------------------------------------------------------- schema
@@ -143,6 +132,7 @@ runs = sa.Table(
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("ended_at", UTCDateTime),
     sa.Column("parent_run", sa.String(40)),  # schema 2: the run this one retries
+    sa.Column("request", sa.Text),  # schema 4: the whole RunRequest as JSON (secrets as references only)
 )
 sa.Index("ix_runs_started", runs.c.started_at)
 sa.Index("ix_runs_ticket", runs.c.ticket)
@@ -160,6 +150,9 @@ run_hosts = sa.Table(
     sa.Column("ended_at", UTCDateTime),
     sa.Column("duration", sa.Float),
     sa.Column("facts", sa.Text),  # JSON, secrets masked
+    # schema 4: when the host's first step that may change it started (None: it changed nothing yet), so
+    # `runs resume` knows which interrupted hosts were in flight and may be half-changed
+    sa.Column("changing_at", UTCDateTime),
     sa.UniqueConstraint("run_id", "host", name="uq_run_hosts_run_host"),
 )
 # schema 2: `hosts history H` walks this index backwards and stops after `limit` rows
@@ -227,6 +220,8 @@ _RECORD_HOST = (run_hosts.update().where(run_hosts.c.id == sa.bindparam("b_id"))
     started_at=sa.func.coalesce(sa.bindparam("b_started_at", type_=UTCDateTime()), run_hosts.c.started_at),
     facts=sa.func.coalesce(sa.bindparam("b_facts", type_=sa.Text()), run_hosts.c.facts)))
 _INSERT_STEPS = steps.insert()
+_MARK_CHANGING = (run_hosts.update().where(run_hosts.c.id == sa.bindparam("b_id"), run_hosts.c.changing_at.is_(None))
+                  .values(changing_at=sa.bindparam("b_at", type_=UTCDateTime())))
 
 
 def _migration_1(conn: sa.Connection) -> None:
@@ -341,6 +336,13 @@ def _migration_3(conn: sa.Connection) -> None:
     ).create(conn)
 
 
+def _migration_4(conn: sa.Connection) -> None:
+    """The whole run request (remote_support.api.RunRequest) kept with the run, so resume and retry
+    repeat it exactly; when each host's first changing step started (run_hosts.changing_at)."""
+    _add_column(conn, "runs", sa.Column("request", sa.Text))
+    _add_column(conn, "run_hosts", sa.Column("changing_at", UTCDateTime))
+
+
 def _add_column(conn: sa.Connection, table: str, column: sa.Column) -> None:
     sa.Table(table, sa.MetaData(), column)  # CreateColumn compiles a column of a table
     ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
@@ -349,7 +351,8 @@ def _add_column(conn: sa.Connection, table: str, column: sa.Column) -> None:
 
 #: The schema's history, oldest first: MIGRATIONS[n] takes a journal from version n to n + 1.
 #: Never change one that has shipped; append a new one.
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_migration_1, _migration_2, _migration_3]
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_migration_1, _migration_2, _migration_3,
+                                                         _migration_4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -357,58 +360,6 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
-
-
-@dataclass
-class StepRecord:
-    """One recorded step. ``truncated`` names the streams whose full text is in the journal's blobs."""
-
-    id: int
-    number: int
-    name: str
-    status: str
-    command: str | None
-    rc: int | None
-    stdout: str
-    stderr: str
-    reason: str
-    diff: str
-    duration: float
-    attempts: int
-    ignored: bool
-    data: dict[str, Any]
-    truncated: tuple[str, ...] = ()
-
-    @property
-    def changed(self) -> bool:
-        return self.status == Status.CHANGED.value
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"number": self.number, "name": self.name, "status": self.status, "command": self.command,
-                "rc": self.rc, "stdout": self.stdout, "stderr": self.stderr, "reason": self.reason,
-                "diff": self.diff, "changed": self.changed, "duration": self.duration, "attempts": self.attempts,
-                "ignored": self.ignored, "data": self.data, "truncated": list(self.truncated)}
-
-
-@dataclass
-class HostRecord:
-    """One host of a run: ``pending`` until its result is recorded."""
-
-    host: str
-    position: int
-    status: str
-    reason: str
-    started_at: datetime
-    ended_at: datetime | None
-    duration: float | None
-    facts: dict[str, Any] | None
-    steps: list[StepRecord] = field(default_factory=list)
-    id: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"host": self.host, "status": self.status, "reason": self.reason,
-                "started_at": _iso(self.started_at), "ended_at": _iso(self.ended_at), "duration": self.duration,
-                "facts": self.facts, "steps": [s.to_dict() for s in self.steps]}
 
 
 @dataclass
@@ -453,8 +404,9 @@ class RunRecord:
     started_at: datetime
     ended_at: datetime | None
     parent_run: str | None
+    request: dict[str, Any] | None = None  # the RunRequest as recorded (None for runs before schema 4)
     counts: dict[str, int] = field(default_factory=dict)
-    hosts: list[HostRecord] = field(default_factory=list)
+    hosts: list[HostResult] = field(default_factory=list)
     notes: list[NoteRecord] = field(default_factory=list)
 
     @property
@@ -467,13 +419,14 @@ class RunRecord:
         return f"{self.operator} ({self.os_user})" if self.operator and self.operator != self.os_user else self.os_user
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "name": self.name, "command": self.command,
+        return {"format_version": JSON_FORMAT_VERSION, "id": self.id, "kind": self.kind, "name": self.name, "command": self.command,
                 "params": self.params, "inventory": self.inventory, "pattern": self.pattern, "check": self.check,
                 "diff": self.diff, "ticket": self.ticket, "os_user": self.os_user, "operator": self.operator,
                 "controller": self.controller, "pid": self.pid, "tool_version": self.tool_version,
                 "status": self.status, "exit_code": self.exit_code, "aborted_reason": self.aborted_reason,
                 "started_at": _iso(self.started_at), "ended_at": _iso(self.ended_at), "duration": self.duration,
-                "parent_run": self.parent_run, "counts": dict(self.counts),
+                "parent_run": self.parent_run, "request": self.request,
+                "summary": summary(self.counts),
                 "hosts": [h.to_dict() for h in self.hosts], "notes": [n.to_dict() for n in self.notes]}
 
 
@@ -496,13 +449,14 @@ class HistoryEntry:
     operator: str | None
     steps: dict[str, int]  # step count by status
     failed_step: str | None  # the first step that failed (not ignored), by name
+    check: bool = False  # the run was in check mode: nothing was changed
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "host": self.host, "status": self.status, "reason": self.reason,
                 "started_at": _iso(self.started_at), "ended_at": _iso(self.ended_at), "duration": self.duration,
                 "run_kind": self.run_kind, "run_name": self.run_name, "run_status": self.run_status,
                 "ticket": self.ticket, "os_user": self.os_user, "operator": self.operator, "steps": self.steps,
-                "failed_step": self.failed_step}
+                "failed_step": self.failed_step, "check": self.check}
 
 
 @dataclass
@@ -572,6 +526,9 @@ class Journal:
                                f"database {backend!r}: use sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE")
         try:
             journal._upgrade()
+            from . import spool
+
+            spool.merge(journal)  # results a full or absent journal could not take, before recover() judges
             journal.recover()
         except BaseException:
             journal.close()
@@ -721,10 +678,10 @@ class Journal:
     def start_run(self, *, kind: str, name: str, command: str | None, params: dict[str, Any],
                   inventory: Sequence[str], pattern: str, check: bool, diff: bool, ticket: str | None,
                   operator: str | None, hosts: Sequence[str], tool_version: str,
-                  parent_run: str | None = None) -> str:
+                  parent_run: str | None = None, request: dict[str, Any] | None = None) -> str:
         """Record a new run as ``running`` with one ``pending`` row per planned host; return its id."""
-        if kind not in ("task", "exec"):
-            raise ValueError(f"kind must be 'task' or 'exec', not {kind!r}")
+        if kind not in ("task", "exec", "session"):
+            raise ValueError(f"kind must be 'task', 'exec' or 'session', not {kind!r}")
         _register_secrets(params)
         now = datetime.now(timezone.utc)
         row = {"kind": kind, "name": _text(name), "command": _text(command) if command is not None else None,
@@ -734,7 +691,8 @@ class Journal:
                "operator": _text(operator) if operator else None, "controller": socket.gethostname(),
                "pid": os.getpid(), "pid_token": _process_token(os.getpid()), "tool_version": tool_version,
                "status": RUNNING, "exit_code": None, "aborted_reason": "", "started_at": now, "ended_at": None,
-               "parent_run": parent_run}
+               "parent_run": parent_run, # references only (prepare() refuses literal secrets), so the request is kept as given, masked text
+               "request": _text(_json(request)) if request is not None else None}
         planned = list(dict.fromkeys(hosts))
         for _ in range(10):
             run_id = now.strftime("%Y%m%d-%H%M") + "-" + _random.token_hex(2)
@@ -753,6 +711,25 @@ class Journal:
                 if not isinstance(exc.__cause__, sa_exc.IntegrityError):
                     raise
         raise JournalError(f"journal {self.where}: no free run id in 10 tries: check the clock and try again")
+
+    def mark_changing(self, run_id: str, host: str) -> None:
+        """Note, synchronously, that ``host`` is about to run its first step that may change it: if the run
+        dies now, ``runs resume`` knows this host was in flight."""
+        now = datetime.now(timezone.utc)
+        host_id = self._fresh.get((run_id, host))
+        with self._write() as conn:
+            if host_id is None:
+                host_id = conn.execute(sa.select(run_hosts.c.id).where(
+                    run_hosts.c.run_id == run_id, run_hosts.c.host == host)).scalar()
+            conn.execute(_MARK_CHANGING, {"b_id": host_id, "b_at": now})
+
+    def in_flight(self, run_id: str) -> list[str]:
+        """The unfinished hosts of a run that had started a changing step: they may be half-changed."""
+        with self._read() as conn:
+            run_id = self._resolve(conn, run_id)
+            return list(conn.execute(sa.select(run_hosts.c.host).where(
+                run_hosts.c.run_id == run_id, run_hosts.c.status.in_(UNFINISHED),
+                run_hosts.c.changing_at.is_not(None)).order_by(run_hosts.c.position)).scalars())
 
     def record_host(self, run_id: str, result: HostResult, facts: dict[str, Any] | None = None) -> None:
         """Store one host's result (and facts), replacing its pending row; committed before returning."""
@@ -852,9 +829,10 @@ class Journal:
                          .values(status=left[0], reason=_text(left[1])))
             statuses = set(conn.execute(sa.select(run_hosts.c.status).where(run_hosts.c.run_id == run_id)
                                         .distinct()).scalars())
-            status, exit_code = _run_outcome(statuses, result.interrupted, bool(result.aborted_reason))
+            status, exit_code = outcome_of(statuses, interrupted=result.interrupted,
+                                           aborted=bool(result.aborted_reason))
             conn.execute(runs.update().where(runs.c.id == run_id).values(
-                status=status, exit_code=exit_code, ended_at=now, aborted_reason=_text(result.aborted_reason)))
+                status=status.value, exit_code=exit_code, ended_at=now, aborted_reason=_text(result.aborted_reason)))
 
     def recover(self) -> list[str]:
         """Mark ``interrupted`` the runs left ``running`` on this controller by a process that is gone
@@ -875,16 +853,22 @@ class Journal:
                     aborted_reason=(f"the controller process (pid {pid} on {controller}) stopped before the run "
                                     f"finished; found at {now:%Y-%m-%d %H:%M:%S} UTC"))).rowcount
                 if changed:
-                    conn.execute(run_hosts.update().where(run_hosts.c.run_id == run_id,
-                                                          run_hosts.c.status == PENDING).values(
+                    pending = (run_hosts.c.run_id == run_id, run_hosts.c.status == PENDING)
+                    conn.execute(run_hosts.update().where(*pending, run_hosts.c.changing_at.is_not(None)).values(
+                        status=Status.INTERRUPTED.value,
+                        reason=(f"in flight when the controller process (pid {pid}) stopped: a changing step had "
+                                f"started, so it may be half-changed; `runs resume {run_id} --include-in-flight` "
+                                "runs it again")))
+                    conn.execute(run_hosts.update().where(*pending).values(
                         status=Status.INTERRUPTED.value,
                         reason=f"not finished: the controller process (pid {pid}) stopped"))
                     recovered.append(run_id)
         return recovered
 
-    def resume_run(self, run_id: str) -> list[str]:
+    def resume_run(self, run_id: str, *, include_in_flight: bool = False) -> list[str]:
         """The hosts of a run that did not finish, in inventory order; the run is ``running`` again
-        (same record, this process as its controller) when there are any."""
+        (same record, this process as its controller) when there are any. Hosts that were in flight (a
+        changing step had started: see :meth:`in_flight`) are left out unless ``include_in_flight``."""
         self.recover()
         now = datetime.now(timezone.utc)
         with self._write() as conn:
@@ -894,14 +878,14 @@ class Journal:
             if run.status == RUNNING:
                 raise JournalError(f"run {run_id} is still running (pid {run.pid} on {run.controller}): "
                                    "wait for it or stop it before resuming")
-            hosts = list(conn.execute(sa.select(run_hosts.c.host).where(
-                run_hosts.c.run_id == run_id, run_hosts.c.status.in_(UNFINISHED))
-                .order_by(run_hosts.c.position)).scalars())
+            unfinished = [run_hosts.c.run_id == run_id, run_hosts.c.status.in_(UNFINISHED)]
+            if not include_in_flight:
+                unfinished.append(run_hosts.c.changing_at.is_(None))
+            hosts = list(conn.execute(sa.select(run_hosts.c.host).where(*unfinished)
+                                      .order_by(run_hosts.c.position)).scalars())
             if not hosts:
                 return []
-            conn.execute(run_hosts.update().where(run_hosts.c.run_id == run_id,
-                                                  run_hosts.c.status.in_(UNFINISHED))
-                         .values(status=PENDING, reason=""))
+            conn.execute(run_hosts.update().where(*unfinished).values(status=PENDING, reason="", changing_at=None))
             conn.execute(runs.update().where(runs.c.id == run_id).values(
                 status=RUNNING, exit_code=None, ended_at=None, aborted_reason="", controller=socket.gethostname(),
                 pid=os.getpid(), pid_token=_process_token(os.getpid())))
@@ -916,33 +900,13 @@ class Journal:
             run_id = self._resolve(conn, run_id)
             return self._insert_note(conn, run_id, text, author)
 
-    def escalate(self, run_id: str, to: str, note: str, author: str | None = None, *,
-                 files: Sequence[str | Path] = (), out: str | Path | None = None) -> Path:
-        """Record an escalation of a run to ``to`` (e.g. ``L3``) and write its evidence bundle, a zip of
-        report.html, report.json, every step's full stdout/stderr/diff, facts per host and ``files`` (logs
-        fetched from the hosts, masked when they are text). ``out`` is the zip (a path ending in .zip) or a
-        directory for it, created as needed; default: ``<data dir>/evidence/``. Returns the zip's path."""
-        from .report import render_html, render_json
-
-        missing = [str(f) for f in files if not Path(f).is_file()]
-        if missing:
-            raise JournalError(f"cannot escalate: {', '.join(missing)}: no such file")
-        now = datetime.now(timezone.utc)
-        resolved = self.get_run(run_id).id
-        target = Path(out) if out else data_dir() / "evidence"
-        if target.suffix.lower() != ".zip":
-            target = target / f"{resolved}-{_slug(to)}-{now:%Y%m%d-%H%M%S}.zip"
+    def add_escalation(self, run_id: str, to: str, note: str, author: str | None = None, *,
+                       bundle: str | None = None) -> NoteRecord:
+        """Record an escalation of a run to ``to`` (L3, vendor...); the evidence bundle is written by
+        :func:`remote_support.handover.escalate`."""
         with self._write() as conn:
-            note_record = self._insert_note(conn, resolved, note, author, kind="escalation", escalated_to=to,
-                                            bundle=str(target.absolute()))
-        run = self.get_run(resolved, full_output=True)
-        try:
-            _write_bundle(target, run, note_record, [Path(f) for f in files], render_html, render_json)
-        except OSError as exc:
-            raise JournalError(f"the escalation of run {resolved} is recorded, but its evidence bundle "
-                               f"{target} cannot be written: {exc.strerror or exc}: choose another place "
-                               "for it (-o DIR)") from exc
-        return target
+            run_id = self._resolve(conn, run_id)
+            return self._insert_note(conn, run_id, note, author, kind="escalation", escalated_to=to, bundle=bundle)
 
     def _insert_note(self, conn: sa.Connection, run_id: str, text: str, author: str | None, *,
                      kind: str = "note", escalated_to: str | None = None, bundle: str | None = None) -> NoteRecord:
@@ -986,35 +950,36 @@ class Journal:
             query = sa.select(run_hosts).where(run_hosts.c.run_id == run_id).order_by(run_hosts.c.position)
             if host is not None:
                 query = query.where(run_hosts.c.host == host)
-            run.hosts = [_host_record(r) for r in conn.execute(query)]
-            if host is not None and not run.hosts:
+            host_rows = list(conn.execute(query))
+            if host is not None and not host_rows:
                 names = conn.execute(sa.select(run_hosts.c.host).where(run_hosts.c.run_id == run_id)
                                      .order_by(run_hosts.c.position).limit(11)).scalars().all()
                 raise JournalError(f"host {host!r} is not in run {run_id} (its hosts: "
                                    f"{', '.join(names[:10])}{', ...' if len(names) > 10 else ''})")
-            by_id = {h.id: h for h in run.hosts}
             step_query = (sa.select(steps).where(steps.c.host_id.in_(sa.select(run_hosts.c.id).where(
                 run_hosts.c.run_id == run_id))).order_by(steps.c.host_id, steps.c.position))
             if host is not None:
-                step_query = step_query.where(steps.c.host_id == run.hosts[0].id)
-            records = {}
-            for row in conn.execute(step_query):
-                records[row.id] = step = _step_record(row)
-                by_id[row.host_id].steps.append(step)
-            if records:
+                step_query = step_query.where(steps.c.host_id == host_rows[0].id)
+            step_rows = list(conn.execute(step_query))
+            extra: dict[int, dict[str, Any]] = {}  # step id -> truncated streams and full texts
+            if step_rows:
                 blob_query = sa.select(blobs.c.step_id, blobs.c.stream, *([blobs.c.data] if full_output else [])
                                        ).where(blobs.c.step_id.in_(step_query.with_only_columns(steps.c.id)
                                                                    .order_by(None)))
                 for row in conn.execute(blob_query):
-                    step = records[row.step_id]
-                    step.truncated = tuple(sorted(step.truncated + (row.stream,), key=_STREAMS.index))
+                    found = extra.setdefault(row.step_id, {"truncated": ()})
+                    found["truncated"] = tuple(sorted(found["truncated"] + (row.stream,), key=_STREAMS.index))
                     if full_output:
-                        setattr(step, row.stream, zlib.decompress(row.data).decode("utf-8"))
+                        found[row.stream] = zlib.decompress(row.data).decode("utf-8")
+            by_host: dict[int, list[StepResult]] = {}
+            for row in step_rows:
+                by_host.setdefault(row.host_id, []).append(_step_record(row, **extra.get(row.id, {})))
+            run.hosts = [_host_record(r, tuple(by_host.get(r.id, ()))) for r in host_rows]
             run.notes = [_note_record(r) for r in conn.execute(
                 sa.select(notes).where(notes.c.run_id == run_id).order_by(notes.c.created_at, notes.c.id))]
         return run
 
-    def get_step(self, run_id: str, host: str, number: int) -> StepRecord:
+    def get_step(self, run_id: str, host: str, number: int) -> StepResult:
         """One step (1-based) of one host, with its full output."""
         run = self.get_run(run_id, host=host, full_output=True)
         steps_ = run.hosts[0].steps
@@ -1079,7 +1044,7 @@ class Journal:
         return (sa.select(run_hosts.c.id, run_hosts.c.run_id, run_hosts.c.host, run_hosts.c.status,
                           run_hosts.c.reason, run_hosts.c.started_at, run_hosts.c.ended_at, run_hosts.c.duration,
                           runs.c.kind, runs.c.name, runs.c.status.label("run_status"), runs.c.ticket,
-                          runs.c.os_user, runs.c.operator)
+                          runs.c.os_user, runs.c.operator, runs.c.check_mode)
                 .join_from(run_hosts, runs, run_hosts.c.run_id == runs.c.id)
                 .where(run_hosts.c.host == host)
                 .order_by(run_hosts.c.started_at.desc(), run_hosts.c.id.desc())
@@ -1106,7 +1071,8 @@ class Journal:
         return [HistoryEntry(run_id=r.run_id, host=r.host, status=r.status, reason=r.reason,
                              started_at=r.started_at, ended_at=r.ended_at, duration=r.duration, run_kind=r.kind,
                              run_name=r.name, run_status=r.run_status, ticket=r.ticket, os_user=r.os_user,
-                             operator=r.operator, steps=counts.get(r.id, {}), failed_step=failed.get(r.id))
+                             operator=r.operator, steps=counts.get(r.id, {}), failed_step=failed.get(r.id),
+                             check=bool(r.check_mode))
                 for r in rows]
 
     def failed_hosts(self, run_id: str) -> list[str]:
@@ -1180,8 +1146,9 @@ class Journal:
 class JournalRecorder:
     """RunEvents that record each host in the journal the moment it finishes.
 
-    A journal that stops answering mid-run must not stop the run: the error is reported once and the
-    remaining hosts are recorded by ``finish`` from the run's final result, if the journal is back.
+    A journal that cannot be written mid-run (a full disk, PostgreSQL gone) must not stop the run nor lose
+    a result: the host goes to the spool (:mod:`remote_support.spool`), the problem is reported once, and
+    the next command that opens the journal merges the spool in.
     """
 
     def __init__(self, journal: Journal, run_id: str, facts_of=None, warn=None):
@@ -1191,23 +1158,53 @@ class JournalRecorder:
         self.warn = warn or (lambda message: None)
         self._lock = threading.Lock()
         self._warned = False
+        self._spooled: set[str] = set()
+        self.spool: Path | None = None  # the spool file, once something went there
 
     def host_started(self, host) -> None:
         pass
 
     def host_finished(self, result: HostResult) -> None:
+        facts = self.facts_of(result.host)
         try:
-            self.journal.record_host(self.run_id, result, facts=self.facts_of(result.host))
+            self.journal.record_host(self.run_id, result, facts=facts)
         except JournalError as exc:
-            with self._lock:
-                if not self._warned:
-                    self._warned = True
-                    self.warn(f"journal: could not record {result.host}: {exc}")
+            self._to_spool(result, facts, exc)
+
+    def _to_spool(self, result: HostResult, facts: dict[str, Any] | None, exc: JournalError) -> None:
+        from . import spool
+
+        with self._lock:
+            try:
+                self.spool = spool.append(self.journal.where, self.run_id, spool.host_entry(result, facts))
+            except OSError as error:
+                self.warn(f"journal: cannot record {result.host} ({exc}) nor keep it in {spool.spool_dir()} "
+                          f"({error.strerror or error}): its result is only in this output")
+                return
+            self._spooled.add(result.host)
+            if not self._warned:
+                self._warned = True
+                self.warn(f"journal: cannot record {result.host} ({exc}); results are kept in {self.spool} "
+                          "and merged into the journal by the next command that opens it")
 
     def finish(self, result: RunResult) -> None:
         """Close the run; hosts still pending in the journal (never started, or not recorded) get their
-        final result here."""
-        self.journal.finish_run(self.run_id, result)
+        final result here. If the journal cannot take it, everything not recorded goes to the spool."""
+        try:
+            self.journal.finish_run(self.run_id, result)
+        except JournalError as exc:
+            from . import spool
+
+            for host in result.hosts:
+                if host.host not in self._spooled:
+                    # record_host replaces: re-spooling a host the journal did take costs nothing
+                    self._to_spool(host, self.facts_of(host.host), exc)
+            try:
+                self.spool = spool.append(self.journal.where, self.run_id, spool.finish_entry(result))
+            except OSError:
+                pass  # said per host above; the run stays pending and the next open marks it interrupted
+            if not self._warned:
+                self.warn(f"journal: cannot close the run ({exc}); kept in {self.spool} for the next command")
 
 
 def os_user() -> str:
@@ -1378,19 +1375,6 @@ def _match(column: sa.ColumnElement, value: str) -> sa.ColumnElement:
     return column.like(escaped, escape="\\")
 
 
-def _run_outcome(statuses: set[str], interrupted: bool, aborted: bool) -> tuple[str, int]:
-    """A run's status and exit code from its hosts' statuses (as RunResult.exit_code, over all hosts)."""
-    if interrupted or Status.INTERRUPTED.value in statuses or PENDING in statuses:
-        return Status.INTERRUPTED.value, EXIT_INTERRUPTED
-    if Status.UNREACHABLE.value in statuses:
-        return Status.UNREACHABLE.value, EXIT_UNREACHABLE
-    if Status.FAILED.value in statuses or aborted:
-        return Status.FAILED.value, EXIT_FAILED
-    if Status.CHANGED.value in statuses:
-        return Status.CHANGED.value, EXIT_OK
-    return Status.OK.value, EXIT_OK
-
-
 def _loads(text: str | None) -> Any:
     return json.loads(text) if text else None
 
@@ -1401,20 +1385,24 @@ def _run_record(row: sa.Row) -> RunRecord:
                      diff=bool(row.diff_mode), ticket=row.ticket, os_user=row.os_user, operator=row.operator,
                      controller=row.controller, pid=row.pid, tool_version=row.tool_version, status=row.status,
                      exit_code=row.exit_code, aborted_reason=row.aborted_reason, started_at=row.started_at,
-                     ended_at=row.ended_at, parent_run=row.parent_run)
+                     ended_at=row.ended_at, parent_run=row.parent_run, request=_loads(row.request))
 
 
-def _host_record(row: sa.Row) -> HostRecord:
-    return HostRecord(id=row.id, host=row.host, position=row.position, status=row.status, reason=row.reason,
-                      started_at=row.started_at, ended_at=row.ended_at, duration=row.duration,
-                      facts=_loads(row.facts))
+def _host_record(row: sa.Row, steps_: tuple[StepResult, ...] = ()) -> HostResult:
+    started = row.started_at.timestamp() if row.started_at else 0.0
+    ended = row.ended_at.timestamp() if row.ended_at else 0.0
+    if ended and row.duration is not None:
+        started = ended - row.duration  # the recorded duration is exact; the two times are rounded
+    return HostResult(id=row.id, host=row.host, position=row.position, status=Status(row.status), reason=row.reason,
+                      started=started, ended=ended, facts=_loads(row.facts), steps=steps_)
 
 
-def _step_record(row: sa.Row) -> StepRecord:
-    return StepRecord(id=row.id, number=row.position, name=row.name, status=row.status, command=row.command,
-                      rc=row.rc, stdout=row.stdout, stderr=row.stderr, reason=row.reason, diff=row.diff,
-                      duration=row.duration, attempts=row.attempts, ignored=bool(row.ignored),
-                      data=_loads(row.data) or {})
+def _step_record(row: sa.Row, **extra: Any) -> StepResult:
+    fields = {"id": row.id, "number": row.position, "name": row.name, "status": Status(row.status),
+              "command": row.command, "rc": row.rc, "stdout": row.stdout, "stderr": row.stderr,
+              "reason": row.reason, "diff": row.diff, "duration": row.duration, "attempts": row.attempts,
+              "ignored": bool(row.ignored), "data": _loads(row.data) or {}}
+    return StepResult(**{**fields, **extra})
 
 
 def _note_record(row: sa.Row) -> NoteRecord:
@@ -1422,51 +1410,3 @@ def _note_record(row: sa.Row) -> NoteRecord:
                       escalated_to=row.escalated_to, bundle=row.bundle)
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "x"
-
-
-def _write_bundle(target: Path, run: RunRecord, note: NoteRecord, files: list[Path],
-                  render_html: Callable[[RunRecord], str], render_json: Callable[[RunRecord], str]) -> None:
-    """The evidence zip of an escalation (mode 0600: it holds raw outputs)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
-    fd = os.open(partial, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
-    listing = []
-    with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as bundle:
-        def add(name: str, data: str | bytes) -> None:
-            bundle.writestr(name, data)
-            listing.append(name)
-
-        add("report.html", render_html(run))
-        add("report.json", render_json(run))
-        for host in run.hosts:
-            folder = f"hosts/{_slug(host.host)}"
-            if host.facts is not None:
-                add(f"{folder}/facts.json", json.dumps(host.facts, indent=2, ensure_ascii=False))
-            for step in host.steps:
-                stem = f"{folder}/{step.number:02d}-{_slug(step.name)[:60]}"
-                for stream, suffix in (("stdout", "stdout.txt"), ("stderr", "stderr.txt"), ("diff", "diff")):
-                    text = getattr(step, stream)
-                    if text:
-                        add(f"{stem}.{suffix}", text)
-        seen: set[str] = set()
-        for path in files:
-            data = path.read_bytes()
-            try:
-                data = _text(data.decode("utf-8")).encode("utf-8")
-            except UnicodeDecodeError:
-                pass  # binary: kept as fetched
-            name = _slug(path.name)
-            while name in seen:
-                name = "_" + name
-            seen.add(name)
-            add(f"fetched/{name}", data)
-        readme = (f"Evidence for run {run.id} ({run.kind} {run.name})\n"
-                  f"Ticket: {run.ticket or '-'}\nRun by: {run.who} on {run.controller}\n"
-                  f"Status: {run.status} (exit code {run.exit_code})\n\n"
-                  f"Escalated to {note.escalated_to} by {note.author} at {note.created_at:%Y-%m-%d %H:%M:%S} UTC:\n"
-                  f"{note.text}\n\nFiles:\n" + "".join(f"  {n}\n" for n in listing) +
-                  "\nSecrets known to remote-support are masked as ******** everywhere in this bundle.\n")
-        bundle.writestr("README.txt", readme)
-    os.replace(partial, target)

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .inventory import Host
-from .results import HostResult, RunResult, Status
+from .results import HostResult, RunResult, Status, StepResult
 from .secrets import MASK
 
 STYLES = {
@@ -26,6 +26,7 @@ STYLES = {
     Status.UNREACHABLE: "bold magenta",
     Status.SKIPPED: "cyan",
     Status.INTERRUPTED: "bold yellow",
+    Status.PENDING: "bold",
 }
 
 #: up to this many hosts, each finishing host gets a line; above it, a progress bar
@@ -35,20 +36,23 @@ SUMMARY_ALL_LIMIT = 50
 
 
 class LiveOutput:
-    """RunEvents for a terminal: a line per finishing host, or a progress bar for many hosts."""
+    """RunListener for a terminal: from the first second a done/total counter with the hosts in flight;
+    a line per finishing host up to LINE_PER_HOST_LIMIT hosts (above it, only the ones that went wrong)."""
 
-    def __init__(self, console: Console, total: int, *, quiet: bool = False):
+    def __init__(self, console: Console, hosts: Sequence[Host] | int, *, quiet: bool = False):
         self.console = console
-        self.total = total
+        self.total = hosts if isinstance(hosts, int) else len(hosts)
         self.quiet = quiet
         self._lock = threading.Lock()
+        self._in_flight: dict[str, None] = {}  # insertion-ordered set
         self._progress: Progress | None = None
         self._task = None
-        if not quiet and total > LINE_PER_HOST_LIMIT:
-            self._progress = Progress(TextColumn("[bold]running"), BarColumn(), MofNCompleteColumn(),
+        if not quiet and console.is_terminal:
+            self._progress = Progress(TextColumn("[bold]running"), BarColumn(bar_width=20), MofNCompleteColumn(),
                                       TextColumn("{task.fields[tally]}"), TimeElapsedColumn(),
+                                      TextColumn("[dim]{task.fields[flight]}"),
                                       console=console, transient=True)
-            self._task = self._progress.add_task("hosts", total=total, tally="")
+            self._task = self._progress.add_task("hosts", total=self.total, tally="", flight="")
         self._counts = {s: 0 for s in Status}
 
     def __enter__(self) -> "LiveOutput":
@@ -60,21 +64,58 @@ class LiveOutput:
         if self._progress is not None:
             self._progress.stop()
 
+    def _flight(self) -> str:
+        names = list(self._in_flight)
+        if not names:
+            return ""
+        shown = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+        return f"in flight: {escape(shown)}"
+
     def host_started(self, host: Host) -> None:
-        pass
+        if self.quiet or self._progress is None:
+            return
+        with self._lock:
+            self._in_flight[host.name] = None
+            self._progress.update(self._task, flight=self._flight())
 
     def host_finished(self, result: HostResult) -> None:
         if self.quiet:
             return
         with self._lock:
             self._counts[result.status] += 1
+            self._in_flight.pop(result.host, None)
+            loud = result.status in (Status.FAILED, Status.UNREACHABLE)
             if self._progress is None:
-                self.console.print(host_line(result), highlight=False)
+                if self.total <= LINE_PER_HOST_LIMIT or loud:
+                    self.console.print(host_line(result), highlight=False)
                 return
             tally = " ".join(f"[{STYLES[s]}]{s.value}={n}[/]" for s, n in self._counts.items() if n)
-            self._progress.update(self._task, advance=1, tally=tally)
-            if result.status in (Status.FAILED, Status.UNREACHABLE):
+            self._progress.update(self._task, advance=1, tally=tally, flight=self._flight())
+            if self.total <= LINE_PER_HOST_LIMIT or loud:
                 self._progress.console.print(host_line(result), highlight=False)
+
+    def warning(self, message: str) -> None:
+        target = self._progress.console if self._progress is not None else self.console
+        target.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
+
+
+def hosts_text(count: int) -> str:
+    """``1 host``, ``5 hosts``."""
+    return f"{count} host{'' if count == 1 else 's'}"
+
+
+def run_header(run) -> str:
+    """The line a run starts with, printed before the first host is reached."""
+    request = run.request
+    what = f"[bold]{escape(run.name)}[/]" if request.kind == "task" else f"[bold]$ {escape(MASK(request.what))}[/]"
+    parts = [f"{what} on [bold]{escape(request.pattern)}[/] ({hosts_text(len(run.hosts))}, "
+             f"forks {min(request.forks, max(1, len(run.hosts)))})"]
+    if request.ticket:
+        parts.append(f"ticket {escape(request.ticket)}")
+    if request.check:
+        parts.append("[yellow]check mode: nothing will be changed[/]")
+    parts.append(f"[dim]run {run.id}[/]")
+    return " | ".join(parts)
 
 
 def host_line(result: HostResult) -> str:
@@ -86,7 +127,8 @@ def host_line(result: HostResult) -> str:
 
 def totals_line(run: RunResult) -> str:
     counts = run.count()
-    parts = [f"[{STYLES[s]}]{s.value}={n}[/]" if n else f"{s.value}={n}" for s, n in counts.items()]
+    parts = [f"[{STYLES[s]}]{s.value}={n}[/]" if n else f"{s.value}={n}" for s, n in counts.items()
+             if s is not Status.PENDING or n]
     return " ".join(parts)
 
 
@@ -113,7 +155,7 @@ def print_summary(console: Console, run: RunResult, *, title: str = "Summary") -
         console.print(table)
     if hidden:
         console.print(f"[dim]... and {hidden} more hosts that went well (use --json for all)[/]")
-    console.print(f"{len(run.hosts)} hosts: {totals_line(run)}", highlight=False)
+    console.print(f"{hosts_text(len(run.hosts))}: {totals_line(run)}", highlight=False)
     if run.aborted_reason:
         console.print(f"[bold red]run stopped:[/] {escape(run.aborted_reason)}")
     if run.interrupted:
@@ -209,7 +251,7 @@ def _print_streams(console: Console, stdout: str, stderr: str, reason: str) -> N
 STEP_MARKS = {
     Status.OK: "[green]ok[/]", Status.CHANGED: "[yellow]changed[/]", Status.FAILED: "[bold red]FAILED[/]",
     Status.UNREACHABLE: "[bold magenta]UNREACHABLE[/]", Status.SKIPPED: "[cyan]skipped[/]",
-    Status.INTERRUPTED: "[bold yellow]interrupted[/]",
+    Status.INTERRUPTED: "[bold yellow]interrupted[/]", Status.PENDING: "[bold]pending[/]",
 }
 #: up to this many hosts every host's steps are shown; above it only hosts that did not go well
 STEPS_ALL_LIMIT = 10
@@ -217,46 +259,17 @@ _TAIL = 12
 
 
 def print_steps(console: Console, run: RunResult, *, verbose: bool = False, diff: bool = False) -> None:
-    """Each host's steps: what ran, what changed, and for a failure the end of its output."""
+    """Each host's steps at the end of a live run: what ran, what changed, and for a failure the end of
+    its output (the same printer as ``runs show``)."""
     show_all = verbose or len(run.hosts) <= STEPS_ALL_LIMIT
     for result in run.hosts:
         if not show_all and result.status in (Status.OK, Status.CHANGED, Status.SKIPPED):
             continue
         console.print(f"[bold]{escape(result.host)}[/] [{STYLES[result.status]}]{result.status.value}[/]",
                       highlight=False)
-        for step in result.steps:
-            note = step.reason
-            if step.ignored:
-                mark = "[yellow]failed (ignored)[/]"
-            else:
-                mark = STEP_MARKS[step.status]
-            rc = f" rc={step.rc}" if step.rc not in (None, 0) else ""
-            attempts = f" after {step.attempts} attempts" if step.attempts > 1 else ""
-            console.print(f"  {mark} {escape(step.name)}[dim]{rc}{attempts} {step.duration:.1f}s[/]"
-                          + (f"  {escape(MASK(note))}" if note else ""), highlight=False)
-            if (diff or verbose) and step.diff:
-                for line in MASK(step.diff).rstrip("\n").splitlines():
-                    style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
-                    console.print(f"    [{style}]{escape(line)}[/]", highlight=False)
-            if step.status is Status.FAILED or verbose:
-                for stream, style in ((step.stdout, "dim"), (step.stderr, "red")):
-                    lines = MASK(stream).rstrip("\n").splitlines()
-                    if not lines:
-                        continue
-                    if len(lines) > _TAIL and not verbose:
-                        console.print(f"    [dim]... {len(lines) - _TAIL} more lines above[/]")
-                        lines = lines[-_TAIL:]
-                    for line in lines:
-                        console.print(f"    [{style}]{escape(line)}[/]", highlight=False)
-
-
-def task_header(name: str, pattern: str, *, check: bool, ticket: str | None) -> str:
-    parts = [f"[bold]{escape(name)}[/] on [bold]{escape(pattern)}[/]"]
-    if ticket:
-        parts.append(f"ticket {escape(ticket)}")
-    if check:
-        parts.append("[yellow]check mode: nothing will be changed[/]")
-    return " | ".join(parts)
+        for number, step in enumerate(result.steps, 1):
+            print_step(console, step, number=number, brief=not verbose, output=verbose or step.status is Status.FAILED,
+                       diff=diff or verbose)
 
 
 # ------------------------------------------------------------------ the journal
@@ -319,35 +332,40 @@ def print_run_record(console: Console, record) -> None:
         console.print(f"[bold]{escape(host.host)}[/] {_status_markup(host.status)}"
                       f"{'  ' + escape(host.reason) if host.reason else ''}", highlight=False)
         for step in host.steps:
-            _print_step(console, step, brief=True)
+            print_step(console, step)
     counts = " ".join(f"{k}={v}" for k, v in sorted(record.counts.items()) if v)
-    console.print(f"\n{len(record.hosts)} hosts: {counts}", highlight=False)
+    console.print(f"\n{hosts_text(len(record.hosts))}: {counts}", highlight=False)
 
 
-def _print_step(console: Console, step, *, brief: bool) -> None:
-    mark = "[yellow]failed (ignored)[/]" if step.ignored else _status_markup(step.status)
+def print_step(console: Console, step: StepResult, *, number: int | None = None, brief: bool = True,
+               output: bool = True, diff: bool = True) -> None:
+    """One step: its line, its command (when it failed or in full), the end of its output, its diff."""
+    mark = "[yellow]failed (ignored)[/]" if step.ignored else STEP_MARKS[Status(step.status)]
     rc = f" rc={step.rc}" if step.rc not in (None, 0) else ""
-    console.print(f"  {step.number}. {mark} {escape(step.name)}[dim]{rc} {step.duration:.1f}s[/]"
-                  + (f"  {escape(step.reason)}" if step.reason else ""), highlight=False)
-    if step.command and (not brief or step.status == "failed"):
-        console.print(f"     [dim]$ {escape(step.command)}[/]", highlight=False)
-    for stream, style in ((step.stdout, "default"), (step.stderr, "red")):
-        lines = stream.rstrip("\n").splitlines()
-        if not lines:
-            continue
-        if brief and len(lines) > _TAIL:
-            console.print(f"     [dim]... {len(lines) - _TAIL} more lines (--host H --step N for all)[/]")
-            lines = lines[-_TAIL:]
-        for line in lines:
-            console.print(f"     [{style}]{escape(line)}[/]", highlight=False)
-    if step.diff:
-        for line in step.diff.rstrip("\n").splitlines():
+    attempts = f" after {step.attempts} attempts" if step.attempts > 1 else ""
+    console.print(f"  {number or step.number}. {mark} {escape(step.name)}[dim]{rc}{attempts} {step.duration:.1f}s[/]"
+                  + (f"  {escape(MASK(step.reason))}" if step.reason else ""), highlight=False)
+    if step.command and (not brief or step.status == Status.FAILED):
+        console.print(f"     [dim]$ {escape(MASK(step.command))}[/]", highlight=False)
+    if output:
+        for stream, style in ((step.stdout, "default"), (step.stderr, "red")):
+            lines = MASK(stream).rstrip("\n").splitlines()
+            if not lines:
+                continue
+            if brief and len(lines) > _TAIL:
+                console.print(f"     [dim]... {len(lines) - _TAIL} more lines (runs show RUN --host H --step N "
+                              "for all)[/]")
+                lines = lines[-_TAIL:]
+            for line in lines:
+                console.print(f"     [{style}]{escape(line)}[/]", highlight=False)
+    if diff and step.diff:
+        for line in MASK(step.diff).rstrip("\n").splitlines():
             style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
             console.print(f"     [{style}]{escape(line)}[/]", highlight=False)
 
 
-def print_step_record(console: Console, step) -> None:
-    _print_step(console, step, brief=False)
+def print_step_record(console: Console, step: StepResult) -> None:
+    print_step(console, step, brief=False)
 
 
 def print_history(console: Console, host: str, entries) -> None:
@@ -360,7 +378,7 @@ def print_history(console: Console, host: str, entries) -> None:
     table.add_column("what / reason", overflow="fold", ratio=1, min_width=12)
     for e in entries:
         who = f"{e.operator} ({e.os_user})" if e.operator and e.operator != e.os_user else e.os_user
-        what = ("$ " if e.run_kind == "exec" else "") + e.run_name
+        what = ("$ " if e.run_kind == "exec" else "") + e.run_name + (" (check)" if e.check else "")
         reason = e.reason or (f"step {e.failed_step!r} failed" if e.failed_step else "")
         when = e.started_at.astimezone().strftime("%m-%d %H:%M") if e.started_at else "-"
         table.add_row(when, e.run_id, _status_markup(e.status), escape(e.ticket or "-"), escape(who),

@@ -17,10 +17,12 @@ import jinja2
 import markupsafe
 
 from . import __version__
+from .results import JSON_FORMAT_VERSION as _JSON_FORMAT_VERSION, Status
 from .secrets import MASK
 
 if TYPE_CHECKING:
-    from .journal import HostRecord, RunRecord
+    from .journal import RunRecord
+    from .results import HostResult as HostRecord
 
 #: statuses in the order the summary lists them, worst first
 STATUS_ORDER = ("unreachable", "failed", "interrupted", "changed", "ok", "skipped", "pending", "running")
@@ -28,8 +30,13 @@ STATUS_ORDER = ("unreachable", "failed", "interrupted", "changed", "ok", "skippe
 
 # --------------------------------------------------------------------------------------------- JSON
 
+#: the JSON report is the run document (``RunRecord.to_dict``): its version and every status count
+JSON_FORMAT_VERSION = _JSON_FORMAT_VERSION
+HOST_STATUSES = tuple(s.value for s in Status)
+
+
 def render_json(run: "RunRecord") -> str:
-    """The run as indented JSON (what ``run.to_dict()`` holds)."""
+    """The run as indented JSON: the run document of README's "JSON" section, secrets masked."""
     return json.dumps(_masked(run.to_dict()), indent=2, ensure_ascii=False) + "\n"
 
 
@@ -70,15 +77,36 @@ def _cases(host: "HostRecord") -> list[tuple[str, str, str, float, str, str, str
     return cases
 
 
+def suite_name(run: "RunRecord", width: int = 60) -> str:
+    """The testsuite's name, what CI lists the run under: the task's name, or ``exec: `` and the command's
+    first line, shortened to ``width`` characters (the run id is the suite's ``id``)."""
+    if run.kind == "task":
+        return run.name
+    text = (run.command or run.name or "").strip()
+    first = text.splitlines()[0] if text else ""
+    if len(first) > width or first != text:
+        first = first[:width - 1].rstrip() + "\u2026"
+    return f"exec: {first}"
+
+
+def _timestamp(value: datetime) -> str:
+    """ISO 8601 with its zone (the journal's times are UTC; a naive one is taken as UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.isoformat(timespec="seconds")
+
+
 def render_junit(run: "RunRecord") -> str:
-    """JUnit XML: one testsuite per run, one testcase per host x step (classname = host).
+    """JUnit XML valid against Jenkins' ``junit-10.xsd``: one testsuite per run (named by :func:`suite_name`,
+    ``id`` = run id), one testcase per host x step (classname = host).
 
     failed -> <failure>, unreachable and interrupted -> <error>, skipped and pending -> <skipped>; a step
     whose failure was ignored passes. A host with no step that explains its status gets a ``(host)`` case.
+    ``skipped`` is counted on the testsuite only: the schema refuses it on ``testsuites``.
     """
     suites = ET.Element("testsuites", name="remote-support")
-    suite = ET.SubElement(suites, "testsuite", name=_xml(f"{run.name} ({run.id})"),
-                          timestamp=run.started_at.strftime("%Y-%m-%dT%H:%M:%S"), hostname=_xml(run.controller))
+    suite = ET.SubElement(suites, "testsuite", name=_xml(suite_name(run)), id=_xml(run.id),
+                          timestamp=_timestamp(run.started_at), hostname=_xml(run.controller))
     properties = ET.SubElement(suite, "properties")
     for name, value in (("run_id", run.id), ("kind", run.kind), ("status", run.status),
                         ("exit_code", run.exit_code), ("ticket", run.ticket), ("operator", run.who),
@@ -112,7 +140,8 @@ def render_junit(run: "RunRecord") -> str:
                 ET.SubElement(case, "system-err").text = _xml(stderr)
     for element in (suites, suite):
         for key, value in totals.items():
-            element.set(key, str(value))
+            if key != "skipped" or element is suite:
+                element.set(key, str(value))
         element.set("time", f"{seconds:.3f}")
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

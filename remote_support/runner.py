@@ -90,6 +90,10 @@ class _Slot:
     started: float = 0.0
 
 
+class _StopRequested(Exception):
+    """Runner.stop() was called: the run ends as an interrupted one."""
+
+
 class Runner:
     """Runs one piece of work on many hosts, each on its own connection, at most ``forks`` at once.
 
@@ -111,7 +115,8 @@ class Runner:
         self.max_fail_percentage = max_fail_percentage
         self.events = events or _NoEvents()
         self.debug = debug
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # set once the run is being stopped: start nothing new
+        self._stop_requested = threading.Event()  # stop() from another thread (a web cancel, a worker)
         self._slots: dict[str, _Slot] = {}
         self._results: dict[str, HostResult] = {}
         self._budget: int | None = None  # failures allowed in the current batch
@@ -127,13 +132,14 @@ class Runner:
         pool = cf.ThreadPoolExecutor(max_workers=min(self.forks, max(1, len(hosts))), thread_name_prefix="host")
         try:
             for batch in batches(hosts, self.serial):
+                interrupted = interrupted or self._stop_requested.is_set()
                 if aborted or interrupted:
                     for host in batch:
                         results[host.name] = self._not_run(host, aborted or "interrupted", interrupted)
                     continue
                 try:
                     aborted = self._run_batch(pool, batch, work)
-                except KeyboardInterrupt:
+                except (KeyboardInterrupt, _StopRequested):
                     interrupted = True
                     self._interrupt(batch)
         finally:
@@ -152,8 +158,10 @@ class Runner:
         self._batch_size = len(batch)
         pending = {pool.submit(self._run_host, host, work) for host in batch}
         while pending:
-            # A short wait keeps the main thread responsive to Ctrl-C.
+            # A short wait keeps the main thread responsive to Ctrl-C and to stop().
             _, pending = cf.wait(pending, timeout=0.2)
+            if self._stop_requested.is_set():
+                raise _StopRequested
         if not self._aborted and batch and self._failed == len(batch) and self.serial:
             return f"every host of a batch of {len(batch)} failed: stopping before the next batch"
         return self._aborted
@@ -216,6 +224,10 @@ class Runner:
         return HostResult(host.name, status, steps, reason, slot.started, time.time())
 
     # -- stopping
+
+    def stop(self) -> None:
+        """Stop the run from any thread, as Ctrl-C does: nothing new starts, running hosts are cut."""
+        self._stop_requested.set()
 
     def _interrupt(self, batch: list[Host]) -> None:
         """Ctrl-C: start nothing new, cut running hosts' connections, report them as interrupted."""

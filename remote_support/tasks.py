@@ -199,8 +199,9 @@ def task_dirs() -> list[Path]:
     """Task directories: $REMOTE_SUPPORT_TASKS (':'-separated), ./tasks, and the shipped library."""
     dirs = [Path(p) for p in os.environ.get("REMOTE_SUPPORT_TASKS", "").split(":") if p]
     dirs.append(Path.cwd() / "tasks")
-    shipped = Path(__file__).resolve().parent.parent / "tasks"
-    dirs.append(shipped)
+    # the shipped library: package data in an installed wheel, the checkout's tasks/ in a development install
+    package = Path(__file__).resolve().parent
+    dirs += [package / "library" / "tasks", package.parent / "tasks"]
     return [d for d in dict.fromkeys(d.resolve() for d in dirs) if d.is_dir()]
 
 

@@ -220,6 +220,6 @@ def test_insecure_skips_winrm_certificate_checks_and_is_noted_in_the_journal(win
     refused = cli("exec", "all", "-i", str(inventory), "--", "hostname", env=env)
     assert refused.returncode == 4 and "certificate" in refused.stderr
     result = cli("exec", "all", "-i", str(inventory), "--insecure", "--json", "--", "hostname", env=env, check=0)
-    run_id = json.loads(result.stdout)["run_id"]
+    run_id = json.loads(result.stdout)["id"]
     shown = cli("runs", "show", run_id, env=env, check=0).stdout
     assert "--insecure" in shown

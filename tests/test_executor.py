@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 from remote_support.results import Status
 
 from task_support import lab_hosts, run_task, steps_of, write_task
@@ -220,3 +222,139 @@ def test_check_mode_true_always_simulates(lab, tmp_path):
         """)
     steps = steps_of(run_task(task, lab_hosts(lab, [55])))
     assert steps["simulated"].status is Status.SKIPPED and not os.path.exists(marker)
+
+
+# ---- Ansible's idioms for optional variables (issue 10 item 2)
+
+OPTIONAL_TASK = """\
+    params: [{name: greeting, type: str}]
+    vars: {suffix: "{{ tail | default('!') }}"}
+    steps:
+      - name: defaults
+        command: echo {{ greeting | default('hello') }} {{ who | d('world') }}{{ suffix }}
+      - name: guarded by when
+        command: echo proxy={{ proxy }}
+        when: proxy is defined
+      - name: guarded in the text
+        command: echo {{ 'proxy' if proxy is defined else 'direct' }}
+      - name: optional chdir
+        command: {cmd: pwd, chdir: "{{ workdir | default(omit) }}"}
+      - name: file
+        template: {src: app.conf.j2, dest: "/tmp/rs-exec-optional-{{ inventory_hostname }}.conf"}
+    """
+OPTIONAL_TEMPLATES = {"app.conf.j2": """\
+    listen {{ port | default(8080) }}
+    {% if proxy is defined %}
+    proxy {{ proxy }}
+    {% endif %}
+    owner {{ owner | mandatory('set owner with -e owner=NAME') }}
+    """}
+
+
+def test_optional_idioms_pass_the_early_check_and_unguarded_uses_do_not(tmp_path):
+    from remote_support.executor import TaskRun
+    from remote_support.inventory import Host
+    from remote_support.tasks import load_task
+
+    task = load_task(write_task(tmp_path, OPTIONAL_TASK, templates=OPTIONAL_TEMPLATES))
+    host = Host("h1", {"address": "127.0.0.1"}, groups=("all",))
+    message = TaskRun(task).undefined(host)
+    assert message and "'owner' (mandatory: set owner with -e owner=NAME)" in message
+    assert "app.conf.j2:5" in message
+    assert TaskRun(task, extra_vars={"owner": "me"}).undefined(host) is None
+    unguarded = load_task(write_task(tmp_path / "u", """\
+        steps:
+          - {name: a, command: "echo {{ x | default('a') }}"}
+          - name: b
+            command: echo {{ proxy }}
+            when: other is defined
+        """))
+    assert TaskRun(unguarded).undefined(host) == (f"undefined variable 'proxy' at {unguarded.path}:3: define it "
+                                                  f"in the inventory, as a parameter or with -e")
+
+
+def test_optional_idioms_run_as_in_ansible(lab, tmp_path):
+    task = write_task(tmp_path, OPTIONAL_TASK, templates=OPTIONAL_TEMPLATES)
+    hosts = lab_hosts(lab, [56])
+    steps = steps_of(run_task(task, hosts, extra_vars={"owner": "me"}))
+    assert steps["defaults"].stdout == "hello world!\n"
+    assert steps["guarded by when"].status is Status.SKIPPED
+    assert steps["guarded in the text"].stdout == "direct\n"
+    assert steps["optional chdir"].status is Status.CHANGED and steps["optional chdir"].stdout.strip() != "/tmp"
+    assert steps["optional chdir"].command == "pwd"  # chdir left out, not given an empty or placeholder value
+    assert steps["file"].status in (Status.CHANGED, Status.OK), steps["file"].reason
+    steps = steps_of(run_task(task, hosts, extra_vars={"owner": "me", "proxy": "p:3128", "workdir": "/tmp",
+                                                       "greeting": "hi", "tail": "?"}))
+    assert steps["defaults"].stdout == "hi world?\n"
+    assert steps["guarded by when"].stdout == "proxy=p:3128\n"
+    assert steps["guarded in the text"].stdout == "proxy\n"
+    assert steps["optional chdir"].stdout == "/tmp\n"
+
+
+# ---- typos in -e (issue 10 item 3): caught before anything runs
+
+TYPO_TASK = """\
+    params:
+      - {name: dns_name, type: str, default: example.org}
+      - {name: Port, type: int, default: 53}
+      - {name: retries_max, type: int, default: 3}
+      - {name: token, type: secret, required: true}
+    vars: {label: "{{ site | default('hq') }}"}
+    steps:
+      - name: look up
+        command: echo {{ dns_name }} {{ Port }} {{ retries_max }} {{ label }}
+        when: verbose is not defined or verbose
+      - {name: file, template: {src: t.j2, dest: /tmp/x}}
+    """
+
+
+@pytest.mark.parametrize(("name", "suggestion"), [
+    ("dnsname", "dns_name"),       # a separator missing
+    ("dns-name", "dns_name"),      # - for _
+    ("DNS_NAME", "dns_name"),      # case
+    ("dns_nmae", "dns_name"),      # two letters swapped
+    ("dns_names", "dns_name"),     # one letter more
+    ("port", "Port"),
+    ("retrys_max", "retries_max"),  # two edits in a long name
+    ("tokn", "token"),
+])
+def test_near_miss_of_a_parameter_is_an_error_with_the_suggestion(tmp_path, name, suggestion):
+    from remote_support.errors import TaskError
+    from remote_support.executor import TaskRun
+    from remote_support.tasks import load_task
+
+    task = load_task(write_task(tmp_path, TYPO_TASK, templates={"t.j2": "{{ owner_name | default('me') }}\n"}))
+    with pytest.raises(TaskError, match=rf"did you mean {suggestion}\?") as info:
+        # the secret is not given: the typo is reported before any prompt for it
+        TaskRun(task, extra_vars={name: "x"})
+    assert info.value.exit_code == 5 and str(task.path) in str(info.value) and f"-e {name}" in str(info.value)
+
+
+def test_unknown_names_that_are_no_near_miss_are_warnings_and_used_variables_are_fine(tmp_path, monkeypatch):
+    from remote_support.executor import TaskRun
+    from remote_support.tasks import load_task
+
+    monkeypatch.setenv("RS_TEST_TOKEN", "t0k3n")
+    task = load_task(write_task(tmp_path, TYPO_TASK, templates={"t.j2": "{{ owner_name | default('me') }}\n"}))
+    given = {"token": "env:RS_TEST_TOKEN", "site": "b2", "verbose": "1", "owner_name": "x",  # used by the task
+             "ntp_server": "10.0.0.1", "timezone": "UTC", "owner_nam": "y"}  # from a shared vars file
+    run = TaskRun(task, extra_vars=given)
+    assert len(run.warnings) == 3
+    assert run.warnings[0].startswith("-e ntp_server: task task neither declares nor uses a variable 'ntp_server'")
+    assert "timezone" in run.warnings[1] and "did you mean" not in run.warnings[1]
+    assert run.warnings[2].endswith("(did you mean owner_name?)")  # a near miss of a variable: a hint only
+    assert TaskRun(task, extra_vars={"token": "env:RS_TEST_TOKEN"}).warnings == []
+
+
+def test_cli_run_refuses_a_typo_before_anything_runs(tmp_path):
+    import subprocess
+    import sys
+
+    task = write_task(tmp_path, TYPO_TASK, templates={"t.j2": "x\n"})
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text("h1 ansible_host=127.0.0.1 ansible_port=9\n")
+    done = subprocess.run([sys.executable, "-m", "remote_support", "run", str(task), "-i", str(inventory),
+                           "-e", "dnsname=a.example", "-e", "token=env:NOPE", "--journal", str(tmp_path / "j.sqlite")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 5, done.stderr
+    assert "did you mean dns_name?" in done.stderr

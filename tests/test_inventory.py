@@ -6,13 +6,18 @@ Fixtures under tests/data/inventory/ were checked against ansible-core 2.19's ``
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
 
 from remote_support.errors import InventoryError, PatternError
-from remote_support.inventory import CONNECTION_TYPES, Inventory, load_inventory, split_pattern
+from remote_support.inventory import CONNECTION_TYPES, Inventory, PatternWarning, load_inventory, split_pattern
 from remote_support.secrets import SecretRef
 
 DATA = Path(__file__).parent / "data" / "inventory"
@@ -529,8 +534,8 @@ def names(hosts: list) -> list[str]:
     ("*", "web01 web02 web03 db01 db02 pc-01 pc-02 pc-03 pc-04 pc-05 2001:db8::1"),
     ("web", "web01 web02 web03"),
     ("db01", "db01"),
-    ("db,web", "web01 web02 web03 db01 db02"),  # inventory order, not pattern order
-    (" db , web01 ,db01", "web01 db01 db02"),  # no duplicates, spaces ignored
+    ("db,web", "db01 db02 web01 web02 web03"),  # pattern order, as Ansible's
+    (" db , web01 ,db01", "db01 db02 web01"),  # no duplicates, spaces ignored
     ("web:db", "web01 web02 web03 db01 db02"),
     ("web:&prod", "web01"),
     ("web:!prod", "web02 web03"),
@@ -551,6 +556,265 @@ def names(hosts: list) -> list[str]:
 ])
 def test_patterns(pinv: Inventory, pattern: str | None, expected: str) -> None:
     assert names(pinv.select(pattern)) == expected.split()
+
+
+# ---- ansible-core as the oracle: the same inventory, the same patterns, the same hosts in the same order
+
+ANSIBLE_BIN = Path(sys.executable).parent
+PATTERNS = DATA / "patterns"
+
+# Run in a child process so ansible's global state (Display, plugin loaders) stays out of the test process.
+_ORACLE = r"""
+import json, sys, warnings
+warnings.simplefilter("ignore")
+from ansible.errors import AnsibleError
+from ansible.inventory.manager import InventoryManager
+from ansible.parsing.dataloader import DataLoader
+from ansible.utils.display import Display
+Display().verbosity = -1
+sources, cases = json.load(sys.stdin)
+manager = InventoryManager(loader=DataLoader(), sources=sources)
+out = []
+for pattern, limit in cases:
+    try:
+        manager.subset(limit)
+        out.append([h.name for h in manager.get_hosts(pattern)])
+    except AnsibleError as exc:
+        out.append("error: " + str(exc).splitlines()[0])
+print(json.dumps(out))
+"""
+
+
+def ansible_env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(ANSIBLE_HOME=str(tmp / "ansible-home"), ANSIBLE_LOCAL_TEMP=str(tmp / "ansible-tmp"),
+               ANSIBLE_CONFIG=str(tmp / "no-ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    return env
+
+
+def ansible_hosts(sources: list[Path], cases: list[tuple[str, str | None]], tmp: Path) -> list:
+    """What ansible-core's InventoryManager.get_hosts (behind `ansible PATTERN --list-hosts`) answers."""
+    done = subprocess.run([sys.executable, "-c", _ORACLE], input=json.dumps([[str(s) for s in sources], cases]),
+                          capture_output=True, text=True, env=ansible_env(tmp), cwd=tmp, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def ours(inv: Inventory, pattern: str, limit: str | None = None) -> list[str] | str:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PatternWarning)
+            return names(inv.select(pattern, limit=limit))
+    except PatternError as exc:
+        return f"error: {exc}"
+
+
+#: (inventory file under tests/data/inventory/patterns, pattern, limit)
+ORACLE_CASES = [
+    ("hosts.ini", "all", None),
+    ("hosts.ini", "*", None),
+    ("hosts.ini", "prod", None),
+    ("hosts.ini", "dc", None),
+    ("hosts.ini", "ungrouped", None),
+    ("hosts.ini", "prod[0]", None),
+    ("hosts.ini", "prod[-1]", None),
+    ("hosts.ini", "prod[1:3]", None),
+    ("hosts.ini", "prod[2:]", None),
+    ("hosts.ini", "prod[0:0]", None),
+    ("hosts.ini", "prod[3:0]", None),  # Ansible's end 0 means a single index
+    ("hosts.ini", "dc[0:3]", None),
+    ("hosts.ini", "all[0]", None),
+    ("hosts.ini", "all[-1]", None),
+    ("hosts.ini", "all[1:2]", None),
+    ("hosts.ini", "web[0]", None),
+    ("hosts.ini", "web[-2]", None),
+    ("hosts.ini", "staging[1:]", None),
+    ("hosts.ini", "db,web", None),
+    ("hosts.ini", "web,db", None),
+    ("hosts.ini", "web:db", None),
+    ("hosts.ini", "staging:web", None),
+    ("hosts.ini", "prod:&web", None),
+    ("hosts.ini", "prod:!web", None),
+    ("hosts.ini", "dc:&staging:!pc-03", None),
+    ("hosts.ini", "&web", None),
+    ("hosts.ini", "!prod", None),
+    ("hosts.ini", "web0*", None),
+    ("hosts.ini", "web0*[0]", None),
+    ("hosts.ini", "*[2]", None),  # every group matches '*': repeats count, as in Ansible
+    ("hosts.ini", "p*", None),  # groups prod and proxy* hosts
+    ("hosts.ini", "p*[0:4]", None),
+    ("hosts.ini", "~(web|db)0[12]", None),
+    ("hosts.ini", "~^app", None),
+    ("hosts.ini", "pc-0[2-4]*", None),  # a glob: the brackets are a character class
+    ("hosts.ini", "lab[1-3]", None),  # the old dash subscript
+    ("hosts.ini", "app2,web03,loose1", None),
+    ("hosts.ini", "prod[1],staging[0]", None),
+    ("hosts.ini", "prod[0:1]:&web", None),
+    ("hosts.ini", "all", "web"),
+    ("hosts.ini", "all", "staging,db"),
+    ("hosts.ini", "web", "prod[1]"),
+    ("hosts.ini", "dc", "!db"),
+    ("hosts.ini", "staging", "lab:web"),
+    ("hosts.ini", "prod", "&edge"),
+    ("hosts.ini", "db,web", "~.*0[12]$"),
+    ("hosts.yml", "all", None),
+    ("hosts.yml", "europe", None),
+    ("hosts.yml", "france", None),
+    ("hosts.yml", "europe[0]", None),
+    ("hosts.yml", "europe[-1]", None),
+    ("hosts.yml", "europe[2:4]", None),
+    ("hosts.yml", "all[0]", None),
+    ("hosts.yml", "all[3:]", None),
+    ("hosts.yml", "webservers[1]", None),
+    ("hosts.yml", "webservers:&europe", None),
+    ("hosts.yml", "europe:!france", None),
+    ("hosts.yml", "databases,america", None),
+    ("hosts.yml", "america,databases", None),
+    ("hosts.yml", "fr-*", None),
+    ("hosts.yml", "*web*[1:2]", None),
+    ("hosts.yml", "ungrouped", None),
+    ("hosts.yml", "bastion,paris", None),
+    ("hosts.yml", "all", "france"),
+    ("hosts.yml", "webservers", "europe[0:2]"),
+]
+
+
+@pytest.fixture(scope="module")
+def oracle(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str, str | None], object]:
+    tmp = tmp_path_factory.mktemp("ansible")
+    answers: dict[tuple[str, str, str | None], object] = {}
+    for file in sorted({f for f, _, _ in ORACLE_CASES}):
+        cases = [(p, l) for f, p, l in ORACLE_CASES if f == file]
+        for (pattern, limit), hosts in zip(cases, ansible_hosts([PATTERNS / file], cases, tmp)):
+            answers[(file, pattern, limit)] = hosts
+    return answers
+
+
+@pytest.mark.parametrize(("file", "pattern", "limit"), ORACLE_CASES)
+def test_patterns_as_ansible(oracle: dict, file: str, pattern: str, limit: str | None) -> None:
+    expected = oracle[(file, pattern, limit)]
+    assert isinstance(expected, list) and expected, f"the table wants patterns ansible answers: {expected}"
+    assert ours(load(PATTERNS / file), pattern, limit) == expected
+
+
+def test_inventories_read_as_ansible_inventory_lists_them(tmp_path: Path) -> None:
+    """Groups and their direct hosts as `ansible-inventory --list` reports them, for both pattern inventories."""
+    for file in ("hosts.ini", "hosts.yml"):
+        done = subprocess.run([str(ANSIBLE_BIN / "ansible-inventory"), "-i", str(PATTERNS / file), "--list"],
+                              capture_output=True, text=True, env=ansible_env(tmp_path), cwd=tmp_path, timeout=120)
+        assert done.returncode == 0, done.stderr
+        listed = json.loads(done.stdout)
+        inv = load(PATTERNS / file)
+        listed_hosts = {h for name, body in listed.items() if name != "_meta" for h in body.get("hosts", [])}
+        assert listed_hosts == set(inv.hosts) and set(listed["_meta"]["hostvars"]) <= listed_hosts
+        for name, body in listed.items():
+            if name == "_meta":
+                continue
+            assert name in inv.groups, name
+            assert list(inv.groups[name].hosts) == body.get("hosts", []), name
+            assert sorted(inv.groups[name].children) == sorted(body.get("children", [])), name
+
+
+@pytest.mark.parametrize(("pattern", "limit"), [("dc[0:3]", None), ("prod[-1]", None), ("db,web", None),
+                                                 ("all", "staging")])
+def test_the_api_oracle_is_what_the_ansible_command_prints(tmp_path: Path, pattern: str, limit: str | None) -> None:
+    command = [str(ANSIBLE_BIN / "ansible"), pattern, "-i", str(PATTERNS / "hosts.ini"), "--list-hosts"]
+    done = subprocess.run(command + (["-l", limit] if limit else []), capture_output=True, text=True,
+                          env=ansible_env(tmp_path), cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    printed = [line.strip() for line in done.stdout.splitlines()[1:] if line.strip()]
+    assert printed == ansible_hosts([PATTERNS / "hosts.ini"], [(pattern, limit)], tmp_path)[0]
+    assert printed == ours(load(PATTERNS / "hosts.ini"), pattern, limit)
+
+
+@pytest.mark.parametrize("pattern", ["pc-0[2-4]", "web:&db", "empty", "prod:!dc", "edge[5]"])
+def test_patterns_ansible_answers_with_no_host_are_refused(tmp_path: Path, pattern: str) -> None:
+    """Ansible runs nothing (``pc-0[2-4]`` is ``pc-0`` with a subscript to it); we say so before anything runs."""
+    answer = ansible_hosts([PATTERNS / "hosts.ini"], [(pattern, None)], tmp_path)[0]
+    assert answer == [] or answer.startswith("error: No hosts matched the subscripted pattern")
+    assert ours(load(PATTERNS / "hosts.ini"), pattern).startswith("error: ")
+
+
+def test_dash_subscript_works_with_ansibles_warning(tmp_path: Path) -> None:
+    inv = load(PATTERNS / "hosts.ini")
+    with pytest.warns(PatternWarning, match=r"lab\[1-3\].*use \[x:y\] inclusive subscripts"):
+        assert names(inv.select("lab[1-3]")) == ["pc-02", "pc-03", "pc-04"]
+    done = subprocess.run([str(ANSIBLE_BIN / "ansible"), "lab[1-3]", "-i", str(PATTERNS / "hosts.ini"),
+                           "--list-hosts"], capture_output=True, text=True, env=ansible_env(tmp_path),
+                          cwd=tmp_path, timeout=120)
+    assert "Use [x:y] inclusive subscripts instead of [x-y]" in done.stderr + done.stdout
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PatternWarning)
+        inv.select("lab[1:3]")  # the colon form does not warn
+
+
+def test_limit_file_as_ansible_retry_file(tmp_path: Path) -> None:
+    retry = tmp_path / "site.retry"
+    retry.write_text("web02\napp1\n\n  db02  \n")  # what ansible-playbook writes: one host per line
+    inv = load(PATTERNS / "hosts.ini")
+    expected = ansible_hosts([PATTERNS / "hosts.ini"], [("all", f"@{retry}")], tmp_path)[0]
+    assert names(inv.select("all", limit=f"@{retry}")) == expected == ["web02", "app1", "db02"]  # all's order
+    assert names(inv.select(f"@{retry}")) == ["web02", "app1", "db02"]  # as an exec pattern: the file's order
+    assert names(inv.select(f"web,@{retry}")) == ["web03", "web01", "web02", "app1", "db02"]
+    assert names(inv.select("prod", limit=f"@{retry}")) == ["web02", "app1", "db02"]
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda d: d / "missing.retry", "not found"),
+    (lambda d: d, "is a directory"),
+    (lambda d: (d / "empty.retry").write_text("\n\n") and d / "empty.retry", "is empty"),
+])
+def test_bad_limit_files(tmp_path: Path, make, message: str) -> None:
+    path = make(tmp_path)
+    with pytest.raises(PatternError, match=message):
+        load(PATTERNS / "hosts.ini").select("all", limit=f"@{path}")
+
+
+KUBESPRAY_SAMPLE = """\
+# ## Configure 'ip' variable to bind kubernetes services on a
+# ## different ip than the default iface
+[all]
+# node1 ansible_host=95.54.0.12  # ip=10.3.0.1 etcd_member_name=etcd1
+# node2 ansible_host=95.54.0.13  # ip=10.3.0.2 etcd_member_name=etcd2
+
+# ## configure a bastion host if your nodes are not directly reachable
+# bastion ansible_host=x.x.x.x ansible_user=some_user
+
+[kube-controlplane]
+# node1
+
+[etcd]
+# node1
+
+[kube-node]
+# node2
+
+[calico-rr]
+
+[k8s-cluster:children]
+kube-controlplane
+kube-node
+calico-rr
+"""
+
+
+def test_all_hosts_commented_out_reads_as_zero_hosts_like_ansible(tmp_path: Path) -> None:
+    """kubespray's inventory/sample/inventory.ini: groups, no host. Ansible lists zero hosts; so do we, and
+    selecting hosts from it says why nothing can run."""
+    path = tmp_path / "inventory.ini"
+    path.write_text(KUBESPRAY_SAMPLE)
+    done = subprocess.run([str(ANSIBLE_BIN / "ansible-inventory"), "-i", str(path), "--list"], capture_output=True,
+                          text=True, env=ansible_env(tmp_path), cwd=tmp_path, timeout=120)
+    listed = json.loads(done.stdout)
+    assert listed["_meta"]["hostvars"] == {}
+    assert ansible_hosts([path], [("all", None)], tmp_path) == [[]]
+    inv = load(path)
+    assert inv.hosts == {}
+    assert {"kube-controlplane", "etcd", "kube-node", "calico-rr", "k8s-cluster"} <= set(inv.groups)
+    assert set(listed["k8s-cluster"]["children"]) == set(inv.groups["k8s-cluster"].children)
+    with pytest.raises(PatternError, match="defines no host .every host line is absent or commented out.") as info:
+        inv.select("all")
+    assert str(path) in str(info.value)
 
 
 def test_split_pattern_keeps_ranges_together() -> None:
@@ -615,7 +879,10 @@ def test_no_paths() -> None:
 def test_empty_inventory(tmp_path: Path, text: str) -> None:
     path = tmp_path / ("hosts.yml" if ":" in text or not text else "hosts.ini")
     path.write_text(text)
-    err = load_error(path)
+    inv = load(path)  # zero hosts, as Ansible reads it; selecting from it is the error
+    with pytest.raises(PatternError) as info:
+        inv.select(None)
+    err = info.value
     assert str(path) in str(err) and "defines no host" in str(err) and "add hosts" in str(err)
 
 
@@ -853,3 +1120,30 @@ def test_vars_file_that_is_not_a_mapping(tmp_path: Path) -> None:
     err = load_error(tmp_path / "hosts.ini")
     assert_at(err, tmp_path / "group_vars" / "all.yml", 1)
     assert "mapping of variable names" in str(err)
+
+
+def test_cli_says_why_nothing_runs_on_a_commented_out_inventory_and_reads_retry_files(tmp_path: Path) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "remote_support", *args], capture_output=True, text=True,
+                              timeout=120, cwd=ROOT, env={**os.environ, "REMOTE_SUPPORT_JOURNAL": str(tmp_path / "j")})
+
+    sample = tmp_path / "inventory.ini"
+    sample.write_text(KUBESPRAY_SAMPLE)
+    done = cli("exec", "all", "-i", str(sample), "--", "true")
+    assert done.returncode == 5 and "defines no host (every host line is absent or commented out)" in done.stderr
+    retry = tmp_path / "site.retry"
+    retry.write_text("proxy1\nweb01\n")
+    done = cli("inventory", "list", "-i", str(PATTERNS / "hosts.ini"), "-l", f"@{retry}", "--json")
+    assert done.returncode == 0, done.stderr
+    assert "proxy1" in done.stdout and "web01" in done.stdout and "web02" not in done.stdout
+    done = cli("inventory", "list", "-i", str(PATTERNS / "hosts.ini"), "-l", "lab[0-1]")
+    assert done.returncode == 0 and "warning: pattern term 'lab[0-1]': use [x:y]" in done.stderr
+
+
+@pytest.mark.parametrize("pattern", ["all", "all[0]", "all[-1]", "all[5:9]", "ungrouped", "web*", "*web*[0:3]",
+                                     "europe,prod", "prod:europe:&webservers", "~^(fr|db)"])
+def test_two_sources_merged_as_ansible(tmp_path: Path, pattern: str) -> None:
+    sources = [PATTERNS / "hosts.yml", PATTERNS / "hosts.ini"]
+    [expected] = ansible_hosts(sources, [(pattern, None)], tmp_path)
+    assert isinstance(expected, list) and expected
+    assert ours(load(*sources), pattern) == expected

@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from journal_support import REPO, journal, journal_url, postgres_server  # noqa: F401 (fixtures)
+from remote_support.handover import escalate
 from remote_support import journal as jmod
 from remote_support.journal import (OUTPUT_LIMIT, SCHEMA_VERSION, Journal, JournalError, UnknownRunError)
 from remote_support.results import HostResult, RunResult, Status, StepResult
@@ -243,7 +244,7 @@ def test_records_and_reads_a_run_with_hosts_and_steps(journal):
     assert web1.steps[1].data == {"path": "/etc/nginx.conf"} and web1.steps[1].command is None
     assert web1.steps[2].ignored and web1.steps[2].stderr == "bad config"
     assert (web2.status, web2.reason, web2.steps[0].reason) == ("failed", "step failed", "exit code 1")
-    assert (db1.status, db1.reason, db1.steps) == ("unreachable", "connection refused (port 22)", [])
+    assert (db1.status, db1.reason, db1.steps) == ("unreachable", "connection refused (port 22)", ())
     assert journal.failed_hosts(run_id) == ["web2", "db1"]
     assert journal.get_step(run_id, "web1", 3).stderr == "bad config"
     with pytest.raises(JournalError, match="has no step 4 on web1"):
@@ -335,7 +336,7 @@ def test_secrets_never_reach_any_column(journal, journal_url, tmp_path, monkeypa
         facts={"env": {"API_TOKEN": "ft-77777"}, "motd": loud})
     journal.add_note(run_id, f"tried {vault} and {token}", author="bob")
     journal.finish_run(run_id, RunResult(hosts=()))
-    bundle = journal.escalate(run_id, "L3", f"please look, key {token}", files=[], out=tmp_path)
+    bundle = escalate(journal, run_id, "L3", f"please look, key {token}", files=[], out=tmp_path)
 
     stored = _every_text_in_the_journal(journal_url)
     for secret in (vault, token, "db-pw-55102", "sk-88812", "ak-55555", "ft-77777"):
@@ -475,7 +476,7 @@ def test_notes_and_escalation_bundle(journal, tmp_path):
     assert (note.author, note.kind) == ("bob", "note")
     log = tmp_path / "nginx-error.log"
     log.write_text("2026/11/24 [emerg] bind() failed\n")
-    bundle = journal.escalate(run_id, "L3", "needs a config review", files=[log], out=tmp_path / "out")
+    bundle = escalate(journal, run_id, "L3", "needs a config review", files=[log], out=tmp_path / "out")
     assert bundle.parent == tmp_path / "out" and bundle.name.startswith(f"{run_id}-L3-")
     assert bundle.stat().st_mode & 0o777 == 0o600
     with zipfile.ZipFile(bundle) as z:
@@ -492,7 +493,7 @@ def test_notes_and_escalation_bundle(journal, tmp_path):
         ("note", "bob", None), ("escalation", jmod.os_user(), "L3")]
     assert run.notes[1].bundle == str(bundle)
     with pytest.raises(JournalError, match="no such file"):
-        journal.escalate(run_id, "L3", "x", files=[tmp_path / "missing.log"])
+        escalate(journal, run_id, "L3", "x", files=[tmp_path / "missing.log"])
 
 
 # -- interruption, recovery, resume, retry
@@ -627,7 +628,7 @@ def test_a_killed_writer_loses_no_recorded_host(journal_url):
         if h.status == "ok":  # committed whole, or not at all
             assert [s.stdout for s in h.steps] == [f"{h.host} {i}\n" * 20 for i in range(3)]
         else:
-            assert (h.status, h.steps) == ("interrupted", [])
+            assert (h.status, h.steps) == ("interrupted", ())
     assert 30 <= sum(h.status == "ok" for h in run.hosts) < 200
 
 
@@ -706,7 +707,7 @@ def test_migrates_a_version_2_journal_to_config_backups(journal_url):
         jmod.MIGRATIONS[1](conn)
     engine.dispose()
     with Journal.open(journal_url) as journal:
-        assert journal.version() == SCHEMA_VERSION == 3
+        assert journal.version() == SCHEMA_VERSION == 4
         run_id = start(journal, hosts=["sw-1"])
         journal.record_host(run_id, host("sw-1", Status.OK, [backup_step("hostname sw-1\n")]))
         assert [v.version for v in journal.config_versions("sw-1")] == [1]

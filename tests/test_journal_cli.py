@@ -66,7 +66,7 @@ def test_report_note_and_escalation_bundle(lab, journal_env, tmp_path):
     name = lab.status()[61].name
     result = cli("exec", name, "-i", str(lab.inventory_path), "--json", "--", "echo '<script>x</script>'; exit 3",
                  env=env, check=2)
-    run_id = json.loads(result.stdout)["run_id"]
+    run_id = json.loads(result.stdout)["id"]
     cli("runs", "note", run_id, "called the user back", env=env, check=0)
     html = tmp_path / "report.html"
     cli("report", run_id, "-o", str(html), env=env, check=0)
@@ -116,7 +116,16 @@ def test_sigkill_mid_run_then_resume_finishes_the_rest_without_running_any_host_
     ran_before = {p.name for p in marks.iterdir()}
     assert finished and finished <= ran_before  # every host the journal calls finished really ran
     assert len(finished) < 100
-    cli("runs", "resume", run.id, env=env, check=0)
+    in_flight = set(journal.in_flight(run.id))
+    assert in_flight and not in_flight & finished  # the kill came while some commands ran
+    # by default a resume runs the hosts that never started, and names the in-flight ones it leaves alone
+    resumed = cli("runs", "resume", run.id, env=env, check=99)
+    assert "not run again: " in resumed.stderr and all(h in resumed.stderr for h in in_flight)
+    record = Journal.open(str(path)).get_run(run.id)
+    assert {h.host for h in record.hosts if h.status != "ok"} == in_flight
+    counts = {p.name: len(p.read_text().splitlines()) for p in marks.iterdir()}
+    assert all(counts.get(h, 0) <= 1 for h in in_flight)  # not run a second time
+    cli("runs", "resume", run.id, "--include-in-flight", env=env, check=0)
     record = Journal.open(str(path)).get_run(run.id)
     assert record.status == "ok" and len(record.hosts) == 100
     assert all(h.status == "ok" for h in record.hosts)
@@ -133,7 +142,7 @@ def test_retry_reruns_only_failed_hosts_as_a_linked_run(lab, journal_env, shared
     pattern = ",".join(e.name for e in entries)
     command = f"test $(uname -n) != {bad} || test -e {flag}"
     first = json.loads(cli("exec", pattern, "-i", str(lab.inventory_path), "--json", "--", command, env=env,
-                           check=2).stdout)["run_id"]
+                           check=2).stdout)["id"]
     flag.touch()
     cli("runs", "retry", first, env=env, check=0)
     runs = Journal.open(str(path)).list_runs(limit=5)

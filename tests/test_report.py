@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+import re
 import time
+from datetime import datetime, timedelta
+from pathlib import Path
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
 import pytest
+from lxml import etree
 
 from journal_support import journal, journal_url, postgres_server  # noqa: F401 (fixtures)
-from remote_support.report import render_html, render_json, render_junit
+from remote_support.report import JSON_FORMAT_VERSION, HOST_STATUSES, render_html, render_json, render_junit
 from remote_support.results import HostResult, RunResult, Status, StepResult
 from remote_support.secrets import MASK, MASKED
 
 SECRET = "Report-s3cret-6620"
+XSD = Path(__file__).parent / "data" / "junit" / "junit-10.xsd"  # Jenkins xunit-plugin's; see its README
 XSS = "<script>alert('pwned')</script>"
 DIFF = "--- a/etc/motd\n+++ b/etc/motd\n@@ -1,2 +1,2 @@\n welcome\n-old line\n+new line & <b>\n"
 
@@ -116,8 +121,9 @@ def test_junit_counts_match_the_statuses(recorded):
     assert [(c.get("classname"), c.find("error").get("type")) for c in errors] == [("db1", "unreachable")]
     assert [c.get("classname") for c in skipped] == ["web2", "mail1", "late1"]
     for element in (root, suite):
-        assert (element.get("tests"), element.get("failures"), element.get("errors"), element.get("skipped")) == (
-            str(len(cases)), "1", "1", "3")
+        assert (element.get("tests"), element.get("failures"), element.get("errors")) == (str(len(cases)), "1", "1")
+    assert suite.get("skipped") == "3" and root.get("skipped") is None  # junit-10.xsd refuses it on testsuites
+    assert suite.get("name") == "motd & <update>" and suite.get("id") == recorded.id
     assert failures[0].find("failure").get("message") == "exit code 2"
     assert XSS in failures[0].find("system-out").text
     assert SECRET not in ET.tostring(root, encoding="unicode")
@@ -129,9 +135,90 @@ def test_junit_counts_match_the_statuses(recorded):
 def test_json_round_trips(recorded):
     text = render_json(recorded)
     data = json.loads(text)
-    assert data == json.loads(json.dumps(recorded.to_dict()))
+    expected = json.loads(json.dumps(recorded.to_dict()))
+    assert data["format_version"] == JSON_FORMAT_VERSION == 1
+    assert data["summary"] == {"ok": 0, "changed": 1, "failed": 1, "unreachable": 1, "skipped": 2,
+                               "interrupted": 0, "pending": 0}
+    assert data == expected
     assert data["id"] == recorded.id and data["params"]["api_token"] == MASKED
     assert [h["status"] for h in data["hosts"]] == ["changed", "failed", "unreachable", "skipped", "skipped"]
     assert data["hosts"][1]["steps"][1]["stdout"].startswith(XSS)
-    assert data["counts"] == {"changed": 1, "failed": 1, "unreachable": 1, "skipped": 2}
     assert SECRET not in text
+
+
+# ------------------------------------------------------------------------- JUnit against junit-10.xsd
+
+@pytest.fixture(scope="module")
+def junit_schema():
+    return etree.XMLSchema(etree.parse(str(XSD)))
+
+
+def _validate(schema, text: str) -> None:
+    document = etree.fromstring(text.encode())
+    if not schema.validate(document):
+        raise AssertionError("\n".join(str(e) for e in schema.error_log))
+
+
+def test_junit_is_valid_against_jenkins_junit_10_xsd(recorded, junit_schema):
+    _validate(junit_schema, render_junit(recorded))
+
+
+def test_the_schema_refuses_what_the_old_report_wrote(recorded, junit_schema):
+    """The check can fail: ``skipped`` on testsuites (the old report) and a time with a unit are refused."""
+    root = etree.fromstring(render_junit(recorded).encode())
+    root.set("skipped", "3")
+    assert not junit_schema.validate(root)
+    assert "skipped" in str(junit_schema.error_log)
+    root = etree.fromstring(render_junit(recorded).encode())
+    root.find("testsuite").set("time", "1.5s")
+    assert not junit_schema.validate(root)
+
+
+def test_exec_run_suite_is_named_by_a_short_command_and_valid(journal, junit_schema):
+    command = "for i in 1 2 3; do echo $i; done; " + "x" * 100 + "\nsecond line"
+    run_id = journal.start_run(kind="exec", name=command, command=command, params={}, inventory=["inv"],
+                               pattern="all", check=False, diff=False, ticket=None, operator=None,
+                               hosts=["h1", "h2"], tool_version="0.1.0")
+    now = time.time()
+    journal.record_host(run_id, HostResult("h1", Status.CHANGED, (
+        StepResult("command", Status.CHANGED, command=command, rc=0, stdout="1\n2\n3\n"),), "", now, now))
+    journal.record_host(run_id, HostResult("h2", Status.FAILED, (
+        StepResult("command", Status.FAILED, command=command, rc=1, stderr="boom\x1b[0m", reason="exit code 1"),),
+        "", now, now))
+    journal.finish_run(run_id, RunResult(hosts=()))
+    record = journal.get_run(run_id)
+    text = render_junit(record)
+    _validate(junit_schema, text)
+    suite = etree.fromstring(text.encode()).find("testsuite")
+    assert suite.get("name").startswith("exec: for i in 1 2 3; do echo $i; done; xxx")
+    assert len(suite.get("name")) == len("exec: ") + 60 and suite.get("name").endswith("\u2026")
+    assert suite.get("id") == run_id
+
+
+def test_junit_of_a_run_still_pending_is_valid(journal, junit_schema):
+    run_id = journal.start_run(kind="task", name="diagnose", command="/tasks/diagnose.yml", params={},
+                               inventory=["inv"], pattern="all", check=True, diff=False, ticket="T-1",
+                               operator="op", hosts=["p1"], tool_version="0.1.0")
+    text = render_junit(journal.get_run(run_id))
+    _validate(junit_schema, text)
+    suite = etree.fromstring(text.encode()).find("testsuite")
+    assert suite.get("name") == "diagnose" and suite.get("skipped") == "1"
+
+
+def test_junit_timestamp_carries_its_zone(recorded):
+    suite = ET.fromstring(render_junit(recorded)).find("testsuite")
+    stamp = suite.get("timestamp")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", stamp), stamp
+    parsed = datetime.fromisoformat(stamp)
+    assert parsed.utcoffset() == timedelta(0)
+    assert abs((parsed - recorded.started_at).total_seconds()) < 1
+
+
+def test_json_counts_every_status_even_when_none(journal):
+    run_id = journal.start_run(kind="exec", name="uptime", command="uptime", params={}, inventory=["inv"],
+                               pattern="all", check=False, diff=False, ticket=None, operator=None,
+                               hosts=["a"], tool_version="0.1.0")
+    data = json.loads(render_json(journal.get_run(run_id)))
+    assert data["format_version"] == JSON_FORMAT_VERSION
+    assert list(data["summary"]) == list(HOST_STATUSES)
+    assert data["summary"]["pending"] == 1 and sum(data["summary"].values()) == 1

@@ -8,7 +8,8 @@ import time
 
 from remote_support.connections.base import ConnectOptions
 from remote_support.inventory import Host
-from remote_support.results import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, StepResult, Status
+from remote_support.results import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, Status
+from remote_support.api import command_work
 from remote_support.runner import Runner, batches, parse_serial
 
 import pytest
@@ -30,7 +31,7 @@ def dead_host(name: str = "dead-001") -> Host:
 
 def command(text: str):
     def work(connection):
-        return [StepResult.from_command("command", connection.run(text, timeout=30))]
+        return command_work(text, timeout=30, become=False)(connection)
     return work
 
 
@@ -122,7 +123,7 @@ def test_an_internal_error_on_one_host_is_recorded_not_raised(lab):
     def work(connection):
         if connection.host.name == lab.status()[0].name:
             raise ValueError("boom")
-        return [StepResult.from_command("c", connection.run("true"))]
+        return command_work("true", timeout=None, become=False)(connection)
     run = Runner(ConnectOptions()).run(lab_hosts(lab, 2), work)
     assert run.hosts[0].status is Status.FAILED and "internal error: ValueError: boom" in run.hosts[0].reason
     assert run.hosts[1].status is Status.OK

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import BecomeError, CommandTimeout, ConnectError
+from ..errors import BecomeError, CommandTimeout, HostError
 from ..results import CommandResult
 from ..secrets import MASK
 from .base import Connection
@@ -38,10 +38,10 @@ class LocalConnection(Connection):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             out, err = proc.communicate()
-            error = CommandTimeout(self.host.name, f"command timed out after {limit:g}s and was stopped")
-            error.result = CommandResult(command, MASK(out.decode("utf-8", "replace")),
-                                         MASK(err.decode("utf-8", "replace")), None, time.monotonic() - started)
-            raise error from None
+            raise CommandTimeout(self.host.name, f"command timed out after {limit:g}s and was stopped",
+                                 partial=CommandResult(command, MASK(out.decode("utf-8", "replace")),
+                                                       MASK(err.decode("utf-8", "replace")), None,
+                                                       time.monotonic() - started)) from None
         return CommandResult(command, MASK(out.decode("utf-8", "replace")), MASK(err.decode("utf-8", "replace")),
                              proc.returncode, time.monotonic() - started)
 
@@ -72,13 +72,13 @@ class LocalConnection(Connection):
             if mode is not None:
                 os.chmod(remote_path, mode)
         except OSError as exc:
-            raise ConnectError(self.host.name, f"cannot write {remote_path}: {exc.strerror}") from None
+            raise HostError(self.host.name, f"cannot write {remote_path}: {exc.strerror}") from None
 
     def get(self, remote_path: str) -> bytes:
         try:
             return Path(remote_path).read_bytes()
         except OSError as exc:
-            raise ConnectError(self.host.name, f"cannot read {remote_path}: {exc.strerror}") from None
+            raise HostError(self.host.name, f"cannot read {remote_path}: {exc.strerror}") from None
 
 
 

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, BinaryIO, Sequence
 
 import paramiko
 
-from ..errors import AuthError, CommandTimeout, ConnectError, HostKeyError, UnreachableError, UsageError
+from ..errors import (AuthError, CommandTimeout, ConnectError, HostError, HostKeyError, NotSupportedError,
+                      UnreachableError, UsageError)
 from ..results import CommandResult
 from ..secrets import MASK
 from .base import Connection, ConnectOptions
@@ -80,12 +81,6 @@ class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
                                f"verify {_fingerprint(key)} and re-run with --accept-new-host-keys, "
                                "or add it to known_hosts")
         _record_host_key(self.settings, key)
-
-
-class NotSupportedError(ConnectError):
-    """An operation network devices do not have (file transfer, stdin)."""
-
-    unreachable = False
 
 
 class NetworkConnection(Connection):
@@ -231,9 +226,9 @@ class NetworkConnection(Connection):
                 output = action(session, limit)
             except ReadTimeout:
                 log = self._take_log()
-                error = CommandTimeout(self.host.name, f"{label!r}: no prompt within {limit:g}s")
-                error.result = NetworkCommandResult(label, MASK(log), "", None, time.monotonic() - started, log)
-                raise error from None
+                raise CommandTimeout(self.host.name, f"{label!r}: no prompt within {limit:g}s",
+                                     partial=NetworkCommandResult(label, MASK(log), "", None,
+                                                                  time.monotonic() - started, log)) from None
             except (OSError, EOFError, paramiko.SSHException) as exc:
                 raise UnreachableError(self.host.name, f"unreachable: connection lost during {label!r}: "
                                        f"{exc or type(exc).__name__}") from None
@@ -290,7 +285,7 @@ class NetworkConnection(Connection):
     def get_config(self, *, timeout: float | None = None) -> str:
         result = self.run("show running-config", timeout=timeout)
         if result.rc:
-            raise ConnectError(self.host.name, f"show running-config failed: {result.stderr}", "")
+            raise HostError(self.host.name, f"show running-config failed: {result.stderr}", "")
         return result.stdout
 
     # -- files

@@ -10,6 +10,7 @@ import os
 import select
 import shlex
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -19,11 +20,14 @@ from typing import TYPE_CHECKING, BinaryIO, Iterable
 
 import paramiko
 
-from ..errors import (AuthError, BecomeError, CommandTimeout, ConnectError, HostKeyError, KeyFileError,
+from ..errors import (AuthError, BecomeError, CommandTimeout, ConnectError, ConnectionLost, HostError, HostKeyError, KeyFileError,
                       UnreachableError)
 from ..results import CommandResult
 from ..secrets import MASK
+from . import ssh_config
 from .base import Connection, ConnectOptions, data_dir
+from .known_hosts import CERT_SUFFIX, KnownHostsCache, KnownKey, check_host_key
+from .ssh_config import JumpHost
 
 if TYPE_CHECKING:
     from ..inventory import Host
@@ -31,62 +35,12 @@ if TYPE_CHECKING:
 DEFAULT_IDENTITIES = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
 BECOME_METHODS = ("sudo",)
 _CHUNK = 65536
+MAX_JUMPS = 16  # a ProxyJump chain longer than this is a loop in ssh_config
 
 
 # ---------------------------------------------------------------- shared, process-wide caches
 
-class _FileCache:
-    """Parsed files shared by all threads, re-read when the file changes."""
-
-    def __init__(self, parse):
-        self._parse = parse
-        self._items: dict[str, tuple[float, object]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, path: str):
-        try:
-            mtime = os.stat(path).st_mtime
-        except OSError:
-            return None
-        with self._lock:
-            cached = self._items.get(path)
-            if cached and cached[0] == mtime:
-                return cached[1]
-            value = self._parse(path)
-            self._items[path] = (mtime, value)
-            return value
-
-
-class _KnownHostsFile:
-    """One known_hosts file, indexed by host name once (HostKeys.lookup scans every line per call)."""
-
-    def __init__(self, path: str):
-        keys = paramiko.HostKeys()
-        try:
-            keys.load(path)
-        except (OSError, paramiko.SSHException):
-            # paramiko skips bad lines itself; an unreadable file simply contributes nothing
-            pass
-        self.plain: dict[str, dict[str, paramiko.PKey]] = {}
-        self.hashed: list = []
-        for entry in keys._entries:
-            for name in entry.hostnames:
-                if name.startswith("|1|"):
-                    self.hashed.append(entry)
-                else:
-                    self.plain.setdefault(name, {}).setdefault(entry.key.get_name(), entry.key)
-
-    def lookup(self, name: str) -> dict[str, paramiko.PKey]:
-        found = dict(self.plain.get(name, {}))
-        for entry in self.hashed:
-            for hashed in entry.hostnames:
-                if hashed.startswith("|1|") and paramiko.HostKeys.hash_host(name, hashed) == hashed:
-                    found.setdefault(entry.key.get_name(), entry.key)
-        return found
-
-
-_known_hosts = _FileCache(_KnownHostsFile)
-_ssh_configs = _FileCache(paramiko.SSHConfig.from_path)
+_known_hosts = KnownHostsCache()
 _keys: dict[tuple[str, str | None], paramiko.PKey] = {}
 _keys_lock = threading.Lock()
 _accept_lock = threading.Lock()
@@ -158,7 +112,7 @@ _KEY_ALGORITHMS = {
 
 @dataclass(frozen=True)
 class SSHSettings:
-    """Where and how to connect, after inventory, ~/.ssh/config and defaults are combined."""
+    """Where and how to connect, after inventory, ssh_config and defaults are combined."""
 
     name: str
     address: str
@@ -167,38 +121,61 @@ class SSHSettings:
     key_files: tuple[str, ...]
     explicit_key: bool  # key_files[0] came from the inventory: failing to load it is an error
     password: str | None
-    proxy_jump: str | None
+    proxy_jump: JumpHost | None
     known_hosts: tuple[str, ...]
     connect_timeout: float
     keepalive: int
+    proxy_command: str | None = None  # expanded, run with $SHELL -c as ssh runs it
+    host_key_alias: str | None = None
+    config_name: str = ""  # the name ssh_config was read for (ssh's %n)
 
     @property
     def host_key_names(self) -> list[str]:
+        if self.host_key_alias:
+            return [self.host_key_alias]  # as ssh: the alias alone, no [alias]:port
+        names = [self.address, self.name]
         if self.port == 22:
-            return [self.address, self.name]
-        return [f"[{self.address}]:{self.port}", f"[{self.name}]:{self.port}"]
+            return names
+        return [f"[{n}]:{self.port}" for n in names]
+
+    @property
+    def principal_names(self) -> list[str]:
+        """The names a host certificate must list (ssh: the host name or HostKeyAlias)."""
+        if self.host_key_alias:
+            return [self.host_key_alias]
+        return list(dict.fromkeys([self.address.lower(), self.name.lower()]))
+
+
+def ssh_config_preset(host: "Host") -> list[tuple[str, str]]:
+    """The inventory's settings as ``ssh -o`` options: they win over ssh_config, as Ansible passes them."""
+    preset: list[tuple[str, str]] = []
+    if host.user:  # quoted: a user name may hold a blank ("john doe" on a Windows OpenSSH server)
+        preset.append(("inventory variable user", f'User="{host.user}"' if " " in host.user else f"User={host.user}"))
+    if host.port:
+        preset.append(("inventory variable port", f"Port={host.port}"))
+    if host.get("proxy_command"):
+        preset.append(("inventory variable proxy_command", f"ProxyCommand={host.get('proxy_command')}"))
+    if host.get("proxy_jump"):
+        preset.append(("inventory variable proxy_jump", f"ProxyJump={host.get('proxy_jump')}"))
+    return preset
 
 
 def resolve_settings(host: "Host", options: ConnectOptions) -> SSHSettings:
-    """Inventory variables win over ~/.ssh/config, which wins over the defaults, as in Ansible."""
+    """Inventory variables win over ssh_config (read as OpenSSH reads it), which wins over the defaults."""
     explicit_address = host.get("address")
-    lookup_name = str(explicit_address or host.name)
-    config_path = options.ssh_config or os.path.expanduser("~/.ssh/config")
-    config = _ssh_configs.get(config_path)
-    cfg = config.lookup(lookup_name) if config is not None else {}
+    lookup_name = str(explicit_address or host.name)  # as Ansible runs `ssh ansible_host`
+    cfg = ssh_config.resolve(lookup_name, config=options.ssh_config, preset=ssh_config_preset(host))
 
-    address = str(explicit_address or cfg.get("hostname") or host.name)
-    port = host.port or int(cfg.get("port", 22))
-    user = host.user or cfg.get("user") or _local_user()
-
+    address = str(explicit_address) if explicit_address else cfg.hostname
     key_files: list[str] = []
     explicit = host.get("private_key_file")
     if explicit:
         key_files.append(os.path.expanduser(str(explicit)))
-    key_files += [os.path.expanduser(p) for p in cfg.get("identityfile", [])]
+    if cfg.identities_explicit:
+        key_files += cfg.identity_files_expanded
 
     known = [os.path.expanduser("~/.ssh/known_hosts"), str(tool_known_hosts())]
-    known += [os.path.expanduser(p) for p in cfg.get("userknownhostsfile", "").split()]
+    known += cfg.user_known_hosts_files + cfg.global_known_hosts_files
     if host.get("known_hosts_file"):
         known.append(os.path.expanduser(str(host.get("known_hosts_file"))))
     known += list(options.known_hosts)
@@ -206,17 +183,14 @@ def resolve_settings(host: "Host", options: ConnectOptions) -> SSHSettings:
     password = host.secret("password")
     if password:
         MASK.add(str(password))
-    proxy_jump = host.get("proxy_jump") or cfg.get("proxyjump")
-    if proxy_jump in ("none", ""):
-        proxy_jump = None
-    connect_timeout = float(host.get("connect_timeout") or cfg.get("connecttimeout") or options.connect_timeout)
-    keepalive = int(cfg.get("serveraliveinterval") or options.keepalive)
-    return SSHSettings(name=host.name, address=address, port=int(port), user=str(user),
+    connect_timeout = float(host.get("connect_timeout") or cfg.connect_timeout or options.connect_timeout)
+    keepalive = int(cfg.server_alive_interval or options.keepalive)
+    return SSHSettings(name=host.name, address=address, port=cfg.port, user=cfg.user,
                        key_files=tuple(dict.fromkeys(key_files)), explicit_key=bool(explicit),
-                       password=str(password) if password else None,
-                       proxy_jump=str(proxy_jump) if proxy_jump else None,
+                       password=str(password) if password else None, proxy_jump=cfg.proxy_jump,
                        known_hosts=tuple(dict.fromkeys(known)), connect_timeout=connect_timeout,
-                       keepalive=keepalive)
+                       keepalive=keepalive, proxy_command=cfg.expanded_proxy_command(),
+                       host_key_alias=cfg.host_key_alias, config_name=lookup_name)
 
 
 def _local_user() -> str:
@@ -231,8 +205,9 @@ def _local_user() -> str:
 class SSHConnection(Connection):
     """A host reached over SSH with paramiko."""
 
-    def __init__(self, host: "Host", options: ConnectOptions):
+    def __init__(self, host: "Host", options: ConnectOptions, *, _hops: int = 0):
         super().__init__(host, options)
+        self._hops = _hops  # bastions between us and this host, to stop a ProxyJump loop
         self.settings: SSHSettings | None = None
         self._transport: paramiko.Transport | None = None
         self._sftp: paramiko.SFTPClient | None = None
@@ -246,7 +221,7 @@ class SSHConnection(Connection):
         self.settings = s = resolve_settings(self.host, self.options)
         sock = self._socket(s)
         try:
-            transport = paramiko.Transport(sock)
+            transport = _Transport(sock)
             self._transport = transport
             known = self._known_keys(s)
             self._prefer_known_key_types(transport, known)
@@ -256,6 +231,10 @@ class SSHConnection(Connection):
                 if not transport.initial_kex_done:  # start_client returns quietly on its timeout
                     raise paramiko.SSHException(f"no answer within {s.connect_timeout:g}s")
             except (paramiko.SSHException, EOFError, OSError) as exc:
+                if isinstance(sock, _ShellProxy):
+                    raise UnreachableError(self.host.name, f"unreachable: SSH handshake through ProxyCommand "
+                                           f"failed: {exc or type(exc).__name__}",
+                                           f"`{s.proxy_command}` said: {sock.error_text() or 'nothing'}") from None
                 raise UnreachableError(self.host.name, f"unreachable: SSH handshake with {s.address}:{s.port} "
                                        f"failed: {exc or type(exc).__name__}",
                                        "is an SSH server listening there?") from None
@@ -287,6 +266,8 @@ class SSHConnection(Connection):
     def _socket(self, s: SSHSettings):
         if s.proxy_jump:
             return self._jump_channel(s)
+        if s.proxy_command:
+            return self._proxy_command(s)
         try:
             sock = socket.create_connection((s.address, s.port), timeout=s.connect_timeout)
         except socket.timeout:
@@ -304,80 +285,107 @@ class SSHConnection(Connection):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
 
+    def _proxy_command(self, s: SSHSettings):
+        """ProxyCommand as ssh runs it: ``$SHELL -c "exec COMMAND"``, talking SSH on its stdin/stdout."""
+        try:
+            return _ShellProxy(s.proxy_command)
+        except OSError as exc:
+            raise UnreachableError(self.host.name, f"unreachable: ProxyCommand could not start: {exc}",
+                                   f"check ProxyCommand ({s.proxy_command})") from None
+
     def _jump_channel(self, s: SSHSettings):
-        """A direct-tcpip channel through the bastion(s); the last hop of a comma list is nearest."""
-        *earlier, last = [hop.strip() for hop in s.proxy_jump.split(",")]
+        """A direct-tcpip channel through the bastion nearest the target, as ``ssh -W`` through it.
+
+        As ssh, the bastion is itself read from ssh_config, so its own ProxyJump (or ProxyCommand) is
+        followed: target -> inner -> outer makes the first TCP connection to outer. Hops listed before
+        it in one ProxyJump value go to it as ``-J`` and win over its own.
+        """
         from ..inventory import Host
 
-        user, _, hostport = last.rpartition("@")
-        address, port = _split_hostport(hostport)
-        bastion_vars: dict = {}  # no address: ~/.ssh/config may name the bastion (Host jumpbox / HostName ...)
-        if port:
-            bastion_vars["port"] = port
-        if user:
-            bastion_vars["user"] = user
+        jump = s.proxy_jump
+        if self._hops >= MAX_JUMPS:
+            raise UnreachableError(self.host.name, f"unreachable: more than {MAX_JUMPS} ProxyJump hops",
+                                   "a bastion's ProxyJump leads back to itself in ssh_config: add "
+                                   "`ProxyJump none` for it or exclude it with `Host * !bastion`")
+        bastion_vars: dict = {}  # no address: ssh_config may name the bastion (Host jumpbox / HostName ...)
+        if jump.port:
+            bastion_vars["port"] = jump.port
+        if jump.user:
+            bastion_vars["user"] = jump.user
+        if jump.extra:
+            bastion_vars["proxy_jump"] = jump.extra
         for name in ("private_key_file", "known_hosts_file", "connect_timeout"):
             if self.host.get(name) is not None:
                 bastion_vars[name] = self.host.get(name)
-        # "none" stops a wildcard ProxyJump in ~/.ssh/config from sending the bastion through itself
-        bastion_vars["proxy_jump"] = ",".join(earlier) if earlier else "none"
-        bastion = SSHConnection(Host(name=address, vars=bastion_vars), self.options)
+        bastion = SSHConnection(Host(name=jump.host, vars=bastion_vars), self.options, _hops=self._hops + 1)
+        bastion_settings = resolve_settings(bastion.host, self.options)
+        if (bastion_settings.address.lower(), bastion_settings.port, bastion_settings.user) == \
+                (s.address.lower(), s.port, s.user):
+            raise UnreachableError(self.host.name, f"unreachable: jumphost loop via {jump.host}",
+                                   "the bastion's ssh_config sends it through itself: add `ProxyJump none` "
+                                   "for it or exclude it with `Host * !bastion`")
         try:
             bastion.open()
         except ConnectError as exc:
-            raise type(exc)(self.host.name, f"via bastion {last}: {exc.reason}", exc.hint) from None
+            raise type(exc)(self.host.name, f"via bastion {jump}: {exc.reason}", exc.hint) from None
         self._jump = bastion
         try:
             return bastion._transport.open_channel("direct-tcpip", (s.address, s.port), ("127.0.0.1", 0),
                                                    timeout=s.connect_timeout)
         except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise UnreachableError(self.host.name, f"unreachable: bastion {last} could not reach "
+            raise UnreachableError(self.host.name, f"unreachable: bastion {jump} could not reach "
                                    f"{s.address}:{s.port}: {exc}") from None
 
     # -- host keys
 
-    def _known_keys(self, s: SSHSettings) -> dict[str, tuple[paramiko.PKey, str]]:
-        """Key type -> (known key, file it came from) for every name this host is known by."""
-        found: dict[str, tuple[paramiko.PKey, str]] = {}
+    def _known_keys(self, s: SSHSettings) -> list[KnownKey]:
+        """Every known_hosts line (keys, @cert-authority, @revoked) that names this host."""
+        found: list[KnownKey] = []
         for path in s.known_hosts:
             keys = _known_hosts.get(path)
-            if keys is None:
-                continue
-            for name in s.host_key_names:
-                for ktype, key in keys.lookup(name).items():
-                    found.setdefault(ktype, (key, path))
+            if keys is not None:
+                found += keys.lookup(s.host_key_names)
         return found
 
     @staticmethod
-    def _prefer_known_key_types(transport: paramiko.Transport, known: dict) -> None:
+    def _prefer_known_key_types(transport: "_Transport", known: list[KnownKey]) -> None:
+        """Ask first for the key types known_hosts holds, certificates first when a CA is listed (as ssh)."""
         if not known:
             return
+        if any(k.marker == "cert-authority" for k in known):
+            transport.certificates_first = True
         options = transport.get_security_options()
         preferred: list[str] = []
-        for ktype in known:
-            preferred += _KEY_ALGORITHMS.get(ktype, (ktype,))
-        preferred = [k for k in preferred if k in options.key_types]
+        for entry in known:
+            if entry.marker == "":
+                preferred += _KEY_ALGORITHMS.get(entry.key_type, (entry.key_type,))
+        preferred = [k for k in dict.fromkeys(preferred) if k in options.key_types]
         if preferred:
             options.key_types = tuple(preferred) + tuple(k for k in options.key_types if k not in preferred)
 
-    def _verify_host_key(self, key: paramiko.PKey, known: dict, s: SSHSettings) -> None:
-        entry = known.get(key.get_name())
-        if entry is not None:
-            if entry[0] == key:
-                return
+    def _verify_host_key(self, key: paramiko.PKey, known: list[KnownKey], s: SSHSettings) -> None:
+        verdict = check_host_key(key, known, s.principal_names)
+        if verdict.status == "ok":
+            return
+        if verdict.status == "revoked":
+            raise HostKeyError(self.host.name, f"host key revoked for {self.host.name}: refusing",
+                               f"{verdict.detail}; it presents {_fingerprint(key)}: this may be a stolen key "
+                               "impersonating the host")
+        if verdict.status == "changed":
+            entry = verdict.found
+            if entry.key_type == key.get_name():
+                hint = (f"it now presents {_fingerprint(key)}, {entry.where} holds another; if the "
+                        f"change is expected, remove the old key with "
+                        f"`ssh-keygen -R {s.host_key_names[0]} -f {entry.path}`")
+            else:
+                hint = (f"it presents a {key.get_name()} key where {entry.where} knows a "
+                        f"{entry.key_type} key")
             raise HostKeyError(self.host.name, f"host key changed for {self.host.name}: refusing",
-                               f"it now presents {_fingerprint(key)}, {entry[1]} holds another; if the "
-                               f"change is expected, remove the old key with "
-                               f"`ssh-keygen -R {s.host_key_names[0]} -f {entry[1]}`")
-        if known:
-            other = next(iter(known.values()))
-            raise HostKeyError(self.host.name, f"host key changed for {self.host.name}: refusing",
-                               f"it presents a {key.get_name()} key where {other[1]} knows a "
-                               f"{other[0].get_name()} key")
+                               verdict.detail + hint)
         if not self.options.accept_new_host_keys:
             raise HostKeyError(self.host.name, f"host key unknown for {self.host.name}: refusing",
-                               f"verify {_fingerprint(key)} and re-run with --accept-new-host-keys, "
-                               "or add it to known_hosts")
+                               f"{verdict.detail}verify {_fingerprint(key)} and re-run with "
+                               "--accept-new-host-keys, or add it to known_hosts")
         _record_host_key(s, key)
 
     # -- authentication
@@ -456,7 +464,7 @@ class SSHConnection(Connection):
         try:
             chan = transport.open_session(timeout=limit or 30)
         except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise UnreachableError(self.host.name, f"unreachable: connection lost: {exc}") from None
+            raise ConnectionLost(self.host.name, f"unreachable: connection lost: {exc}") from None
         become_session = _Become(self.host) if become else None
         wire_command = become_session.wrap(command) if become_session else command
         self._channels.add(chan)
@@ -472,13 +480,17 @@ class SSHConnection(Connection):
                 self._stop(chan)
                 partial = CommandResult(command, reader.stdout_text(), reader.stderr_text(), None,
                                         time.monotonic() - started)
-                error = CommandTimeout(self.host.name, f"command timed out after {limit:g}s and was stopped")
-                error.result = partial
-                raise error
+                raise CommandTimeout(self.host.name, f"command timed out after {limit:g}s and was stopped",
+                                     partial=partial)
             rc = chan.recv_exit_status()
+            if rc < 0 and not transport.is_active():
+                # the channel closed with no exit status because the session went away under it
+                raise ConnectionLost(self.host.name, "unreachable: connection lost while running a command",
+                                     partial=CommandResult(command, reader.stdout_text(), reader.stderr_text(),
+                                                           None, time.monotonic() - started))
         except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise UnreachableError(self.host.name, f"unreachable: connection lost while running a command: "
-                                   f"{exc}") from None
+            raise ConnectionLost(self.host.name, f"unreachable: connection lost while running a command: "
+                                 f"{exc}") from None
         finally:
             self._channels.discard(chan)
             chan.close()
@@ -509,7 +521,7 @@ class SSHConnection(Connection):
             try:
                 self._sftp = self._require_transport().open_sftp_client()
             except (paramiko.SSHException, EOFError, OSError) as exc:
-                raise ConnectError(self.host.name, f"cannot start SFTP: {exc}",
+                raise HostError(self.host.name, f"cannot start SFTP: {exc}",
                                    "is the sftp Subsystem enabled in sshd_config?") from None
         return self._sftp
 
@@ -526,7 +538,7 @@ class SSHConnection(Connection):
             if mode is not None:
                 sftp.chmod(remote_path, mode)
         except IOError as exc:
-            raise ConnectError(self.host.name, f"cannot write {remote_path}: {exc.strerror or exc}",
+            raise HostError(self.host.name, f"cannot write {remote_path}: {exc.strerror or exc}",
                                unreachable_hint(exc)) from None
 
     def get(self, remote_path: str) -> bytes:
@@ -534,7 +546,7 @@ class SSHConnection(Connection):
         try:
             self._sftp_client().getfo(remote_path, buffer)
         except IOError as exc:
-            raise ConnectError(self.host.name, f"cannot read {remote_path}: {exc.strerror or exc}",
+            raise HostError(self.host.name, f"cannot read {remote_path}: {exc.strerror or exc}",
                                unreachable_hint(exc)) from None
         return buffer.getvalue()
 
@@ -552,14 +564,75 @@ def unreachable_hint(exc: OSError) -> str:
     return ""
 
 
-def _split_hostport(text: str) -> tuple[str, int | None]:
-    if text.startswith("["):
-        address, _, rest = text[1:].partition("]")
-        return address, int(rest[1:]) if rest.startswith(":") else None
-    if text.count(":") == 1:
-        address, port = text.split(":")
-        return address, int(port)
-    return text, None
+class _Transport(paramiko.Transport):
+    """paramiko's Transport, able to ask for host certificates first (paramiko offers them last)."""
+
+    certificates_first = False
+
+    @property
+    def preferred_keys(self):
+        keys = super().preferred_keys
+        if not self.certificates_first:
+            return keys
+        certs = tuple(k for k in keys if k.endswith(CERT_SUFFIX))
+        return certs + tuple(k for k in keys if k not in certs)
+
+
+class _ShellProxy(paramiko.ProxyCommand):
+    """paramiko's ProxyCommand socket, started as ssh starts it: ``$SHELL -c COMMAND``, stderr kept."""
+
+    def __init__(self, command: str):  # not super().__init__(): it would shlex-split the command
+        import tempfile
+
+        shell = os.environ.get("SHELL") or "/bin/sh"
+        self.cmd = [shell, "-c", command]
+        self.stderr = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=self.stderr, bufsize=0)
+        self.timeout = None
+
+    @property
+    def closed(self) -> bool:
+        return self.process.poll() is not None
+
+    def recv(self, size: int) -> bytes:
+        """paramiko's recv, except that the proxy's end of output is EOF (paramiko's spins on it)."""
+        import select as _select
+
+        buffer = b""
+        started = time.monotonic()
+        while len(buffer) < size:
+            wait = None
+            if self.timeout is not None:
+                wait = self.timeout - (time.monotonic() - started)
+                if wait <= 0:
+                    if buffer:
+                        return buffer
+                    raise socket.timeout()
+            ready, _, _ = _select.select([self.process.stdout], [], [], wait)
+            if ready:
+                chunk = os.read(self.process.stdout.fileno(), size - len(buffer))
+                if not chunk:
+                    return buffer  # the proxy closed its output: b"" tells paramiko the connection ended
+                buffer += chunk
+        return buffer
+
+    def error_text(self) -> str:
+        try:
+            self.stderr.seek(0)
+            return MASK(self.stderr.read(4096).decode("utf-8", "replace")).strip()
+        except (OSError, ValueError):
+            return ""
+
+    def close(self) -> None:
+        # called by paramiko's thread and by us: once is enough, and the proxy may have exited already
+        if self.process.poll() is None:
+            self.process.terminate()  # our own child, by its PID
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 def _record_host_key(s: SSHSettings, key: paramiko.PKey) -> None:

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from ..errors import (AuthError, BecomeError, CommandTimeout, ConnectError, HostKeyError, UnreachableError,
-                      UsageError)
+from ..errors import (AuthError, BecomeError, CommandTimeout, ConnectError, HostKeyError,
+                      UnreachableError, UsageError, WinRMCommandError)
 from ..results import CommandResult
 from ..secrets import MASK
 from .base import Connection, ConnectOptions
@@ -47,12 +47,6 @@ STDIN_CHUNK = 64 * 1024
 #: file bytes per base64 line of an upload or download
 FILE_CHUNK = 48 * 1024
 POWERSHELL = "powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass"
-
-
-class WinRMCommandError(ConnectError):
-    """The host answered but refused the request (a WS-Man fault, a command it cannot take)."""
-
-    unreachable = False
 
 
 def _truthy(value: object) -> bool:
@@ -354,9 +348,8 @@ class WinRMConnection(Connection):
             if not done:
                 partial = CommandResult(command, _text(stdout), clean_stderr(_text(stderr)), None,
                                         time.monotonic() - started)
-                error = CommandTimeout(self.host.name, f"command timed out after {limit:g}s and was stopped")
-                error.result = partial
-                raise error
+                raise CommandTimeout(self.host.name, f"command timed out after {limit:g}s and was stopped",
+                                     partial=partial)
         finally:
             protocol.operation_timeout_sec = self.settings.operation_timeout
             if command_id is not None:

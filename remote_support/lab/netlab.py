@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..connections.base import data_dir
-from ..errors import RemoteSupportError
+from ..errors import NetLabError, RemoteSupportError  # noqa: F401
 from .sshd import (_accepts_tcp, _alive, _flock, _parse_network, _reap, _write_private, _write_text,
                   host_address)
 
@@ -59,10 +59,6 @@ DEVICE_TYPE = "cisco_ios"
 MODEL = "cisco_generic"
 STATE_VERSION = 1
 _VENV_MARKER = ".remote-support-netlab"
-
-
-class NetLabError(RemoteSupportError):
-    """The emulated-switch lab cannot be set up, started, stopped or read."""
 
 
 def switch_name(index: int) -> str:

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..connections.base import data_dir
-from ..errors import RemoteSupportError
+from ..errors import LabError, RemoteSupportError  # noqa: F401 - LabError is part of this module's API
 
 SSHD = "/usr/sbin/sshd"
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
@@ -69,10 +69,6 @@ MAX_HOSTS = 1000  # each host is a real sshd (about 1.3 MB idle)
 STATE_VERSION = 1
 _SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-class LabError(RemoteSupportError):
-    """The practice lab cannot be started, stopped or read."""
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..connections.base import data_dir
-from ..errors import RemoteSupportError
+from ..errors import RemoteSupportError, WinLabError  # noqa: F401
 from .sshd import _alive, _reap, _write_private, _write_text
 
 USER = "rsadmin"
 MAX_HOSTS = 100
-
-
-class WinLabError(RemoteSupportError):
-    """The Windows part of the lab cannot be started or stopped."""
 
 
 @dataclass(frozen=True)

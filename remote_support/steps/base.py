@@ -8,12 +8,12 @@ unless ``ctx.check`` is set: check mode is "plan without execute", and reports w
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
 
 from ..errors import TaskError
-from ..results import CommandResult
+from ..results import CommandResult, Outcome  # noqa: F401 - Outcome: what every kind returns
 
 if TYPE_CHECKING:
     from ..connections.base import Connection
@@ -30,38 +30,6 @@ class Arg:
     default: Any = None
     choices: tuple[Any, ...] = ()
     help: str = ""
-
-
-@dataclass
-class Outcome:
-    """What one step did on one host (one loop item)."""
-
-    changed: bool = False
-    failed: bool = False
-    skipped: bool = False
-    msg: str = ""  # why it failed or was skipped, or a short note ("would install 2 packages")
-    command: str | None = None
-    rc: int | None = None
-    stdout: str = ""
-    stderr: str = ""
-    diff: str = ""
-    data: dict[str, Any] = field(default_factory=dict)  # kind-specific results, visible to `register`
-
-    @classmethod
-    def from_command(cls, result: CommandResult, *, changed: bool = True) -> "Outcome":
-        failed = result.rc != 0
-        return cls(changed=changed and not failed, failed=failed, command=result.command, rc=result.rc,
-                   stdout=result.stdout, stderr=result.stderr,
-                   msg=f"exit code {result.rc}" if failed else "")
-
-    def registered(self) -> dict[str, Any]:
-        """What ``register: name`` stores, as Ansible's registered results look."""
-        return {
-            "changed": self.changed, "failed": self.failed, "skipped": self.skipped, "msg": self.msg,
-            "rc": self.rc, "stdout": self.stdout, "stderr": self.stderr,
-            "stdout_lines": self.stdout.splitlines(), "stderr_lines": self.stderr.splitlines(),
-            "diff": self.diff, **self.data,
-        }
 
 
 class StepContext:
@@ -129,6 +97,10 @@ class StepKind:
                 continue
             check_arg(self.name, name, spec, args[name], where)
         return args
+
+    def defines(self, args: Mapping[str, Any]) -> set[str]:
+        """Variables this step sets for the steps after it (known before anything runs)."""
+        return set()
 
     def templates(self, args: Mapping[str, Any]) -> list[str]:
         """Template files this step renders (checked before anything runs)."""

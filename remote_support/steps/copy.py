@@ -71,7 +71,8 @@ class Copy(StepKind):
             except OSError as exc:
                 return Outcome(failed=True, msg=f"cannot read {found} on the controller: {exc.strerror}")
         outcome = write_file(ctx, args["dest"], content, mode=args.get("mode"), owner=args.get("owner"),
-                             group=args.get("group"), backup=args.get("backup"), validate=args.get("validate"))
+                             group=args.get("group"), backup=args.get("backup"), validate=args.get("validate"),
+                             follow=args.get("follow"))
         if args.get("src") is not None:
             outcome.data["src"] = str(args["src"])
         return outcome

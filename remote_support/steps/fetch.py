@@ -16,8 +16,9 @@ import tempfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from ..errors import ConnectError, UnreachableError
+from ..errors import ConnectError, TaskError, UnreachableError
 from .base import Arg, Outcome, StepContext, StepKind, as_bool
+from .files import check_path, refusal, walk_script
 
 
 class Fetch(StepKind):
@@ -30,14 +31,33 @@ class Fetch(StepKind):
         "flat": Arg("bool", default=False, help="put it in dest directly instead of dest/<host>/<remote path>"),
     }
 
+    def normalize(self, value: Any, where: str) -> dict[str, Any]:
+        args = super().normalize(value, where)
+        if isinstance(args.get("src"), str) and "{{" not in args["src"] and "{%" not in args["src"]:
+            check_path(args["src"], where, self.name, "src")
+        return args
+
     def run(self, ctx: StepContext, args: dict[str, Any]) -> Outcome:
         src = str(args["src"])
         if ctx.connection.host.connection == "winrm":
             return _windows_file(ctx, src, args)
         q = shlex.quote
-        probe = ctx.run(f'p={q(src)}; if [ -d "$p" ]; then echo dir; elif [ ! -e "$p" ]; then echo missing; '
-                        f'elif [ ! -f "$p" ]; then echo other; elif [ ! -r "$p" ]; then echo unreadable; '
-                        f'else echo file; sha256sum < "$p"; fi')
+        try:
+            check_path(src, ctx.where, "fetch", "src")
+        except TaskError as exc:
+            return Outcome(failed=True, msg=str(exc))
+        # walked as files.py walks: links another user could have planted are not followed
+        probe = ctx.run(_walk(src) +
+                        'p="./$rs_name"; if [ -d "$p" ]; then echo dir; elif [ ! -e "$p" ]; then echo missing; '
+                        'elif [ ! -f "$p" ]; then echo other; elif [ ! -r "$p" ]; then echo unreadable; '
+                        'else echo file; sha256sum < "$p"; fi')
+        refused = {k[3:]: v for k, v in (line.split("=", 1) for line in probe.stdout.splitlines() if "=" in line)
+                   if k.startswith("rs-")}
+        if refused.get("state") == "nodir":
+            return Outcome(failed=True, msg=f"no such file on the host: {src}")
+        if refused.get("state"):
+            return Outcome(failed=True, msg=(refusal(refused, src) or f"cannot fetch {src}").replace(
+                "; the file is not written through it", "; it is not read through it"))
         lines = probe.stdout.split()
         state = lines[0] if probe.rc == 0 and lines else ""
         if state == "missing":
@@ -108,18 +128,23 @@ def _windows_file(ctx: StepContext, src: str, args: dict[str, Any]) -> Outcome:
                    data=result)
 
 
+def _walk(src: str, refuse_rc: int = 0) -> str:
+    """files.walk_script to ``src`` (trusted links followed, planted ones refused); "/" is itself."""
+    src = src.rstrip("/") if src.strip("/") else "/"
+    if src == "/":
+        return "cd / || exit 1\nrs_name=.\n"
+    return walk_script(src, follow=True, refuse_rc=refuse_rc)
+
+
 def _stage(ctx: StepContext, src: str, directory: bool) -> tuple[str, str, str] | Outcome:
     """Copy (or tar) ``src`` into a private temp directory the login user can read; (path, sha256, note)."""
-    q = shlex.quote
     if directory:
-        path = PurePosixPath(src)
-        parent, name = (str(path.parent), path.name) if path.name else ("/", ".")
         # sorted members and no gzip timestamp: an unchanged directory gives the same bytes again
-        produce = (f'tar --sort=name -I "gzip -n" -cf "$f" -C {q(parent)} -- {q(name)}; rc=$?; '
-                   f'[ $rc -eq 1 ] && echo "rs-note=some files changed while they were read" >&2; [ $rc -le 1 ]')
+        produce = ('tar --sort=name -I "gzip -n" -cf "$f" -- "$rs_name"; rc=$?; '
+                   '[ $rc -eq 1 ] && echo "rs-note=some files changed while they were read" >&2; [ $rc -le 1 ]')
     else:
-        produce = f'cat -- {q(src)} > "$f"'
-    script = f"""d=$(mktemp -d /tmp/rs-fetch.XXXXXXXX) || exit 1
+        produce = 'cat -- "./$rs_name" > "$f"'
+    script = _walk(src, refuse_rc=1) + f"""d=$(mktemp -d /tmp/rs-fetch.XXXXXXXX) || exit 1
 f="$d/data"
 {{ {produce}; }} || {{ rm -rf -- "$d"; exit 1; }}
 if [ -n "${{SUDO_UID:-}}" ] && [ "$(id -u)" != "$SUDO_UID" ]; then

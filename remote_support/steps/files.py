@@ -1,18 +1,44 @@
-"""Writing one file on a host, shared by ``template`` and ``copy``: find out, diff, then write atomically.
+"""Writing files on a host safely, shared by every kind that writes one (``copy``, ``template``, ``lineinfile``...).
 
-:func:`write_file` first reads the destination with one read-only command (its real path, whether its
-directory exists, mode, owner, group, sha256, and its text when a diff is wanted and it differs). When
-nothing differs the step is ok; in check mode it only reports what would change. Otherwise one more
-command, run as the step's user (``become`` applies), streams the new content on stdin into a private
-temporary file beside the destination, checks its sha256, sets mode/owner/group, runs ``validate`` on
-it, makes the backup, and ``mv``\\ s it over the destination, so readers see the old file or the new one,
-never half of one. The content travels on the command's stdin rather than through SFTP to /tmp: that
-way the file is written by whoever the step becomes (root or any ``become_user``) and never crosses
-file systems, so the final ``mv`` stays atomic.
+The API, for step kinds:
+
+- :func:`check_path` ``(value, where, kind, arg="dest")`` at load (literal values) and at run (rendered
+  ones): a path with a newline or another control character is refused.
+- :func:`write_file` ``(ctx, dest, content, *, mode, owner, group, backup, validate, follow=False)`` makes
+  ``dest`` hold ``content`` (bytes) and returns the step's Outcome (ok / changed / failed, diff, data with
+  ``dest``, ``path``, ``checksum``, ``backup``). Check mode reports and writes nothing.
+- :func:`inspect_file` ``(ctx, path, *, follow=False, content="none"|"login"|"step")`` reads what is at
+  ``path`` (a :class:`FileState`), with its text when asked: ``"step"`` reads it as the step's user
+  (become applies: kinds that edit a file need its text), ``"login"`` only as the login user (for a diff).
+- :func:`walk_script` ``(path, follow=..., refuse_rc=..., mkdir=..., keep_link=...)``: the shell prologue the
+  other two use, for kinds that act on a path with their own commands (``file``): it leaves the shell in
+  the path's directory, with ``$rs_name`` the last component; :func:`refusal` words its ``rs-state=`` lines.
+- :func:`parse_mode` an octal mode as an int (for kinds that need a number); ``mode`` arguments of
+  ``write_file`` may also be symbolic (``u=rw,g=r,o=``, see steps/modes.py).
+
+**Links a less privileged user planted are never followed.** The host walks the path from ``/`` one
+directory at a time with ``cd -P``, checking after each step that it is in the directory it looked at
+(the physical ``$PWD`` is the parent's plus the name), so a directory swapped for a link half-way is
+noticed; once there, every command works on names in that directory, which no later rename of an
+ancestor can redirect. A symbolic link among the directories is followed only when it is owned by root or by the step's user and no one else
+can replace it (its directory is theirs, not world-writable, or sticky); otherwise the step fails, naming
+the link. A destination that is itself a link is refused unless the step says ``follow: true``, and even
+then only such a trusted link is followed (a link another user put in /tmp never is). ``..`` in a path is
+refused. The new content goes into a temporary file created exclusively (``set -C``) in that directory,
+is checked (sha256), gets its mode and owner through the open file descriptor (``/proc/self/fd``, never
+by a name someone could swap), is validated, and is ``rename``\\ d over the name, which replaces a link
+planted in the meantime instead of writing through it. The backup is a hard link to the old file.
+
+**A diff never shows what the login user could not read**: with become the old text is read by a second
+command as the login user; when that one may not read it, the diff says so instead of showing it.
+
+The content travels on the command's stdin, so the file is written by whoever the step becomes and never
+crosses file systems: the final rename stays atomic, readers see the old file or the new one.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import shlex
@@ -21,60 +47,187 @@ from typing import Any, Mapping
 
 from ..errors import TaskError
 from .base import Arg, Outcome, StepContext, as_bool, unified_diff
+from .modes import Mode
+from .modes import parse_mode as parse_any_mode
 
 #: the old file is read for a diff only up to this size; bigger or binary files get a one-line note
 DIFF_LIMIT = 256 * 1024
+#: a file a kind edits (``content="step"``) is read only up to this size
+EDIT_LIMIT = 16 * 1024 * 1024
 
 #: the arguments every file-writing kind has besides its source and ``dest``
 FILE_ARGS = {
     "dest": Arg("str", required=True, help="the file to write on the host (its directory must exist)"),
-    "mode": Arg("any", help='permissions as an octal string, e.g. "0644" (quoted: YAML reads 0644 as a number)'),
+    "mode": Arg("any", help='permissions: octal as a string ("0644"; YAML reads an unquoted 0644 as a number) '
+                            'or symbolic ("u=rw,g=r,o=")'),
     "owner": Arg("str", help="user that owns the file (a name or a uid; changing it needs become)"),
     "group": Arg("str", help="group of the file (a name or a gid)"),
     "backup": Arg("bool", default=False, help="keep the old file as DEST.<date@time>~ when it changes"),
     "validate": Arg("str", help="command that checks the new file before it replaces DEST; %s is its path "
                                 "(e.g. visudo -cf %s)"),
+    "follow": Arg("bool", default=False, help="DEST may be a symbolic link (owned by root or the step's user): "
+                                              "write the file it points to; otherwise a link is refused"),
 }
 
-_MODE = re.compile(r"0?[0-7]{3,4}")
 _CONTENT_MARK = "--rs-content--"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-# exit codes of the write command, each with what went wrong
-_TEMP_FAILED, _UPLOAD_FAILED, _ATTRS_FAILED, _VALIDATE_FAILED, _BACKUP_FAILED, _MOVE_FAILED = range(90, 96)
+# exit codes of the write command, each with what went wrong (REFUSED_RC, RACED_RC: see walk_script)
+(_TEMP_FAILED, _UPLOAD_FAILED, _ATTRS_FAILED, _VALIDATE_FAILED, _BACKUP_FAILED, _MOVE_FAILED,
+ _REFUSED, _RACED) = range(90, 98)
+REFUSED_RC, RACED_RC = _REFUSED, _RACED
+
+
+def check_path(value: Any, where: str, kind: str, arg: str = "dest") -> None:
+    """Refuse a path with a newline or another control character (a template is checked once rendered)."""
+    if isinstance(value, str) and _CONTROL.search(value):
+        char = _CONTROL.search(value).group(0)
+        raise TaskError(f"{where}: {kind} argument {arg!r} contains the control character {char!r} "
+                        f"({value!r}): file paths with control characters are refused")
 
 
 def parse_mode(value: Any, where: str, kind: str = "") -> int | None:
-    """An octal mode string ("0644", "644", "2775") as an int; TaskError naming the step otherwise."""
-    if value is None:
-        return None
-    what = f"{kind} argument 'mode'" if kind else "argument 'mode'"
-    if isinstance(value, int) and not isinstance(value, bool):
-        raise TaskError(f"{where}: {what} is the number {value}: quote it, e.g. mode: \"0644\" "
-                        f"(unquoted, YAML reads 0644 as the decimal number 420)")
-    text = str(value).strip()
-    if not _MODE.fullmatch(text):
-        raise TaskError(f"{where}: {what} is {value!r}: give octal digits such as \"0644\" or "
-                        f"\"0755\" (symbolic modes are not supported)")
-    return int(text, 8)
+    """An octal mode ("0644", "644", "2775") as an int, None when not given; TaskError naming the step otherwise.
+
+    For kinds that need a number; symbolic modes ("u+rwx,g-w") are read by :func:`modes.parse_mode`,
+    which ``write_file`` and ``check_file_args`` use.
+    """
+    mode = parse_any_mode(value, where, kind)
+    if mode is not None and mode.octal is None:
+        what = f"{kind} argument 'mode'" if kind else "argument 'mode'"
+        raise TaskError(f"{where}: {what} is {value!r}: give octal digits such as \"0644\" or \"0755\" "
+                        f"(symbolic modes are not supported here)")
+    return None if mode is None else mode.octal
 
 
 def check_file_args(args: Mapping[str, Any], where: str, kind: str) -> None:
     """Checks shared by the file-writing kinds, at load time for literal values and again after rendering."""
     mode = args.get("mode")
     if not (isinstance(mode, str) and "{" in mode):
-        parse_mode(mode, where, kind)
+        parse_any_mode(mode, where, kind)
     validate = args.get("validate")
     if isinstance(validate, str) and "{" not in validate and "%s" not in validate:
         raise TaskError(f"{where}: {kind} argument 'validate' must contain %s, where the path of the new file "
                         f"goes (e.g. validate: visudo -cf %s)")
+    dest = args.get("dest")
+    if isinstance(dest, str) and "{{" not in dest and "{%" not in dest:
+        check_path(dest, where, kind)
+
+
+# -- walking to a path on the host
+
+
+def walk_script(path: str, *, follow: bool = False, refuse_rc: int = 0, mkdir: bool = False,
+                keep_link: bool = False, on_mkdir: str = "") -> str:
+    """Shell that goes safely to ``path``'s directory (see the module docstring).
+
+    Afterwards the shell's working directory is that directory, ``$rs_name`` the last component,
+    ``$rs_dir`` the directory's physical path and ``$rs_path`` both joined; the positional parameters are
+    used up. When the path may not be walked it prints ``rs-state=...`` lines (``dotdot``,
+    ``badname``, ``nodir``, ``dirlink``, ``link``, ``raced``) and exits ``refuse_rc``. ``mkdir`` creates
+    missing directories on the way (as ``mkdir -p``, mode from the umask); ``keep_link`` leaves a final
+    link as it is (for kinds that replace or remove the link itself) instead of refusing or following it.
+    ``on_mkdir`` is shell run inside each directory it creates (on ``.``: ``chmod 0750 .``).
+    """
+    q = shlex.quote
+    return f"""set -f
+rs_euid=
+rs_p={q(path)}
+case "$rs_p" in /*) ;; *) rs_p="$(pwd)/$rs_p" ;; esac
+rs_hops=0
+rs_trusted() {{ [ "$1" = 0 ] && return 0; rs_euid=${{rs_euid:-$(id -u)}}; [ "$1" = "$rs_euid" ]; }}
+# could someone other than root and us replace entry $1 of the current directory?
+rs_replaceable() {{
+  set -- "$1" $(stat -c '%u %a' .) $(stat -c %u -- "$1")
+  rs_trusted "$2" || return 0
+  [ $(( 0$3 & 2 )) = 0 ] && return 1
+  [ $(( 0$3 & 01000 )) = 0 ] && return 0
+  rs_trusted "$4" && return 1
+  return 0
+}}
+rs_refuse() {{ printf 'rs-state=%s\\n' "$1"; shift; [ $# = 0 ] || printf '%s\\n' "$@"; exit {refuse_rc}; }}
+while :; do
+  rs_name=${{rs_p##*/}}
+  rs_parent=${{rs_p%/*}}
+  case "$rs_name" in ''|.|..) rs_refuse badname "rs-path=$rs_p" ;; esac
+  cd / || exit 1
+  rs_ifs=$IFS; IFS=/; set -- ${{rs_parent#/}}; IFS=$rs_ifs
+  for rs_c do
+    case "$rs_c" in ''|.) continue ;; ..) rs_refuse dotdot "rs-path=$rs_p" ;; esac
+    rs_here=${{PWD%/}}
+    if [ -L "$rs_c" ]; then
+      if ! rs_trusted "$(stat -c %u -- "$rs_c")" || rs_replaceable "$rs_c"; then
+        rs_refuse dirlink "rs-link=$rs_here/$rs_c" "rs-owner=$(stat -c %U -- "$rs_c")" \\
+          "rs-target=$(readlink -- "$rs_c")"
+      fi
+      cd -P -- "$rs_c" 2>/dev/null || rs_refuse nodir "rs-dir=$rs_here/$rs_c"
+      continue
+    fi
+    rs_made=
+    [ {int(mkdir)} = 1 ] && [ ! -e "$rs_c" ] && {{ mkdir -- "$rs_c" || exit 1; rs_made=1; }}
+    [ -d "$rs_c" ] || rs_refuse nodir "rs-dir=$rs_here/$rs_c"
+    cd -P -- "$rs_c" || exit 1
+    # cd -P sets PWD to the physical path: a link swapped in after the -L test took us elsewhere
+    [ "$PWD" = "$rs_here/$rs_c" ] || rs_refuse raced "rs-dir=$rs_here/$rs_c"
+    [ -z "$rs_made" ] || {{ echo "rs-made=$PWD"; {on_mkdir or ":"}; }} || exit 1
+  done
+  rs_dir=$PWD
+  if [ {int(keep_link)} = 0 ] && [ -L "$rs_name" ]; then
+    rs_target=$(readlink -- "$rs_name")
+    if [ {int(follow)} = 1 ] && rs_trusted "$(stat -c %u -- "$rs_name")" && ! rs_replaceable "$rs_name"; then
+      rs_hops=$((rs_hops + 1))
+      [ $rs_hops -le 20 ] || rs_refuse badname "rs-path=$rs_p"
+      rs_p=$(readlink -f -- "$rs_name") || rs_refuse nodir "rs-dir=$rs_target"
+      continue
+    fi
+    rs_refuse link "rs-path=${{rs_dir%/}}/$rs_name" "rs-target=$rs_target" \\
+      "rs-owner=$(stat -c %U -- "$rs_name")" "rs-follow={int(follow)}"
+  fi
+  break
+done
+rs_path="${{rs_dir%/}}/$rs_name"
+"""
+
+
+def refusal(fields: Mapping[str, str], dest: str, kind_hint: str = "") -> str | None:
+    """The message for a walk that stopped (``rs-state=`` from :func:`walk_script`), or None."""
+    state = fields.get("state", "")
+    if state == "dotdot":
+        return f"cannot use {dest}: a path with '..' is refused; give the path without it"
+    if state == "badname":
+        return f"cannot use {dest}: it does not name a file (or its links go round in circles)"
+    if state == "nodir":
+        parent = dest.rsplit("/", 1)[0] or "/" if "/" in dest else "."
+        missing = fields.get("dir", parent)
+        return (f"cannot write {dest}: its directory {parent} does not exist on the host"
+                f"{f' ({missing} is missing)' if missing != parent else ''}; create it first "
+                f"(e.g. a file step with state: directory, or mkdir -p {shlex.quote(parent)})")
+    if state == "dirlink":
+        return (f"refusing {dest}: the directory {fields.get('link')} on its path is a symbolic link to "
+                f"{fields.get('target')!r} owned by {fields.get('owner')} (or in a directory others can write), "
+                f"which could point anywhere; use the real directory's path")
+    if state == "link":
+        if fields.get("follow") == "1":
+            return (f"refusing {dest}: it is a symbolic link to {fields.get('target')!r} owned by "
+                    f"{fields.get('owner')} (or in a directory others can write); follow: true only follows "
+                    f"links of root or the step's user that no one else can replace")
+        return (f"refusing {dest}: it is a symbolic link to {fields.get('target')!r} (owner "
+                f"{fields.get('owner')}); the file is not written through it. Give the real path, remove the "
+                f"link, or set follow: true to write the file it points to{kind_hint}")
+    if state == "raced":
+        return f"cannot use {dest}: a directory on its path changed while it was checked; run the step again"
+    return None
+
+
+# -- reading what is there
 
 
 @dataclass
-class _Current:
-    """The destination as the host has it now."""
+class FileState:
+    """A path as the host has it now."""
 
-    path: str  # the real path (a symlink is followed and its target written)
-    state: str  # file, absent, nodir, dir, unreadable, badlink
+    path: str  # the real path (after the directories' trusted links, and the file's with follow)
+    state: str  # file, absent, dir, special, unreadable, error:..., or a walk refusal (dotdot, link, ...)
     mode: int | None = None
     uid: str = ""
     user: str = ""
@@ -82,24 +235,108 @@ class _Current:
     group: str = ""
     size: int = 0
     sha256: str = ""
-    text: str | None = None  # for the diff, when asked for and small enough
+    umask: int = 0o022
+    text: str | None = None  # when asked for and small enough
+    data: bytes | None = None  # the exact bytes, with content="step"
+    note: str = ""  # why there is no text although it was asked for
+    fields: dict[str, str] | None = None
+
+    @property
+    def problem(self) -> str | None:
+        """The refusal or error message when the path cannot be used, else None."""
+        if self.state.startswith("error:"):
+            return f"cannot inspect {self.path}: {self.state[6:]}"
+        return refusal(self.fields or {"state": self.state}, self.path)
 
 
-def write_file(ctx: StepContext, dest: str, content: bytes, *, mode: str | int | None = None,
+def inspect_file(ctx: StepContext, path: str, *, follow: bool = False, content: str = "none",
+                 skip_if_sha: str = "", limit: int | None = None) -> FileState:
+    """What is at ``path`` on the host (one command, two when the login user must read the text).
+
+    ``content``: ``"none"``; ``"login"`` (text for a diff, read only as the login user; not read when its
+    sha256 is ``skip_if_sha``); ``"step"`` (read as the step's user, for kinds that edit the file).
+    """
+    limit = limit or (EDIT_LIMIT if content == "step" else DIFF_LIMIT)
+    read_here = content == "step" or (content == "login" and not ctx.become)
+    reader = 'base64 -w0 < "./$rs_name"; echo' if content == "step" else 'cat -- "./$rs_name"'
+    script = walk_script(path, follow=follow) + f"""printf 'rs-path=%s\\nrs-umask=%s\\n' "$rs_path" "$(umask)"
+[ -d "$rs_name" ] && {{ echo rs-state=dir; exit 0; }}
+[ -e "$rs_name" ] || [ -L "$rs_name" ] || {{ echo rs-state=absent; exit 0; }}
+[ -f "$rs_name" ] || {{ echo rs-state=special; exit 0; }}
+[ -r "$rs_name" ] || {{ echo rs-state=unreadable; exit 0; }}
+echo rs-state=file
+stat -c 'rs-stat=%a %u %U %g %G %s' -- "$rs_name" || exit 1
+h=$(sha256sum < "./$rs_name") || exit 1
+h=${{h%% *}}
+echo "rs-sha256=$h"
+if [ {int(read_here)} = 1 ] && [ "$h" != {shlex.quote(skip_if_sha or "-")} ] && \\
+   [ "$(stat -c %s -- "$rs_name")" -le {limit} ]; then
+  echo {_CONTENT_MARK}; {reader}
+fi"""
+    result = ctx.run(script)
+    head, marked, text = result.stdout.partition(_CONTENT_MARK + "\n")
+    fields = {k[3:]: v for k, v in (line.split("=", 1) for line in head.splitlines() if "=" in line)
+              if k.startswith("rs-")}
+    current = FileState(path=fields.get("path", path), state=fields.get("state", ""), fields=fields)
+    if result.rc != 0 or not current.state:
+        current.state = "error:" + (_last_line(result.stderr) or f"exit code {result.rc}")
+        return current
+    if fields.get("umask", "").strip():
+        current.umask = int(fields["umask"], 8)
+    if "stat" in fields:
+        mode, uid, user, gid, group, size = fields["stat"].split(" ")
+        current.mode, current.uid, current.user, current.gid, current.group = int(mode, 8), uid, user, gid, group
+        current.size = int(size)
+    current.sha256 = fields.get("sha256", "")
+    if marked and content == "step":
+        # base64: the bytes exactly, untouched by the output's decoding and secret masking
+        current.data = base64.b64decode(text.strip())
+        current.text = current.data.decode("utf-8", "replace")
+    elif marked:
+        current.text = text
+    elif current.state == "file" and content != "none" and current.sha256 != skip_if_sha:
+        if current.size > limit:
+            current.note = f"{current.size} bytes, more than the {limit} read"
+        elif not read_here:
+            # become: the old text is read by the login user, so a diff shows only what they may read
+            login = ctx.run(f"cat -- {shlex.quote(current.path)}", become=False)
+            if login.rc == 0:
+                current.text = login.stdout
+            else:
+                current.note = f"the login user may not read {current.path}"
+    return current
+
+
+# -- writing
+
+
+def write_file(ctx: StepContext, dest: str, content: bytes, *, mode: str | int | Mode | None = None,
                owner: str | None = None, group: str | None = None, backup: Any = False,
-               validate: str | None = None) -> Outcome:
-    """Make ``dest`` on the host hold ``content`` with the given attributes; see the module docstring."""
+               validate: str | None = None, follow: Any = False, mkdirs: bool = False,
+               old_text: str | None = None) -> Outcome:
+    """Make ``dest`` on the host hold ``content`` with the given attributes; see the module docstring.
+
+    ``mkdirs`` creates missing directories (as ``lineinfile``'s ``create`` does); ``old_text`` is the old
+    content for the diff when the kind has read it already (``inspect_file(content="step")``).
+    """
     try:
-        wanted_mode = parse_mode(mode, ctx.where)
+        check_path(dest, ctx.where, "the step's")
+        wanted = mode if isinstance(mode, Mode) or mode is None else parse_any_mode(mode, ctx.where)
     except TaskError as exc:
         return Outcome(failed=True, msg=str(exc))
     if validate and "%s" not in validate:
         return Outcome(failed=True, msg=f"{ctx.where}: validate must contain %s (the new file's path): {validate}")
+    follow = as_bool(follow)
     owner = str(owner) if owner not in (None, "") else None
     group = str(group) if group not in (None, "") else None
     checksum = hashlib.sha256(content).hexdigest()
     want_text = ctx.diff or ctx.check
-    current = _probe(ctx, dest, checksum, want_text)
+    current = inspect_file(ctx, dest, follow=follow, content="login" if want_text and old_text is None
+                           else "none", skip_if_sha=checksum)
+    if old_text is not None:
+        current.text = old_text
+    if mkdirs and current.state == "nodir":
+        current.state = "absent"
     data: dict[str, Any] = {"dest": dest, "path": current.path, "checksum": checksum, "size": len(content),
                             "backup": None}
     problem = _problem(current, dest, ctx)
@@ -107,8 +344,9 @@ def write_file(ctx: StepContext, dest: str, content: bytes, *, mode: str | int |
         return Outcome(failed=True, msg=problem, data=data)
 
     exists = current.state == "file"
+    wanted_mode = wanted.resolve(current.mode if exists else None, umask=current.umask) if wanted else None
     content_changed = not exists or current.sha256 != checksum
-    attributes = _attribute_changes(current, wanted_mode, owner, group) if exists else []
+    attributes = attribute_changes(current, wanted_mode, owner, group) if exists else []
     if not content_changed and not attributes:
         return Outcome(msg=f"{dest} is up to date", data=data)
 
@@ -122,80 +360,45 @@ def write_file(ctx: StepContext, dest: str, content: bytes, *, mode: str | int |
         return Outcome(changed=True, msg=f"check mode: would {what} {dest}", diff=diff, data=data)
 
     if content_changed:
-        result = ctx.run(_write_script(current.path, checksum, wanted_mode, owner, group, as_bool(backup),
-                                       validate, exists), stdin=content)
+        script = walk_script(dest, follow=follow, refuse_rc=_REFUSED, mkdir=mkdirs) + _write_script(
+            checksum, wanted_mode, owner, group, as_bool(backup), validate, exists)
+        result = ctx.run(script, stdin=content)
         if result.rc != 0:
-            return _write_failure(result, current.path, validate, data)
+            return _write_failure(result, current.path, validate, data, dest)
         found = re.search(r"^rs-backup=(.*)$", result.stdout, re.M)
         data["backup"] = found.group(1) if found else None
     else:
-        result = ctx.run(_attributes_script(current.path, wanted_mode, owner, group))
+        result = ctx.run(walk_script(dest, follow=follow, refuse_rc=_REFUSED)
+                         + attributes_script(wanted_mode, owner, group))
         if result.rc != 0:
+            if result.rc in (_REFUSED, _RACED):
+                return _write_failure(result, current.path, validate, data, dest)
             return Outcome(failed=True, rc=result.rc, stderr=result.stderr, data=data,
                            msg=f"cannot set {', '.join(attributes)} on {current.path}: "
                                f"{_last_line(result.stderr)}{_become_hint(ctx)}")
     past = {"create": "created", "update": "updated", "change attributes of": "changed attributes of"}[what]
-    return Outcome(changed=True, msg=f"{past} {dest}", diff=diff if (ctx.diff or ctx.check) else "", data=data)
+    return Outcome(changed=True, msg=f"{past} {dest}", diff=diff if want_text else "", data=data)
 
 
-# -- reading what is there
-
-
-def _probe(ctx: StepContext, dest: str, checksum: str, want_text: bool) -> _Current:
-    q = shlex.quote
-    script = f"""p={q(dest)}
-case "$p" in /*) ;; *) p="$(pwd)/$p" ;; esac
-if [ -L "$p" ]; then p=$(readlink -f -- "$p") || {{ echo state=badlink; exit 0; }}; fi
-printf 'path=%s\\n' "$p"
-[ -d "$(dirname -- "$p")" ] || {{ echo state=nodir; exit 0; }}
-[ -d "$p" ] && {{ echo state=dir; exit 0; }}
-[ -e "$p" ] || {{ echo state=absent; exit 0; }}
-[ -r "$p" ] || {{ echo state=unreadable; exit 0; }}
-echo state=file
-stat -c 'stat=%a %u %U %g %G %s' -- "$p" || exit 1
-h=$(sha256sum < "$p") || exit 1
-h=${{h%% *}}
-echo "sha256=$h"
-if [ {int(want_text)} = 1 ] && [ "$h" != {checksum} ] && [ "$(stat -c %s -- "$p")" -le {DIFF_LIMIT} ]; then
-  echo {_CONTENT_MARK}; cat -- "$p"
-fi"""
-    result = ctx.run(script)
-    head, _, text = result.stdout.partition(_CONTENT_MARK + "\n")
-    fields = dict(line.split("=", 1) for line in head.splitlines() if "=" in line)
-    current = _Current(path=fields.get("path", dest), state=fields.get("state", ""))
-    if result.rc != 0 or not current.state:
-        current.state = "error:" + (_last_line(result.stderr) or f"exit code {result.rc}")
-        return current
-    if "stat" in fields:
-        mode, uid, user, gid, group, size = fields["stat"].split(" ")
-        current.mode, current.uid, current.user, current.gid, current.group = int(mode, 8), uid, user, gid, group
-        current.size = int(size)
-    current.sha256 = fields.get("sha256", "")
-    if _CONTENT_MARK + "\n" in result.stdout:
-        current.text = text
-    return current
-
-
-def _problem(current: _Current, dest: str, ctx: StepContext) -> str:
-    if current.state == "nodir":
-        parent = current.path.rsplit("/", 1)[0] or "/"
-        return (f"cannot write {dest}: its directory {parent} does not exist on the host; create it first "
-                f"(e.g. a command step: mkdir -p {shlex.quote(parent)})")
+def _problem(current: FileState, dest: str, ctx: StepContext) -> str:
     if current.state == "dir":
         return f"cannot write {dest}: it is a directory; give the full path of the file"
-    if current.state == "badlink":
-        return f"cannot write {dest}: it is a symbolic link that cannot be resolved"
+    if current.state == "special":
+        return f"cannot write {dest}: it is not a regular file (a device, socket or pipe)"
     if current.state == "unreadable":
         return f"cannot read {dest} to compare it{_become_hint(ctx) or ': permission denied'}"
     if current.state.startswith("error:"):
-        return f"cannot inspect {dest}: {current.state[6:]}"
-    return ""
+        reason = current.state[6:]
+        denied = not ctx.become and any(word in reason for word in ("ermission denied", "can't cd", "not permitted"))
+        return f"cannot inspect {dest}: {reason}" + (" (the login user may not: use become: true)" if denied else "")
+    return refusal(current.fields or {}, dest) or ""
 
 
-def _attribute_changes(current: _Current, mode: int | None, owner: str | None, group: str | None) -> list[str]:
+def attribute_changes(current: FileState, mode: int | None, owner: str | None, group: str | None) -> list[str]:
+    """What differs between a file's mode/owner/group and the wanted ones, as ``mode 0644 -> 0600`` notes."""
     changes = []
     if mode is not None and current.mode != mode:
-        changes.append(f"mode {current.mode:04o} -> {mode:04o}")
+        changes.append(f"mode {current.mode:04o} -> {mode:04o}" if current.mode is not None else f"mode {mode:04o}")
     if owner is not None and owner not in ((current.uid,) if owner.isdigit() else (current.user,)):
         changes.append(f"owner {current.user} -> {owner}")
     if group is not None and group not in ((current.gid,) if group.isdigit() else (current.group,)):
@@ -203,12 +406,14 @@ def _attribute_changes(current: _Current, mode: int | None, owner: str | None, g
     return changes
 
 
-def _diff(current: _Current, content: bytes, dest: str) -> str:
+def _diff(current: FileState, content: bytes, dest: str) -> str:
     new_text = _text(content)
     if current.state != "file":
         if new_text is None:
             return f"{dest}: binary/large file created ({len(content)} bytes)\n"
         return unified_diff("", new_text, dest)
+    if current.text is None and current.note:
+        return f"{dest}: changed, old content not shown ({current.note}; {current.size} -> {len(content)} bytes)\n"
     old_text = current.text if current.text is not None and "\ufffd" not in current.text \
         and "\x00" not in current.text else None
     if old_text is None or new_text is None:
@@ -225,68 +430,87 @@ def _text(content: bytes) -> str | None:
         return None
 
 
-# -- writing
-
-
 def _chown_spec(owner: str | None, group: str | None) -> str | None:
     if owner is None and group is None:
         return None
     return (owner or "") + (f":{group}" if group is not None else "")
 
 
-def _attributes_script(path: str, mode: int | None, owner: str | None, group: str | None) -> str:
+def attributes_script(mode: int | None, owner: str | None, group: str | None) -> str:
+    """After :func:`walk_script`: set mode/owner/group of ``$rs_name`` in place, through an open descriptor.
+
+    The name is opened, checked to still be the regular file (not a link) it was, and changed through
+    ``/proc/self/fd``, so a link swapped in is never followed.
+    """
     q = shlex.quote
-    commands = []
+    lines = [f'[ ! -L "$rs_name" ] && [ -f "$rs_name" ] || {{ echo "rs-state=raced"; exit {_RACED}; }}',
+             'exec 4< "./$rs_name"',
+             f'[ "$(stat -c %d:%i -- "$rs_name")" = "$(stat -L -c %d:%i /proc/self/fd/4)" ] || '
+             f'{{ echo "rs-state=raced"; exit {_RACED}; }}']
     spec = _chown_spec(owner, group)
     if spec:
-        commands.append(f"chown -- {q(spec)} {q(path)}")
+        lines.append(f"chown -- {q(spec)} /proc/self/fd/4")
     if mode is not None:
-        commands.append(f"chmod -- {mode:04o} {q(path)}")
-    return " && ".join(commands)
+        lines.append(f"chmod -- {mode:04o} /proc/self/fd/4")
+    return "\n".join(lines) + "\n"
 
 
-def _write_script(path: str, checksum: str, mode: int | None, owner: str | None, group: str | None,
+def _write_script(checksum: str, mode: int | None, owner: str | None, group: str | None,
                   backup: bool, validate: str | None, exists: bool) -> str:
     q = shlex.quote
-    directory, _, name = path.rpartition("/")
-    directory = directory or "/"
+    fd = "/proc/self/fd/3"
     lines = [
-        f"p={q(path)}",
-        f't=$(mktemp {q(directory.rstrip("/") + "/." + name + ".rs-XXXXXXXX")}) || exit {_TEMP_FAILED}',
+        f'[ -d "$rs_name" ] && {{ echo "$rs_path is a directory" >&2; exit {_MOVE_FAILED}; }}',
+        "rs_umask=$(umask); umask 077",
+        f't=$(mktemp -u "./.$rs_name.rs-XXXXXXXX") || exit {_TEMP_FAILED}',
+        # created exclusively (O_EXCL), so it is our new file and nothing planted under that name
+        f'(set -C; : > "$t") 2>/dev/null || {{ echo "cannot create a temporary file in $rs_dir" >&2; '
+        f'exit {_TEMP_FAILED}; }}',
         "trap 'rm -f -- \"$t\"' EXIT",
-        f'cat > "$t" || exit {_UPLOAD_FAILED}',
-        'h=$(sha256sum < "$t") || exit 1',
+        'exec 3<> "$t"',
+        # the descriptor is the file we created, not a link swapped in before it was opened (lstat the name)
+        f'[ "$(stat -c %d:%i:%u:%h -- "$t")" = "$(stat -L -c %d:%i:%u:%h {fd})" ] || '
+        f'{{ echo "rs-state=raced"; exit {_RACED}; }}',
+        f'cat >&3 || exit {_UPLOAD_FAILED}',
+        f'h=$(sha256sum < {fd}) || exit 1',
         f'[ "${{h%% *}}" = {checksum} ] || {{ echo "the content arrived incomplete" >&2; exit {_UPLOAD_FAILED}; }}',
     ]
     # attributes not asked for: keep the old file's, or a new file gets what the umask allows
     if exists:
         if mode is None:
-            lines.append(f'chmod --reference="$p" -- "$t" || exit {_ATTRS_FAILED}')
+            lines.append(f'chmod --reference="./$rs_name" -- {fd} || exit {_ATTRS_FAILED}')
         if owner is None or group is None:
-            lines.append('chown --reference="$p" -- "$t" 2>/dev/null || :')
+            lines.append(f'chown --reference="./$rs_name" -- {fd} 2>/dev/null || :')
     elif mode is None:
-        lines.append(f'm=$(umask); chmod -- "$(printf %o $(( 0666 & ~m )))" "$t" || exit {_ATTRS_FAILED}')
+        lines.append(f'chmod -- "$(printf %o $(( 0666 & ~0$rs_umask )))" {fd} || exit {_ATTRS_FAILED}')
     spec = _chown_spec(owner, group)
     if spec:
-        lines.append(f'chown -- {q(spec)} "$t" || exit {_ATTRS_FAILED}')
+        lines.append(f'chown -- {q(spec)} {fd} || exit {_ATTRS_FAILED}')
     if mode is not None:
-        lines.append(f'chmod -- {mode:04o} "$t" || exit {_ATTRS_FAILED}')
+        lines.append(f'chmod -- {mode:04o} {fd} || exit {_ATTRS_FAILED}')
     if validate:
-        command = validate.replace("%s", '"$t"')
+        command = validate.replace("%s", '"$rs_dir/${t#./}"')
         lines.append(f'( {command} ) < /dev/null || {{ echo "rs-validate-rc=$?" >&2; exit {_VALIDATE_FAILED}; }}')
     if backup and exists:
-        lines += ['b="$p.$(date +%Y-%m-%d@%H:%M:%S)~"',
-                  f'cp -p -- "$p" "$b" || exit {_BACKUP_FAILED}',
-                  'printf "rs-backup=%s\\n" "$b"']
-    lines += [f'mv -f -- "$t" "$p" || exit {_MOVE_FAILED}', "trap - EXIT"]
-    return "\n".join(lines)
+        # a hard link keeps the old file (its inode, mode and owner) under the new name; never through a link
+        lines += ['b="$rs_name.$(date +%Y-%m-%d@%H:%M:%S)~"',
+                  f'ln -P -- "./$rs_name" "./$b" || exit {_BACKUP_FAILED}',
+                  'printf "rs-backup=%s\\n" "$rs_dir/$b"']
+    lines += [f'mv -fT -- "$t" "./$rs_name" || exit {_MOVE_FAILED}', "trap - EXIT",
+              f'set -- $(stat -L -c %d:%i -- "./$rs_name" {fd}) && [ "$1" = "$2" ] || '
+              f'{{ echo "$rs_path was replaced while it was written" >&2; exit {_MOVE_FAILED}; }}']
+    return "\n".join(lines) + "\n"
 
 
-def _write_failure(result, path: str, validate: str | None, data: dict[str, Any]) -> Outcome:
+def _write_failure(result, path: str, validate: str | None, data: dict[str, Any], dest: str = "") -> Outcome:
     stderr = re.sub(r"^rs-validate-rc=.*\n?", "", result.stderr, flags=re.M)
     reason = _last_line(stderr) or f"exit code {result.rc}"
     directory = path.rpartition("/")[0] or "/"
-    if result.rc == _VALIDATE_FAILED:
+    if result.rc in (_REFUSED, _RACED):
+        fields = {k[3:]: v for k, v in (line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+                  if k.startswith("rs-")}
+        msg = refusal(fields, dest or path) or f"cannot write {path}: it changed while it was written"
+    elif result.rc == _VALIDATE_FAILED:
         code = re.search(r"^rs-validate-rc=(\d+)", result.stderr, re.M)
         output = _last_line(stderr) or _last_line(result.stdout)
         msg = (f"validation failed, {path} left as it was: `{validate}` exited "

@@ -366,24 +366,37 @@ class Service(StepKind):
                                   if manager.powershell else f", {'enabled' if status.enabled else 'disabled'}"),
                            data=data)
         diff = self._diff(status, state, actions) if ctx.diff or ctx.check else ""
-        if ctx.check:
-            said = [a.replace("start_mode:", "set start mode ") for a in actions]
-            return Outcome(changed=True, msg=f"would {' and '.join(said)} {name}", diff=diff, data=data)
+        def command_for(action: str) -> str:
+            if action.startswith("start_mode:"):
+                return manager.start_mode(name, action.split(":", 1)[1])
+            if action in ("enable", "disable"):
+                return manager.enable(name, action == "enable", status)
+            return manager.action(name, action)
+
+        needs_root = ""
         if not ctx.become and manager.needs_root:
             user = ctx.facts().get("user") or ctx.run("id -un", become=False).stdout.strip()
             if user != "root":
-                return Outcome(failed=True, msg=f"service changes need root: add become: true "
-                                                f"(the login user is {user or 'not root'})")
+                needs_root = (f"service changes need root: add become: true "
+                              f"(the login user is {user or 'not root'})")
+        if ctx.check:
+            # what the real run would do: the very commands, or why it would fail
+            said = [a.replace("start_mode:", "set start mode ") for a in actions]
+            try:
+                commands = "; ".join(re.sub(r"^export PATH=\S+; ", "", command_for(a)) for a in actions)
+            except StatusError as exc:
+                return Outcome(failed=True, msg=f"would fail: service {name} {exc}", data=data)
+            if needs_root:
+                return Outcome(failed=True, msg=f"would fail: {needs_root}", diff=diff, data=data)
+            return Outcome(changed=True, msg=f"would {' and '.join(said)} {name} ({manager.name}: {commands})",
+                           diff=diff, data=data)
+        if needs_root:
+            return Outcome(failed=True, msg=needs_root)
 
         results: list[CommandResult] = []
         for action in actions:
             try:
-                if action.startswith("start_mode:"):
-                    command = manager.start_mode(name, action.split(":", 1)[1])
-                elif action in ("enable", "disable"):
-                    command = manager.enable(name, action == "enable", status)
-                else:
-                    command = manager.action(name, action)
+                command = command_for(action)
             except StatusError as exc:
                 return self._outcome(results, failed=True, msg=str(exc), data=data)
             result = _execute(ctx, manager, command)

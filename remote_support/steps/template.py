@@ -29,6 +29,6 @@ class Template(StepKind):
         content = ctx.templar.render_file(args["src"], ctx.vars)
         outcome = write_file(ctx, args["dest"], content.encode("utf-8"), mode=args.get("mode"),
                              owner=args.get("owner"), group=args.get("group"), backup=args.get("backup"),
-                             validate=args.get("validate"))
+                             validate=args.get("validate"), follow=args.get("follow"))
         outcome.data["src"] = args["src"]
         return outcome

@@ -289,3 +289,16 @@ def test_relative_dest_is_in_the_login_users_home(lab, tmp_path, request):
         assert (home / name).stat().st_uid == pwd.getpwnam(lab.user).pw_uid
     finally:
         (home / name).unlink(missing_ok=True)
+
+
+def test_a_directory_the_login_user_cannot_enter_gives_the_become_hint(lab, tmp_path):
+    host = lab_hosts(lab, [9])[0]
+    task = write_task(tmp_path, """
+        name: private
+        steps:
+          - name: write
+            copy: {content: "x", dest: /root/rs-t-never-written}
+        """)
+    step = steps_of(run_task(task, [host]))["write"]
+    assert step.status is Status.FAILED and "use become: true" in step.reason, step.reason
+    assert not Path("/root/rs-t-never-written").exists()

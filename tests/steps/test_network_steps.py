@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from netlab_support import NETLAB_SIZE, netlab_hosts, running_config
-from remote_support.cli import config as config_cli
+from remote_support.cli.config import config as config_cli
 from remote_support.errors import TemplateError
 from remote_support.journal import Journal
 from remote_support.report import render_html
