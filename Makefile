@@ -7,8 +7,10 @@ LAB_NETWORK ?= 127.42.0.0
 # What the demo needs: sshd for the lab hosts, sudo for --become.
 DEMO_APT := openssh-server openssh-client sudo iproute2 procps util-linux
 # What the tests need on top: PostgreSQL for the shared journal, an MIT KDC and libkrb5-dev + gcc to
-# build the Kerberos extras for the WinRM Kerberos tests.
-TEST_APT := $(DEMO_APT) postgresql krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc
+# build the Kerberos extras for the WinRM Kerberos tests; crontab, unzip, openssl, curl and
+# update-ca-certificates for the system step kinds and the repair tasks.
+TEST_APT := $(DEMO_APT) postgresql krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc \
+            cron unzip openssl curl ca-certificates
 
 .PHONY: demo-deps test-deps demo test bench clean
 

@@ -78,6 +78,7 @@ class RunRequest:
     operator: str | None = None
     journal: str | None = None  # journal URL; never recorded (it may hold a password)
     hosts: tuple[str, ...] | None = None  # only these of the pattern's hosts (resume, retry)
+    shell: str | None = None  # exec: posix, cmd or powershell; None: each host's default (winrm_shell)
 
     def __post_init__(self) -> None:
         for name in ("inventory", "tags", "skip_tags", "known_hosts"):
@@ -191,15 +192,17 @@ def _preflight(hosts: Sequence["Host"], ssh_config_file: str | None = None) -> N
 
 
 def command_work(text: str, *, timeout: float | None, become: bool,
-                 on_changing: Callable[[str], None] | None = None) -> Callable[["Connection"], list[StepResult]]:
-    """What ``exec`` does on one host: run the command; a timed-out command keeps its partial output.
-    ``on_changing`` hears of the host before its command starts (an ad-hoc command may change anything)."""
+                 on_changing: Callable[[str], None] | None = None,
+                 shell: str | None = None) -> Callable[["Connection"], list[StepResult]]:
+    """What ``exec`` does on one host: run the command (in ``shell``, else the host's default shell); a
+    timed-out command keeps its partial output. ``on_changing`` hears of the host before its command
+    starts (an ad-hoc command may change anything)."""
 
     def work(connection: "Connection") -> list[StepResult]:
         if on_changing is not None:
             on_changing(connection.host.name)
         try:
-            result = connection.run(text, timeout=timeout, become=become)
+            result = connection.run_in(shell or connection.default_shell(), text, timeout=timeout, become=become)
         except CommandTimeout as exc:
             partial = exc.partial or CommandResult(text, "", "", None)
             return [StepResult("command", Status.FAILED, command=text, reason=exc.reason, stdout=partial.stdout,
@@ -251,7 +254,7 @@ def prepare(request: RunRequest, *, journal: "Journal | None" = None, resume_of:
     else:
         _check_secret_variables(request, None)
         work = command_work(request.what, timeout=request.command_timeout, become=request.become,
-                            on_changing=on_changing)
+                            on_changing=on_changing, shell=request.shell)
     inventory, hosts = load_hosts(request.inventory, request.pattern)
     if request.hosts is not None:
         wanted = set(request.hosts)

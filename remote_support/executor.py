@@ -245,13 +245,19 @@ class _HostRun:
 
     # -- facts
 
-    def facts(self) -> dict[str, Any]:
+    def facts(self, refresh: bool = False) -> dict[str, Any]:
+        """The host's facts: gathered on first use, again only when ``refresh`` (the facts step)."""
         with self._facts_lock:
-            if self._facts is None:
+            if self._facts is None or refresh:
                 from .facts import gather_facts
 
-                self._facts = gather_facts(self.connection)
-                self.run_.facts[self.host.name] = self._facts
+                gathered = gather_facts(self.connection)
+                if self._facts is None:
+                    self._facts = gathered
+                    self.run_.facts[self.host.name] = self._facts
+                else:  # in place: templates and the journal hold this dict
+                    self._facts.clear()
+                    self._facts.update(gathered)
             return self._facts
 
     def variables(self, step: Step | None = None) -> dict[str, Any]:
@@ -394,7 +400,8 @@ class _HostRun:
             if key in kind.raw_args:
                 args[key] = value
             else:
-                quoting = ("cmd" if self.host.connection == "winrm" else True) if key in kind.shell_args else False
+                # command text is quoted for the shell the connection runs it in (connections/shells.py)
+                quoting = self.connection.shell if key in kind.shell_args else False
                 rendered = self.templar.render(value, variables, where=step.where, shell=quoting)
                 if rendered == OMIT:  # `default(omit)`: left out, as in Ansible, so the kind's default holds
                     if key in kind.args:

@@ -7,10 +7,10 @@ by the task executor, and used by ``when`` conditions, templates and the package
 from __future__ import annotations
 
 import json
-import shlex
 from typing import Any
 
 from .connections.base import Connection
+from .connections.shells import POSIX, POWERSHELL, posix_quote
 from .errors import HostError
 
 _SCRIPT = r"""
@@ -54,11 +54,11 @@ def os_family(os_id: str, os_like: str) -> str:
 def gather_facts(connection: Connection) -> dict[str, Any]:
     """Facts of the host behind ``connection``; raises ConnectError when it cannot be asked."""
     host = connection.host
-    if host.connection == "winrm":
+    if POWERSHELL in connection.shells:
         return gather_windows_facts(connection)
-    if host.connection not in ("ssh", "local"):
+    if connection.shell != POSIX:
         return {"connection": host.connection, "os_family": host.get("os_family", "unknown")}
-    result = connection.run("sh -c " + shlex.quote(_SCRIPT), timeout=60)
+    result = connection.run("sh -c " + posix_quote(_SCRIPT), timeout=60)
     if result.rc not in (0, None) and not result.stdout:
         raise HostError(host.name, f"cannot gather facts: {result.stderr.strip() or 'exit ' + str(result.rc)}")
     return parse_facts(result.stdout)
@@ -142,7 +142,7 @@ $hotfixes = @(Get-HotFix -ErrorAction SilentlyContinue | ForEach-Object {
 def gather_windows_facts(connection: Connection) -> dict[str, Any]:
     """Facts of a Windows host, named as the Linux ones where they mean the same."""
     host = connection.host
-    result = connection.run_ps(WINDOWS_SCRIPT, timeout=60)
+    result = connection.run_in(POWERSHELL, WINDOWS_SCRIPT, timeout=60)
     if result.rc != 0:
         raise HostError(host.name, f"cannot gather facts: {result.stderr.strip() or 'exit ' + str(result.rc)}")
     try:

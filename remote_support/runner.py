@@ -5,7 +5,9 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import math
+import os
 import re
+import signal
 import threading
 import time
 import traceback
@@ -16,9 +18,24 @@ from .connections import connect
 from .connections.base import Connection, ConnectOptions
 from .errors import ConnectError, RemoteSupportError, UsageError
 from .inventory import Host
-from .results import HostResult, RunResult, Status, StepResult, worst
+from .results import EXIT_INTERRUPTED, HostResult, RunResult, Status, StepResult, worst
 
 log = logging.getLogger(__name__)
+
+
+def _exit_at_next_interrupt() -> None:
+    """After the first Ctrl-C (or SIGTERM) the run stops cleanly, which may take a few seconds (commands are
+    signalled, shells deleted); a second one ends the process at once, without a traceback. An interrupted
+    run is the end of the process, so the handlers stay."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def now(signum, frame):
+        os.write(2, b"\ninterrupted again: exiting now, clean-up on the hosts abandoned\n")
+        os._exit(EXIT_INTERRUPTED)
+
+    signal.signal(signal.SIGINT, now)
+    signal.signal(signal.SIGTERM, now)
 
 #: What a run does on one host: given the open connection, return the step results.
 Work = Callable[[Connection], Sequence[StepResult]]
@@ -141,6 +158,7 @@ class Runner:
                     aborted = self._run_batch(pool, batch, work)
                 except (KeyboardInterrupt, _StopRequested):
                     interrupted = True
+                    _exit_at_next_interrupt()
                     self._interrupt(batch)
         finally:
             # after Ctrl-C, a thread still stuck in a TCP connect must not hold the process

@@ -84,6 +84,8 @@ def register_secrets(value: Any, secret: bool = False) -> None:
     mapping), so it is masked wherever it shows up: output, the journal, reports, bundles."""
     if isinstance(value, SecretRef):
         return
+    if isinstance(value, Mapping) and list(value) == ["secret"]:
+        return  # a reference written out ({secret: "env:NAME"}): where the secret is, not the secret
     if isinstance(value, Mapping):
         for key, item in value.items():
             register_secrets(item, secret or is_secret_name(str(key)))

@@ -38,7 +38,9 @@ PARAM_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list": lis
 STEP_KEYWORDS = ("name", "when", "loop", "loop_var", "register", "become", "become_user", "timeout", "retries",
                  "delay", "until", "ignore_errors", "changed_when", "failed_when", "notify", "tags",
                  "check_mode", "vars")
-TASK_KEYS = ("name", "description", "supports", "params", "steps", "handlers", "vars")
+TASK_KEYS = ("name", "description", "topic", "supports", "params", "steps", "handlers", "vars")
+#: where a task without ``topic:`` is listed
+DEFAULT_TOPIC = "other"
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class Task:
     vars: Mapping[str, Any] = field(default_factory=dict)
     os_families: tuple[str, ...] = ()  # empty: any
     connections: tuple[str, ...] = ()  # empty: any
+    topic: str = DEFAULT_TOPIC  # what `tasks list` groups it under: accounts, disk, network...
 
     @property
     def short_name(self) -> str:
@@ -285,9 +288,38 @@ def load_task(path: str | Path) -> Task:
                 params=_params(data.get("params"), src, data.line_of("params")), steps=tuple(steps),
                 handlers=tuple(handlers), vars=dict(data.get("vars") or {}),
                 os_families=tuple(_strings(supports.get("os_family"))),
-                connections=tuple(_strings(supports.get("connection"))))
+                connections=tuple(_strings(supports.get("connection"))),
+                topic=_topic(data, src))
     check_templates(task)
     return task
+
+
+def _topic(data: Map, src: str) -> str:
+    topic = data.get("topic")
+    if topic is None:
+        return DEFAULT_TOPIC
+    if not isinstance(topic, str) or not re.fullmatch(r"[a-z0-9][a-z0-9 /-]*", topic):
+        raise TaskError("`topic` is one short lower-case word or phrase, such as accounts or disk", source=src,
+                        line=data.line_of("topic"))
+    return topic
+
+
+def library() -> list[Task]:
+    """Every task in the task directories, the first of each name (as ``find_task`` finds them)."""
+    seen: dict[str, Task] = {}
+    for directory in task_dirs():
+        for path in sorted(directory.glob("*.y*ml")):
+            if path.stem not in seen:
+                seen[path.stem] = load_task(path)
+    return list(seen.values())
+
+
+def by_topic(tasks: Sequence[Task]) -> dict[str, list[Task]]:
+    """Tasks grouped by topic, topics in alphabetical order ("other" last), tasks by name within each."""
+    groups: dict[str, list[Task]] = {}
+    for task in sorted(tasks, key=lambda t: t.short_name):
+        groups.setdefault(task.topic, []).append(task)
+    return dict(sorted(groups.items(), key=lambda item: (item[0] == DEFAULT_TOPIC, item[0])))
 
 
 def _strings(value: Any) -> list[str]:

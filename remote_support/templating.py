@@ -17,7 +17,6 @@ import heapq
 import json
 import re
 import secrets
-import shlex
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ import jinja2.meta
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from .connections.shells import QuotingError, cmd_quote, posix_quote, ps_quote
 from .errors import TemplateError
 
 
@@ -77,8 +77,8 @@ class ShellSafe(str):
 
 def _quote(value: Any) -> ShellSafe:
     if isinstance(value, (list, tuple)):
-        return ShellSafe(" ".join(shlex.quote(str(v)) for v in value))
-    return ShellSafe(shlex.quote(str(value)))
+        return ShellSafe(" ".join(posix_quote(str(v)) for v in value))
+    return ShellSafe(posix_quote(str(value)))
 
 
 def _raw(value: Any) -> ShellSafe:
@@ -89,12 +89,8 @@ def _shell_finalize(value: Any) -> Any:
     if isinstance(value, ShellSafe):
         return value
     if isinstance(value, bool) or value is None:
-        return shlex.quote(str(value).lower() if isinstance(value, bool) else "")
-    return shlex.quote(str(value))
-
-
-_CMD_UNSAFE = re.compile(r'["%!\r\n^]')
-_CMD_SPECIAL = re.compile(r"[\s&|<>()@,;=]")
+        return posix_quote(str(value).lower() if isinstance(value, bool) else "")
+    return posix_quote(str(value))
 
 
 def _cmd_finalize(value: Any) -> Any:
@@ -102,10 +98,17 @@ def _cmd_finalize(value: Any) -> Any:
     if isinstance(value, ShellSafe):
         return value
     text = "" if value is None else (str(value).lower() if isinstance(value, bool) else str(value))
-    if _CMD_UNSAFE.search(text):
-        raise TemplateError(f"the value {text!r} cannot be passed safely to cmd.exe (it holds \", %, !, ^ or a "
-                            "line break): pass it to a powershell step's params instead")
-    return f'"{text}"' if not text or _CMD_SPECIAL.search(text) else text
+    try:
+        return cmd_quote(text)
+    except QuotingError as exc:
+        raise TemplateError(str(exc)) from None
+
+
+def _ps_finalize(value: Any) -> Any:
+    """Values in PowerShell command text: single-quoted string literals."""
+    if isinstance(value, ShellSafe):
+        return value
+    return ps_quote("" if value is None else (str(value).lower() if isinstance(value, bool) else str(value)))
 
 
 def _to_bool(value: Any) -> bool:
@@ -341,6 +344,7 @@ class Templar:
         self.env = self._environment(loader)
         self.shell_env = self._environment(loader, finalize=_shell_finalize)
         self.cmd_env = self._environment(loader, finalize=_cmd_finalize)
+        self.ps_env = self._environment(loader, finalize=_ps_finalize)
         self._lock = threading.Lock()  # jinja's template cache is thread-safe; compiling twice is only waste
 
     @staticmethod
@@ -359,7 +363,8 @@ class Templar:
     def render(self, text: Any, variables: Mapping[str, Any], *, where: str, shell: bool | str = False) -> Any:
         """Render a value from a task file: strings are templates; lists and dicts are rendered inside.
 
-        ``shell=True`` quotes interpolated values for a POSIX shell, ``shell="cmd"`` for cmd.exe.
+        ``shell`` names the shell whose quoting interpolated values get (connections/shells.py):
+        ``"posix"`` (or True), ``"cmd"``, ``"powershell"``; ``"network-cli"`` and False quote nothing.
 
         A string that is one expression (``"{{ packages }}"``) renders to the value itself, not its text,
         so loops and parameters keep their type.
@@ -370,7 +375,8 @@ class Templar:
             single = re.fullmatch(r"\s*\{\{(.*)\}\}\s*", text, re.S)
             if single and not shell and "}}" not in single.group(1) and "{{" not in single.group(1):
                 return self.evaluate(single.group(1), variables, where=where)
-            env = self.cmd_env if shell == "cmd" else self.shell_env if shell else self.env
+            env = {"cmd": self.cmd_env, "powershell": self.ps_env, "network-cli": self.env}.get(
+                shell, self.shell_env) if shell else self.env
             try:
                 template = env.from_string(text)
                 return render_bounded(template, variables)

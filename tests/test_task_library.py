@@ -34,13 +34,25 @@ ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = ROOT / "tasks"
 SHIPPED = ["check-connectivity", "collect-logs", "deploy-config-file", "diagnose", "disk-cleanup", "flush-dns",
            "install-packages", "remove-packages", "reset-password", "restart-service", "sync-time", "unlock-user",
-           "update-system"]
+           "update-system", "fix-full-var", "set-proxy", "add-host-entry", "enable-service", "reset-home-permissions",
+           "repair-apt", "renew-ca-certificates", "support-bundle", "set-dns-resolver",
+           "create-user", "disable-user", "install-vendor-bundle",
+           "schedule-job", "set-kernel-setting", "kill-process"]
 #: the least each task needs to be constructed (secrets as references: they are resolved on construction)
 REQUIRED = {"install-packages": {"packages": "htop"}, "remove-packages": {"packages": "telnet"},
             "restart-service": {"service": "cron"}, "unlock-user": {"user": "nobody"},
             "reset-password": {"user": "nobody", "new_password": "env:RS_TEST_LIBRARY_PASSWORD"},
             "deploy-config-file": {"src": "motd.j2", "dest": "/etc/motd"},
-            "check-connectivity": {"targets": "localhost"}}
+            "check-connectivity": {"targets": "localhost"},
+            "add-host-entry": {"address": "10.0.0.1", "names": "files"}, "enable-service": {"service": "cron"},
+            "reset-home-permissions": {"user": "nobody"}, "set-dns-resolver": {"nameservers": "10.0.0.53"},
+            "create-user": {"user": "nobody", "password": "env:RS_TEST_LIBRARY_PASSWORD"},
+            "disable-user": {"user": "jdoe"},
+            "install-vendor-bundle": {"url": "https://dl.example.com/a.tgz", "checksum": "sha256:" + "0" * 64,
+                                      "dest": "/opt/a"},
+            "schedule-job": {"name": "report", "job": "/bin/true"}, "set-kernel-setting": {"setting": "vm.swappiness",
+                                                                                           "value": "10"},
+            "kill-process": {"name": "firefox"}}
 
 
 def task(name: str) -> Path:
@@ -114,11 +126,12 @@ def test_every_command_and_script_renders_to_valid_sh(manager, monkeypatch):
              "os_name": "Debian", "distribution": "debian"}
     for name in SHIPPED:
         run = TaskRun(load_task(task(name)), extra_vars=REQUIRED.get(name, {}))
-        variables = {**run.params, "facts": facts, "check_mode": False, "inventory_hostname": "h",
+        variables = {**run.task.vars, **run.params, "facts": facts, "check_mode": False, "inventory_hostname": "h",
                      **{s.register: registered for s in run.all_steps() if s.register}}
         for step in run.all_steps():
             if step.kind in ("command", "shell"):
-                text = run.templar.render(step.args["cmd"], variables, where=step.where, shell=True)
+                text = run.templar.render(step.args["cmd"], {**variables, step.loop_var: "x"}, where=step.where,
+                                          shell=True)
             elif step.kind == "script":
                 text = run.templar.render_file(step.args["src"], variables)
             else:

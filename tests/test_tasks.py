@@ -93,3 +93,17 @@ def test_when_that_does_not_parse_and_missing_templates_stop_the_run(tmp_path):
     bad_command = write_task(tmp_path / "b", "steps:\n  - command: echo {{ x \n")
     with pytest.raises(TemplateError, match="template syntax error"):
         TaskRun(load_task(bad_command))
+
+
+def test_tasks_are_grouped_by_topic_with_other_last(tmp_path):
+    from remote_support.tasks import by_topic
+
+    tasks = [load_task(write_task(tmp_path, f"name: {n}\n{t}steps:\n  - command: uptime\n", name=f"{n}.yml"))
+             for n, t in (("b-task", "topic: disk\n"), ("a-task", "topic: disk\n"), ("loose", ""),
+                          ("acct", "topic: accounts\n"))]
+    grouped = by_topic(tasks)
+    assert list(grouped) == ["accounts", "disk", "other"]
+    assert [t.short_name for t in grouped["disk"]] == ["a-task", "b-task"]
+    with pytest.raises(TaskError) as error:
+        load_task(write_task(tmp_path, "name: x\ntopic: [a, b]\nsteps:\n  - command: uptime\n", name="bad.yml"))
+    assert "`topic` is one short lower-case word" in str(error.value) and "bad.yml:2" in str(error.value)

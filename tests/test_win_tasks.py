@@ -88,3 +88,67 @@ def test_disk_cleanup_collect_eventlog_and_diagnose(winrm_server, tmp_path):
         assert "D: 95.0% used" in summary and "automatic service not running: MapsBroker" in summary
     failing = _run(winrm_server, "win-diagnose", extra_vars={"fail_on_warnings": True})
     assert failing["summary"].status is Status.FAILED
+
+
+def test_reset_windows_update(winrm_server):
+    win = winrm_server.windows
+    cache = "c:\\windows\\softwaredistribution\\download\\"
+    check = _run(winrm_server, "win-reset-windows-update", check=True)
+    assert check["summary"].reason == "check mode: would clear 2 cached download(s) and restarted Windows Update"
+    assert sum(1 for f in winrm_server.files if f.startswith(cache)) == 2
+    real = _run(winrm_server, "win-reset-windows-update", extra_vars={"clear_wsus_policy": True})
+    assert real["clear the download cache"].status is Status.CHANGED, _statuses(real)
+    assert not any(f.startswith(cache) for f in winrm_server.files) and cache.rstrip("\\") in winrm_server.directories
+    assert (win.services["wuauserv"].state, win.services["bits"].state) == ("Running", "Running")
+    policy = win.registry["hklm:\\software\\policies\\microsoft\\windows\\windowsupdate"]["values"]
+    assert "wuserver" not in policy and real["summary"].reason.endswith("; WSUS policy removed")
+    again = _run(winrm_server, "win-reset-windows-update", extra_vars={"clear_wsus_policy": True})
+    assert not any(s == "changed" for s in _statuses(again).values()), _statuses(again)
+    assert again["summary"].reason == "download cache empty: nothing to clear; WSUS policy removed"
+
+
+def test_enable_account_with_a_new_password_and_groups(winrm_server, monkeypatch):
+    win = winrm_server.windows
+    monkeypatch.setenv("RS_TEST_WIN_NEW_PASSWORD", "Fresh-Start-42")
+    params = {"user": "jdoe", "new_password": "env:RS_TEST_WIN_NEW_PASSWORD", "groups": ["Remote Desktop Users"]}
+    check = _run(winrm_server, "win-enable-account", check=True, extra_vars=params)
+    assert check["enable and unlock the account"].status is Status.CHANGED and not win.users["jdoe"]["enabled"]
+    real = _run(winrm_server, "win-enable-account", extra_vars=params)
+    assert all(s.status is Status.CHANGED for s in real.values()), _statuses(real)
+    assert (win.users["jdoe"]["enabled"], win.users["jdoe"]["locked"]) == (True, False)
+    assert win.users["jdoe"]["password"] == "Fresh-Start-42"
+    assert "jdoe" in win.groups["remote desktop users"]["members"]
+    assert not any("Fresh-Start-42" in c for c in winrm_server.commands)
+    again = _run(winrm_server, "win-enable-account", extra_vars={"user": "jdoe", "groups": ["Remote Desktop Users"]})
+    assert _statuses(again) == {"enable and unlock the account": "ok", "set the new password": "skipped",
+                                "add it to its groups": "ok"}
+    missing = _run(winrm_server, "win-enable-account", extra_vars={"user": "nobody"})
+    assert missing["enable and unlock the account"].status is Status.FAILED
+    assert "there is no local account nobody" in missing["enable and unlock the account"].reason
+    assert "nobody" not in win.users
+
+
+def test_set_proxy_machine_wide_then_off(winrm_server):
+    win = winrm_server.windows
+    machine = win.registry
+    params = {"proxy_server": "proxy.corp.example:8080"}
+    check = _run(winrm_server, "win-set-proxy", check=True, extra_vars=params)
+    assert check["proxy server"].status is Status.CHANGED
+    assert "hklm:\\software\\microsoft\\windows\\currentversion\\internet settings" not in machine
+    real = _run(winrm_server, "win-set-proxy", extra_vars=params)
+    assert all(s.status in (Status.CHANGED, Status.OK) for s in real.values()), _statuses(real)
+    values = machine["hklm:\\software\\microsoft\\windows\\currentversion\\internet settings"]["values"]
+    assert values["proxyserver"][2] == "proxy.corp.example:8080" and values["proxyenable"] == ["ProxyEnable", "DWord", 1]
+    assert values["proxyoverride"][2] == "<local>"
+    assert machine["hklm:\\software\\policies\\microsoft\\windows\\currentversion\\internet settings"]["values"][
+        "proxysettingsperuser"][2] == 0
+    again = _run(winrm_server, "win-set-proxy", extra_vars=params)
+    assert not any(s == "changed" for s in _statuses(again).values()), _statuses(again)
+    off = _run(winrm_server, "win-set-proxy", extra_vars={"state": "absent"})
+    assert off["proxy on or off"].status is Status.CHANGED and values["proxyenable"][2] == 0
+    bad = _run(winrm_server, "win-set-proxy", extra_vars={"proxy_server": "http://proxy"})
+    assert bad["check the proxy address"].status is Status.FAILED and "must be host:port" in bad["check the proxy address"].reason
+    user = _run(winrm_server, "win-set-proxy", extra_vars={**params, "scope": "user"})
+    assert user["proxy server"].status is Status.CHANGED
+    assert win.registry["hkcu:\\software\\microsoft\\windows\\currentversion\\internet settings"]["values"][
+        "proxyenable"][2] == 1

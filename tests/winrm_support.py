@@ -55,3 +55,20 @@ def opened(host: Host, **options) -> WinRMConnection:
 def connected(host: Host, **options) -> WinRMConnection:
     """A connection to use in ``with``, which opens it (and closes it at the end)."""
     return WinRMConnection(host, ConnectOptions(**options))
+
+
+def win_inventory(path, server, hosts=("win-a", "win-b"), **extra) -> "Path":
+    """An inventory file for the CLI: ``hosts`` on ``server``, the password from $RS_TEST_WIN_PASSWORD."""
+    lines = ["defaults:", "  connection: winrm", f"  address: {server.host}", f"  winrm_port: {server.port}",
+             f"  user: {WIN_USER}", "  password: {secret: env:RS_TEST_WIN_PASSWORD}"]
+    lines += [f"  {k}: {v}" for k, v in extra.items()]
+    lines += ["hosts:"] + [f"  {name}: {{}}" for name in hosts]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def cli_env(tmp_path) -> dict:
+    """The CLI's environment: the lab password as a secret, the journal in ``tmp_path``."""
+    import os
+
+    return {**os.environ, "RS_TEST_WIN_PASSWORD": WIN_PASSWORD, "REMOTE_SUPPORT_HOME": str(tmp_path / "home")}

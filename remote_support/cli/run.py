@@ -29,15 +29,20 @@ def register(cli: click.Group) -> None:
 @connection_options
 @click.option("-o", "--one-line", is_flag=True, help="One line per host (as ansible -o).")
 @click.option("-g", "--group", "grouped", is_flag=True, help="Group hosts with identical output (as clush -b).")
-def exec_(pattern: str, command: tuple[str, ...], inventories, one_line: bool, grouped: bool, **opts) -> None:
+@click.option("--shell", type=click.Choice(["posix", "cmd", "powershell"]), default=None,
+              help="Run COMMAND in this shell: Windows hosts take cmd (default, or the host's winrm_shell) or "
+                   "powershell.")
+def exec_(pattern: str, command: tuple[str, ...], inventories, one_line: bool, grouped: bool, shell: str | None,
+          **opts) -> None:
     """Run COMMAND on every host matching PATTERN and print each host's output.
 
     Put `--` before the command so its options are not read as ours.
+    Windows: `remote-support exec win-* --shell powershell -- Get-Service Spooler`.
     """
     from ..api import RunRequest
 
     request = RunRequest(kind="exec", what=" ".join(command), inventory=tuple(inventories), pattern=pattern,
-                         journal=opts["journal_url"], **request_fields(opts))
+                         journal=opts["journal_url"], shell=shell, **request_fields(opts))
     start_and_print(request, as_json=opts["as_json"], one_line=one_line, grouped=grouped)
 
 

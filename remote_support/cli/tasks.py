@@ -16,18 +16,14 @@ def tasks() -> None:
   remote-support tasks list
   REMOTE_SUPPORT_TASKS=~/our-tasks remote-support tasks list""")
 def tasks_list() -> None:
-    """List the tasks found in $REMOTE_SUPPORT_TASKS, ./tasks and the shipped library."""
-    from ..tasks import load_task, task_dirs
+    """List the tasks found in $REMOTE_SUPPORT_TASKS, ./tasks and the shipped library, by topic."""
+    from ..tasks import by_topic, library
 
-    seen = set()
-    for directory in task_dirs():
-        for path in sorted(directory.glob("*.y*ml")):
-            if path.stem in seen:
-                continue
-            seen.add(path.stem)
-            task = load_task(path)
+    for number, (topic, group) in enumerate(by_topic(library()).items()):
+        click.echo(("\n" if number else "") + f"[{topic}]")
+        for task in group:
             params = ", ".join(p.name + ("" if p.required else "?") for p in task.params)
-            click.echo(f"{path.stem:<22} {task.name}" + (f"  [{params}]" if params else ""))
+            click.echo(f"{task.short_name:<22} {task.name}" + (f"  [{params}]" if params else ""))
 
 
 @tasks.command(name="show", epilog="""Examples:
@@ -41,6 +37,7 @@ def tasks_show(task_name: str) -> None:
     click.echo(f"{task.name}  ({task.path})")
     if task.description:
         click.echo(f"\n{task.description.strip()}")
+    click.echo(f"\ntopic: {task.topic}")
     if task.os_families or task.connections:
         click.echo(f"\nsupports: {', '.join(task.os_families + task.connections)}")
     if task.params:

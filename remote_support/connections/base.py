@@ -7,7 +7,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 from ..results import CommandResult
 
@@ -44,7 +44,24 @@ class Connection(abc.ABC):
 
     Errors are raised as :class:`remote_support.errors.ConnectError` subclasses; a command that
     runs and exits non-zero is not an error, it is a CommandResult with rc != 0.
+
+    A class declares what it can do (steps ask these, never the connection type's name): the ``shell``
+    that ``run()`` hands command text to, the ``shells`` that :meth:`run_in` can run text in (names and
+    quoting in :mod:`remote_support.connections.shells`), and its abilities below.
     """
+
+    #: what ``run()`` hands command text to: posix, cmd, powershell or network-cli
+    shell: ClassVar[str] = "posix"
+    #: every shell :meth:`run_in` accepts (``shell`` first)
+    shells: ClassVar[tuple[str, ...]] = ("posix",)
+    #: put() and get() move files
+    can_transfer_files: ClassVar[bool] = True
+    #: send_config()/get_config()/save_config() of a network device
+    can_push_config: ClassVar[bool] = False
+    #: close() and open() again reach the host after it rebooted, and a boot id tells the boots apart
+    can_detect_reboot: ClassVar[bool] = True
+    #: run(..., become=True) runs as another user
+    can_become: ClassVar[bool] = True
 
     def __init__(self, host: "Host", options: ConnectOptions):
         self.host = host
@@ -69,6 +86,20 @@ class Connection(abc.ABC):
     @abc.abstractmethod
     def run(self, command: str, *, timeout: float | None = None, stdin: bytes | str | None = None,
             become: bool = False) -> CommandResult: ...
+
+    def default_shell(self) -> str:
+        """The shell exec runs a command line in unless told otherwise (a host variable may choose one)."""
+        return self.shell
+
+    def run_in(self, shell: str, text: str, *, timeout: float | None = None, stdin: bytes | str | None = None,
+               become: bool = False) -> CommandResult:
+        """Run ``text`` in one of :attr:`shells` (``run()`` is the same for :attr:`shell`)."""
+        if shell == self.shell:
+            return self.run(text, timeout=timeout, stdin=stdin, become=become)
+        from ..errors import UsageError
+
+        raise UsageError(f"host {self.host.name} ({self.host.connection}) runs {' and '.join(self.shells)} "
+                         f"commands, not {shell}: choose a shell it has, or leave --shell out")
 
     @abc.abstractmethod
     def put(self, source: str | Path | bytes | BinaryIO, remote_path: str, *, mode: int | None = None) -> None: ...

@@ -16,6 +16,14 @@ from .base import Connection
 
 
 class LocalConnection(Connection):
+    """The controller: /bin/sh, files in place, sudo for become."""
+
+    shell = "posix"
+    shells = ("posix",)
+    can_transfer_files = True
+    can_detect_reboot = False  # rebooting the controller would end the run itself
+    can_become = True
+
     def open(self) -> None:
         pass
 

@@ -43,6 +43,11 @@ class NetconfConnection(Connection):
     """A Junos device's NETCONF session over SSH with ncclient."""
 
     shell = "network-cli"
+    shells = ("network-cli",)
+    can_transfer_files = False
+    can_push_config = True
+    can_detect_reboot = False
+    can_become = False
     configured_by_commit = True
 
     def __init__(self, host: "Host", options: ConnectOptions):

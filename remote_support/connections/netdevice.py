@@ -112,6 +112,11 @@ class NetworkConnection(Connection):
     """A network device's CLI over SSH with netmiko."""
 
     shell = "network-cli"
+    shells = ("network-cli",)
+    can_transfer_files = False
+    can_push_config = True
+    can_detect_reboot = False
+    can_become = False  # privileged mode is `enable`, done at open
 
     def __init__(self, host: "Host", options: ConnectOptions):
         super().__init__(host, options)

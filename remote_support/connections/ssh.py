@@ -206,6 +206,12 @@ def _local_user() -> str:
 class SSHConnection(Connection):
     """A host reached over SSH with paramiko."""
 
+    shell = "posix"
+    shells = ("posix",)
+    can_transfer_files = True
+    can_detect_reboot = True
+    can_become = True
+
     def __init__(self, host: "Host", options: ConnectOptions, *, _hops: int = 0):
         super().__init__(host, options)
         self._hops = _hops  # bastions between us and this host, to stop a ProxyJump loop

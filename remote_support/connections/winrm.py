@@ -22,6 +22,7 @@ import hashlib
 import io
 import logging
 import re
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from ..errors import (AuthError, BecomeError, CommandTimeout, ConnectError, Host
 from ..results import CommandResult
 from ..secrets import MASK
 from .base import Connection, ConnectOptions
+from .shells import CMD, POWERSHELL, encode_ps, ps_quote
 
 if TYPE_CHECKING:
     from ..inventory import Host
@@ -46,7 +48,7 @@ COMMAND_LINE_LIMIT = 8191
 STDIN_CHUNK = 64 * 1024
 #: file bytes per base64 line of an upload or download
 FILE_CHUNK = 48 * 1024
-POWERSHELL = "powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass"
+POWERSHELL_EXE = "powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass"
 
 
 def _truthy(value: object) -> bool:
@@ -70,6 +72,11 @@ class WinRMSettings:
     connect_timeout: float
     operation_timeout: int
     kerberos_hostname: str | None = None  # SPN host name: HTTP/<this>
+    read_timeout: float = 0.0  # seconds an answer may take; more than operation_timeout (0: it + 10)
+
+    def __post_init__(self) -> None:
+        if not self.read_timeout or self.read_timeout <= self.operation_timeout:
+            object.__setattr__(self, "read_timeout", float(self.operation_timeout + 10))
 
     @property
     def spn(self) -> str:
@@ -126,11 +133,13 @@ def resolve_settings(host: "Host", options: ConnectOptions) -> WinRMSettings:
                          "set winrm_kerberos_hostname to the host's DNS name (its SPN is HTTP/<name>)")
     connect_timeout = float(host.get("connect_timeout") or options.connect_timeout)
     operation_timeout = int(host.get("winrm_operation_timeout") or 20)
+    read_timeout = float(host.get("winrm_read_timeout") or 0)
     return WinRMSettings(name=host.name, address=host.address, port=port, scheme=scheme, transport=transport,
                          user=str(user) if user else None, password=str(password) if password else None,
                          cert_validation=validation, ca_trust_path=host.get("winrm_ca_trust_path"),
                          message_encryption=encryption, connect_timeout=connect_timeout,
-                         operation_timeout=max(1, operation_timeout), kerberos_hostname=kerberos_hostname)
+                         operation_timeout=max(1, operation_timeout), kerberos_hostname=kerberos_hostname,
+                         read_timeout=read_timeout)
 
 
 def _is_ip(address: str) -> bool:
@@ -144,16 +153,6 @@ def _is_ip(address: str) -> bool:
 
 
 # ---------------------------------------------------------------- PowerShell helpers
-
-
-def encode_ps(script: str) -> str:
-    """A script as powershell.exe's -EncodedCommand wants it: base64 of UTF-16LE."""
-    return base64.b64encode(script.encode("utf-16-le")).decode("ascii")
-
-
-def ps_quote(text: str) -> str:
-    """A PowerShell single-quoted string literal."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 _CLIXML = "#< CLIXML"
@@ -189,6 +188,11 @@ $b64 = [Console]::In.ReadToEnd() -replace '\\s', ''
 $script = [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($b64))
 & ([scriptblock]::Create($script))
 """
+
+#: WS-Management Identify (DSP0226 11): answered by any WinRM listener, opens no shell
+_IDENTIFY = ('<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+             'xmlns:wsmid="http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd">'
+             '<s:Header/><s:Body><wsmid:Identify/></s:Body></s:Envelope>')
 
 _PUT_SCRIPT = """# remote-support:put
 $ErrorActionPreference = 'Stop'
@@ -227,21 +231,39 @@ try {{
 class WinRMConnection(Connection):
     """A Windows host reached over WinRM with pywinrm; one WinRS shell per command."""
 
+    shell = CMD  # WinRS runs a command line through cmd.exe
+    shells = (CMD, POWERSHELL)
+    can_transfer_files = True
+    can_detect_reboot = True
+    can_become = False
+
     def __init__(self, host: "Host", options: ConnectOptions):
         super().__init__(host, options)
         self.settings: WinRMSettings | None = None
         self._protocol = None
-        self._deadline: float | None = None
+        # Shells with a running command (shell id -> command id) and whether close() was called: close()
+        # from another thread (Ctrl-C) takes them over and stops them; the worker then stops polling.
+        self._active: dict[str, str | None] = {}
+        self._active_lock = threading.Lock()
+        self._closing = threading.Event()
 
     # -- open / close
 
     def open(self) -> None:
+        self.close()  # opening again starts afresh
+        self._closing.clear()
+        self.start_clock()  # a reopen (after a reboot) keeps the host's deadline
+        self.settings = resolve_settings(self.host, self.options)
+        self._protocol = protocol = self._new_protocol()
+        # One WS-Man Identify proves reachability, TLS trust, credentials and encryption up front, without a
+        # shell: every command then opens exactly one shell.
+        self._call(protocol.send_message, _IDENTIFY)
+
+    def _new_protocol(self):
+        """A pywinrm Protocol with its own transport session (authenticated on its first message)."""
         from winrm.protocol import Protocol
 
-        self.close()  # opening again starts afresh
-        if self.options.host_timeout:
-            self._deadline = time.monotonic() + self.options.host_timeout
-        self.settings = s = resolve_settings(self.host, self.options)
+        s = self.settings
         transport = "ssl" if s.transport == "basic" and s.scheme == "https" else s.transport
         if s.transport == "basic" and s.scheme == "http":
             transport = "basic"
@@ -258,31 +280,51 @@ class WinRMConnection(Connection):
                                 ca_trust_path=s.ca_trust_path if s.ca_trust_path else None,
                                 message_encryption=s.message_encryption,
                                 operation_timeout_sec=s.operation_timeout,
-                                read_timeout_sec=s.operation_timeout + 10, proxy=None)
+                                read_timeout_sec=s.read_timeout, proxy=None)
         except Exception as exc:  # pywinrm validates its arguments with WinRMError/ValueError
             raise self._mapped(exc) from None
         # (connect, read): a dead address fails after connect_timeout, not after the read timeout
-        protocol.transport.read_timeout_sec = (s.connect_timeout, s.operation_timeout + 10)
-        self._protocol = protocol
-        # One Create + Delete proves reachability, TLS trust, credentials and encryption up front.
-        shell_id = self._call(protocol.open_shell, codepage=CODEPAGE_UTF8, noprofile=True)
-        self._delete_shell(shell_id)
+        protocol.transport.read_timeout_sec = (s.connect_timeout, s.read_timeout)
+        return protocol
 
     def close(self) -> None:
-        if self._protocol is not None:
+        """Close the session. Called from another thread while a command runs (Ctrl-C, SIGTERM), it stops
+        that command: the worker stops polling, and the command is signalled and its shell deleted over a
+        fresh session of this thread's own (the worker's session is busy, and pywinrm would only rebuild it)."""
+        self._closing.set()
+        with self._active_lock:
+            running, self._active = dict(self._active), {}
+        if running and self.settings is not None:
+            # In a thread of its own, so that stopping many hosts takes as long as the slowest, not the sum;
+            # not a daemon: the process waits for it at exit (a second Ctrl-C exits at once).
+            threading.Thread(target=self._clean_up_fresh, args=(running,), name=f"winrm-stop-{self.host.name}",
+                             daemon=False).start()
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None:
             try:
-                self._protocol.transport.close_session()
+                protocol.transport.close_session()
             except Exception as exc:  # noqa: BLE001 - closing sockets must not fail the run
                 log.debug("%s: closing the WinRM session: %s", self.host.name, exc)
-            self._protocol = None
+
+    def _clean_up_fresh(self, running: dict[str, str | None]) -> None:
+        """Signal terminate and Delete ``running`` shells (shell id -> command id) over a new session."""
+        try:
+            protocol = self._new_protocol()
+        except Exception as exc:  # noqa: BLE001 - clean-up must not hide what is being reported
+            log.warning("%s: WinRM clean-up could not start a session: %s", self.host.name, exc)
+            return
+        try:
+            for shell_id, command_id in running.items():
+                if command_id is not None:
+                    self._quietly(protocol.cleanup_command, shell_id, command_id)
+                self._quietly(protocol.close_shell, shell_id, close_session=False)
+        finally:
+            try:
+                protocol.transport.close_session()
+            except Exception:  # noqa: BLE001 - see above
+                pass
 
     # -- commands
-
-    def _remaining(self, timeout: float | None) -> float | None:
-        limits = [t for t in (timeout, self.options.command_timeout) if t]
-        if self._deadline is not None:
-            limits.append(self._deadline - time.monotonic())
-        return min(limits) if limits else None
 
     def run(self, command: str, *, timeout: float | None = None, stdin: bytes | str | None = None,
             become: bool = False) -> CommandResult:
@@ -292,21 +334,38 @@ class WinRMConnection(Connection):
         if len(command) > COMMAND_LINE_LIMIT:
             raise WinRMCommandError(self.host.name, f"command line of {len(command)} characters is over the "
                                     f"Windows limit of {COMMAND_LINE_LIMIT}",
-                                    "send long scripts with run_ps (it passes them on stdin) or upload a file")
+                                    "put a long script in a powershell step or a .ps1 script step (they are sent "
+                                    "on stdin), or with exec: --shell powershell")
         return self._run(command, timeout=timeout, stdin=stdin)
+
+    def default_shell(self) -> str:
+        """The host's ``winrm_shell`` (cmd or powershell): what exec runs a command line in by default."""
+        wanted = str(self.host.get("winrm_shell") or CMD).strip().lower()
+        if wanted not in self.shells:
+            raise UsageError(f"host {self.host.name}: winrm_shell {wanted!r} is not one of {', '.join(self.shells)}")
+        return wanted
+
+    def run_in(self, shell: str, text: str, *, timeout: float | None = None, stdin: bytes | str | None = None,
+               become: bool = False) -> CommandResult:
+        if shell == POWERSHELL:
+            if become:
+                self.run(text, become=True)  # raises the BecomeError saying what to do instead
+            return self.run_ps(text, timeout=timeout, stdin=stdin)
+        return super().run_in(shell, text, timeout=timeout, stdin=stdin, become=become)
 
     def run_ps(self, script: str, *, timeout: float | None = None, stdin: bytes | str | None = None) -> CommandResult:
         """Run a PowerShell script: as -EncodedCommand when it fits the command line, else through stdin."""
-        line = f"{POWERSHELL} -EncodedCommand {encode_ps(script)}"
+        line = f"{POWERSHELL_EXE} -EncodedCommand {encode_ps(script)}"
         if len(line) <= COMMAND_LINE_LIMIT:
             result = self._run(line, timeout=timeout, stdin=stdin)
         else:
             if stdin is not None:
                 raise WinRMCommandError(self.host.name, f"PowerShell script of {len(script)} characters is too "
                                         "long for the command line and stdin is taken",
-                                        "upload the script with put() and run it with powershell -File")
+                                        "copy the script to the host first (a copy step) and run it with "
+                                        "powershell -File PATH")
             payload = base64.encodebytes(script.encode("utf-8"))
-            result = self._run(f"{POWERSHELL} -EncodedCommand {encode_ps(_STDIN_LOADER)}", timeout=timeout,
+            result = self._run(f"{POWERSHELL_EXE} -EncodedCommand {encode_ps(_STDIN_LOADER)}", timeout=timeout,
                                stdin=payload)
         return CommandResult(script, result.stdout, result.stderr, result.rc, result.duration)
 
@@ -314,24 +373,33 @@ class WinRMConnection(Connection):
         from winrm.exceptions import WinRMOperationTimeoutError
 
         protocol = self._require_protocol()
-        limit = self._remaining(timeout)
+        limit = self.remaining(timeout)
         if limit is not None and limit <= 0:
             raise CommandTimeout(self.host.name, "host timeout reached before the command could start")
         started = time.monotonic()
         deadline = started + limit if limit is not None else None
         stdout, stderr = bytearray(), bytearray()
         shell_id = self._call(protocol.open_shell, codepage=CODEPAGE_UTF8, noprofile=True)
+        with self._active_lock:
+            self._active[shell_id] = None
         command_id = None
         done = False
+        lost = False  # the transport failed: its session (and the NTLM context bound to its TCP connection) is dead
         try:
+            self._check_open()
             command_id = self._call(protocol.run_command, shell_id, command)
+            with self._active_lock:
+                if shell_id in self._active:
+                    self._active[shell_id] = command_id
             if stdin is not None:
                 data = stdin.encode("utf-8") if isinstance(stdin, str) else bytes(stdin)
                 chunks = [data[i:i + STDIN_CHUNK] for i in range(0, len(data), STDIN_CHUNK)] or [b""]
                 for index, chunk in enumerate(chunks):
+                    self._check_open()
                     self._call(protocol.send_command_input, shell_id, command_id, chunk, end=index == len(chunks) - 1)
             rc = None
             while not done:
+                self._check_open()
                 wait = self.settings.operation_timeout
                 if deadline is not None:
                     left = deadline - time.monotonic()
@@ -345,20 +413,40 @@ class WinRMConnection(Connection):
                     continue  # nothing new yet: poll again (until the deadline)
                 stdout += out
                 stderr += err
+            self._check_open()
             if not done:
                 partial = CommandResult(command, _text(stdout), clean_stderr(_text(stderr)), None,
                                         time.monotonic() - started)
                 raise CommandTimeout(self.host.name, f"command timed out after {limit:g}s and was stopped",
                                      partial=partial)
+        except UnreachableError:
+            lost = not self._closing.is_set()
+            raise
         finally:
             protocol.operation_timeout_sec = self.settings.operation_timeout
-            if command_id is not None:
-                self._quietly(protocol.cleanup_command, shell_id, command_id)  # Signal terminate
-            self._delete_shell(shell_id)
+            with self._active_lock:
+                mine = self._active.pop(shell_id, "taken") != "taken"  # else close() stops it
+            if mine:
+                if lost:
+                    # a fresh session: the old one would seal Signal/Delete with a context the host dropped
+                    self._reset_session(protocol)
+                if command_id is not None:
+                    self._quietly(protocol.cleanup_command, shell_id, command_id)  # Signal terminate
+                self._quietly(protocol.close_shell, shell_id, close_session=False)
         return CommandResult(command, _text(stdout), clean_stderr(_text(stderr)), rc, time.monotonic() - started)
 
-    def _delete_shell(self, shell_id: str) -> None:
-        self._quietly(self._protocol.close_shell, shell_id, close_session=False)
+    def _check_open(self) -> None:
+        """Stop a command whose connection was closed under it (Ctrl-C, SIGTERM): no more polling."""
+        if self._closing.is_set():
+            raise UnreachableError(self.host.name, "connection closed while the command ran (interrupted)")
+
+    def _reset_session(self, protocol) -> None:
+        """Drop the transport session: the next message authenticates a new one (new TCP connection, new
+        NTLM/Kerberos context)."""
+        try:
+            protocol.transport.close_session()
+        except Exception as exc:  # noqa: BLE001 - it is being replaced anyway
+            log.debug("%s: dropping the WinRM session: %s", self.host.name, exc)
 
     def _quietly(self, call, *args, **kwargs) -> None:
         """Clean-up calls: a failure is logged, never raised over the error that is being reported."""

@@ -49,14 +49,13 @@ class WinLab:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not self.password_path.exists():
             _write_private(self.password_path, secrets.token_urlsafe(15) + "\n")
-        password = self.password_path.read_text().strip()
         procs = []
         for index in range(1, count + 1):
             name = f"win-{index:03d}"
             log = open(self.directory / f"{name}.log", "w")
-            # the lab password is a throwaway one for a fake server: on its command line is acceptable
-            proc = subprocess.Popen([sys.executable, "-m", "remote_support.lab.winrm_server", "--user",
-                                     f"{USER}:{password}", "--hostname", name.upper()],
+            # the password from its file, not on the command line (where ps would show it)
+            proc = subprocess.Popen([sys.executable, "-m", "remote_support.lab.winrm_server", "--user", USER,
+                                     "--password-file", str(self.password_path), "--hostname", name.upper()],
                                     stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
             procs.append((name, proc))
         hosts = []

@@ -15,7 +15,7 @@ the 8191-character command-line limit, unknown commands (``'x' is not recognized
 written by remote-support's own upload script live in an in-memory file system (:attr:`files`).
 
 Use in-process (``with WinRMLabServer(users={"rsadmin": "pw"}) as server: server.endpoint``) or as a
-subprocess (``python -m remote_support.lab.winrm_server --port 0 --user rsadmin:pw``; it prints its endpoint
+subprocess (``python -m remote_support.lab.winrm_server --port 0 --user rsadmin --password-file PATH``; it prints its endpoint
 on the first line of stdout; stop it by its PID with SIGTERM).
 
 Stdlib + pyspnego (+ ``cryptography`` for the HTTPS certificate only).
@@ -53,6 +53,7 @@ NS = {
     "p": "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd",
 }
 SHELL_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
+WSMID_NS = "http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd"
 ACTION_CREATE = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Create"
 ACTION_DELETE = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete"
 ACTION_COMMAND = SHELL_URI + "/Command"
@@ -83,6 +84,8 @@ PUT_MARKER = "# remote-support:put"
 GET_MARKER = "# remote-support:get"
 STDIN_MARKER = "# remote-support:stdin-script"
 FACTS_MARKER = "# remote-support:facts"
+CONTRACT_MARKER = "# remote-support:contract:"
+STDIN_SCRIPTS = {"file-write", "win-user-set"}  # contract scripts that read their input from stdin
 
 
 # ---------------------------------------------------------------- shells and commands
@@ -321,11 +324,14 @@ def _powershell(server: "WinRMLabServer", proc: Process, args: str) -> None:
         except (ValueError, UnicodeDecodeError):
             proc.err(_clixml_errors(["Exception calling \"FromBase64String\": invalid Base64 input"]))
             return proc.finish(1)
+    if CONTRACT_MARKER in script:
+        return _ps_contract(server, proc, script)
     if PUT_MARKER in script:
         return _ps_put(server, proc, script)
     if GET_MARKER in script:
         return _ps_get(server, proc, script)
     if FACTS_MARKER in script:
+        server.count("facts")
         proc.out(server.windows.facts_json() + "\r\n")
         return proc.finish(0)
     result = _PSResult()
@@ -450,6 +456,76 @@ def _script_path(script: str) -> str | None:
     return match.group(1).replace("''", "'") if match else None
 
 
+class ScriptFailure(Exception):
+    """What a contract script throws on the fake host: its message goes to stderr, exit code 1."""
+
+
+def _prelude_params(script: str) -> dict[str, object]:
+    """The ``$name = <literal>`` lines after a contract script's marker line: strings ('' escapes, may span
+    lines), $true, $false, $null and @(...) lists of those."""
+    text = script.split("\n", 1)[1] if "\n" in script else ""
+    params: dict[str, object] = {}
+    pos = 0
+
+    def literal(at: int) -> tuple[object, int]:
+        if text.startswith("'", at):
+            out, i = [], at + 1
+            while True:
+                j = text.index("'", i)
+                out.append(text[i:j])
+                if text.startswith("''", j):
+                    out.append("'")
+                    i = j + 2
+                    continue
+                return "".join(out), j + 1
+        for word, value in (("$true", True), ("$false", False), ("$null", None)):
+            if text.startswith(word, at):
+                return value, at + len(word)
+        if text.startswith("@(", at):
+            items, i = [], at + 2
+            while not text.startswith(")", i):
+                value, i = literal(i)
+                items.append(value)
+                if text.startswith(", ", i):
+                    i += 2
+            return items, i + 1
+        raise ValueError(f"not a literal at {text[at:at + 20]!r}")
+
+    while True:
+        match = re.compile(r"\$(\w+) = ").match(text, pos)
+        if not match or match.group(1) == "ErrorActionPreference":  # the fixed script begins
+            return params
+        value, pos = literal(match.end())
+        params[match.group(1)] = value
+        pos = text.index("\n", pos) + 1 if "\n" in text[pos:] else len(text)
+
+
+def _ps_contract(server: "WinRMLabServer", proc: Process, script: str) -> None:
+    """A script of remote-support's Windows steps, answered by name from the fake host's state."""
+    name = script.split(CONTRACT_MARKER, 1)[1].split(None, 1)[0]
+    params = _prelude_params(script)
+    handler = server.windows.contracts().get(name)
+    if handler is None:
+        proc.err(_clixml_errors([f"remote-support lab: no fake for the script {name}\r\n"]))
+        return proc.finish(1)
+    server.count(f"script:{name}")
+    if name in STDIN_SCRIPTS:
+        data = proc.read_stdin()  # before the lock: other hosts' commands go on meanwhile
+        if data is None:
+            return
+        params["__stdin__"] = data
+    try:
+        with server.windows.lock:
+            answer = handler(proc, params)
+    except ScriptFailure as exc:
+        proc.err(_clixml_errors([f"{exc}\r\n"]))
+        return proc.finish(1)
+    if answer is None:  # signalled while it read stdin
+        return
+    proc.out(json.dumps(answer, separators=(",", ":")) + "\r\n")
+    proc.finish(0)
+
+
 def _ps_put(server: "WinRMLabServer", proc: Process, script: str) -> None:
     path = _script_path(script)
     data = proc.read_stdin()
@@ -531,6 +607,7 @@ class FakeWindows:
             FakeService("Spooler", "Print Spooler", "Running", "Auto"),
             FakeService("WinRM", "Windows Remote Management (WS-Management)", "Running", "Auto"),
             FakeService("wuauserv", "Windows Update", "Stopped", "Manual"),
+            FakeService("BITS", "Background Intelligent Transfer Service", "Running", "Manual"),
             FakeService("Dnscache", "DNS Client", "Running", "Auto"),
             FakeService("MapsBroker", "Downloaded Maps Manager", "Stopped", "Auto"),
             FakeService("Fax", "Fax", "Stopped", "Disabled"))}
@@ -554,6 +631,46 @@ class FakeWindows:
                        "Application": [("2024-03-11T09:01:44", 1000, "Error", "Application Error",
                                         "Faulting application name: legacy.exe")]}
         self.reboot_pending = False
+        self.open_ports = {("127.0.0.1", 5985), ("localhost", 5985), ("127.0.0.1", 445), ("localhost", 445)}
+        self.corrupt_uploads = False  # change a byte of every file-write upload (tests of the SHA-256 check)
+        # registry: lower-cased key path -> {"path": as written, "values": {lower name: [name, kind, data]}}
+        self.registry: dict[str, dict] = {}
+        for key, values in ((r"HKCU:\Software\Microsoft\Windows\CurrentVersion\Internet Settings",
+                             [("ProxyEnable", "DWord", 0), ("ProxyOverride", "String", "<local>")]),
+                            (r"HKLM:\SOFTWARE\Policies\Microsoft\Windows\WindowsUpdate",
+                             [("WUServer", "String", "http://wsus-old.corp.example:8530")]),
+                            (r"HKLM:\SOFTWARE\Policies\Microsoft\Windows\WindowsUpdate\AU",
+                             [("UseWUServer", "DWord", 1), ("NoAutoUpdate", "DWord", 0)])):
+            self.registry_key(key, create=True)["values"].update({n.lower(): [n, k, d] for n, k, d in values})
+        # local accounts and groups
+        self.users = {u["name"].lower(): u for u in (
+            dict(name="Administrator", enabled=True, locked=False, full_name="", description="Built-in account for "
+                 "administering the computer/domain", password="x", password_set="2024-01-10T09:00:00"),
+            dict(name="Guest", enabled=False, locked=False, full_name="", description="Built-in account for guest "
+                 "access", password="", password_set=""),
+            dict(name=server.users and next(iter(server.users)) or "rsadmin", enabled=True, locked=False,
+                 full_name="Remote support", description="", password="x", password_set="2024-02-01T10:00:00"),
+            dict(name="jdoe", enabled=False, locked=True, full_name="Jane Doe", description="Accounting",
+                 password="old", password_set="2023-11-02T08:30:00"))}
+        self.groups = {g["name"].lower(): g for g in (
+            dict(name="Administrators", description="Administrators have complete and unrestricted access",
+                 members=["Administrator", "rsadmin"]),
+            dict(name="Users", description="Users are prevented from making system-wide changes", members=["jdoe"]),
+            dict(name="Remote Desktop Users", description="Members are granted the right to logon remotely",
+                 members=[]))}
+        # scheduled tasks: lower-cased folder + name -> definition
+        self.tasks: dict[str, dict] = {"\\microsoft\\windows\\windowsupdate\\scheduled start": dict(
+            folder="\\Microsoft\\Windows\\WindowsUpdate\\", name="Scheduled Start", enabled=True, state="Ready",
+            execute="C:\\Windows\\System32\\sc.exe", arguments="start wuauserv", trigger="daily", at="06:00",
+            user="SYSTEM", runs=0)}
+        # features: (kind, lower-cased name) -> {"name", "installed", "restart"}
+        self.features = {(kind, name.lower()): dict(name=name, installed=installed, restart=restart)
+                         for kind, name, installed, restart in (
+                             ("feature", "Web-Server", False, False), ("feature", "FS-SMB1", True, True),
+                             ("feature", "Telnet-Client", False, False),
+                             ("optional", "TelnetClient", False, False), ("optional", "SMB1Protocol", True, True),
+                             ("capability", "Rsat.Dns.Tools~~~~0.0.1.0", False, False),
+                             ("capability", "OpenSSH.Client~~~~0.0.1.0", True, False))}
         self.boot_id = str(uuid.uuid4())
         self.boot_time = time.time() - 3 * 86400 - 5 * 3600
         self.boots = 0
@@ -580,6 +697,7 @@ class FakeWindows:
                 ("(get-childitem -literalpath '" + SPOOL_DIR.lower() + "' -file).count",
                  lambda p, s, r: r.out.append(str(len(self.print_jobs)))),
                 ("remove-item -path '" + SPOOL_DIR.lower() + "\\*'", self._clear_spool),
+                ("(get-childitem -literalpath ", self._count_files),
                 ("get-childitem -path $env:temp", self._temp_files),
                 ("get-winevent", self._get_winevent),
                 ("wevtutil ", self._wevtutil),
@@ -780,6 +898,11 @@ class FakeWindows:
             return
         self.print_jobs.clear()
 
+    def _count_files(self, proc, stmt, result) -> None:
+        """``(Get-ChildItem -LiteralPath DIR -Recurse -File ... | Measure-Object).Count`` over the fake files."""
+        top = (_arg(stmt, "LiteralPath") or "").lower().rstrip("\\")
+        result.out.append(str(sum(1 for path in self.server.files if path.startswith(top + "\\"))))
+
     def _temp_files(self, proc, stmt, result) -> None:
         days = int(result.vars.get("days", "7") or 7)
         old = [f for f in self.temp_files if f[2] > days]
@@ -821,6 +944,255 @@ class FakeWindows:
             result.rc = 1
         else:
             result.out.append(str(len(data)))
+
+    # -- contract scripts of the Windows steps (steps/winscripts.py): name -> handler(proc, params) -> answer
+
+    def contracts(self) -> dict[str, Callable[[Process, dict], dict | None]]:
+        return {"file-probe": self._file_probe, "file-write": self._file_write,
+                "registry-get": self._registry_get, "registry-set": self._registry_set,
+                "win-file-get": self._win_file_get, "win-file-set": self._win_file_set,
+                "win-user-get": self._user_get, "win-user-set": self._user_set,
+                "win-group-get": self._group_get, "win-group-set": self._group_set,
+                "win-task-get": self._task_get, "win-task-set": self._task_set,
+                "win-feature-get": self._feature_get, "win-feature-set": self._feature_set,
+                "win-wait-probe": self._wait_probe}
+
+    def _wait_probe(self, proc, params) -> dict:
+        if params.get("kind") == "path":
+            path = str(params["path"]).lower()
+            return {"ready": path in self.server.files or path in self.server.directories}
+        return {"ready": (str(params["target"]).lower(), int(params["port"])) in self.open_ports}
+
+    # registry
+
+    def registry_key(self, path: str, create: bool = False) -> dict | None:
+        key = path.lower().rstrip("\\")
+        if key not in self.registry and create:
+            parent = key.rsplit("\\", 1)[0]
+            if "\\" in key and parent not in self.registry and not parent.endswith(":"):
+                self.registry_key(path.rstrip("\\").rsplit("\\", 1)[0], create=True)  # New-Item -Force: parents too
+            self.registry[key] = {"path": path.rstrip("\\"), "values": {}}
+        return self.registry.get(key)
+
+    def _registry_get(self, proc, params) -> dict:
+        answer = {"key": False, "exists": False, "type": "", "data": None}
+        key = self.registry_key(str(params["path"]))
+        if key is not None:
+            answer["key"] = True
+            name = params.get("name")
+            if name is not None and str(name).lower() in key["values"]:
+                _, kind, data = key["values"][str(name).lower()]
+                answer.update(exists=True, type=kind, data=data)
+        return answer
+
+    def _registry_set(self, proc, params) -> dict:
+        path, name = str(params["path"]), params.get("name")
+        if params.get("state") == "absent":
+            if name is None:
+                gone = path.lower().rstrip("\\")
+                for key in [k for k in self.registry if k == gone or k.startswith(gone + "\\")]:
+                    del self.registry[key]  # Remove-Item -Recurse: subkeys too
+            elif self.registry_key(path) is not None:
+                self.registry_key(path)["values"].pop(str(name).lower(), None)
+        else:
+            if path.lower().startswith("hklm:") and proc_owner(self.server, proc) not in self.admins():
+                raise ScriptFailure(f"New-Item : Requested registry access is not allowed. ({path})")
+            key = self.registry_key(path, create=True)
+            if name is not None:
+                kind, data = str(params["type"]), params.get("data")
+                if kind in ("DWord", "QWord"):
+                    data = int(str(data), 0)
+                key["values"][str(name).lower()] = [str(name), kind, data]
+        return self._registry_get(proc, params)
+
+    def admins(self) -> set[str]:
+        return {m.lower() for m in self.groups["administrators"]["members"]}
+
+    # win_file
+
+    def _win_file_get(self, proc, params) -> dict:
+        path = str(params["path"])
+        key = path.lower()
+        state = "directory" if key in self.server.directories else "file" if key in self.server.files else "absent"
+        return {"path": path, "state": state, "size": len(self.server.files.get(key, b"")),
+                "parent": key.rsplit("\\", 1)[0] in self.server.directories}
+
+    def _win_file_set(self, proc, params) -> dict:
+        key, state = str(params["path"]).lower(), params.get("state")
+        if state == "absent":
+            for name in [f for f in self.server.files if f == key or f.startswith(key + "\\")]:
+                del self.server.files[name]
+            self.server.directories -= {d for d in self.server.directories if d == key or d.startswith(key + "\\")}
+        elif state == "directory":
+            parts = key.split("\\")
+            for index in range(2, len(parts) + 1):  # New-Item -Force: parents too
+                self.server.directories.add("\\".join(parts[:index]))
+        elif state == "touch" and key not in self.server.files:
+            if key.rsplit("\\", 1)[0] not in self.server.directories:
+                raise ScriptFailure(f"New-Item : Could not find a part of the path '{params['path']}'.")
+            self.server.files[key] = b""
+        return self._win_file_get(proc, params)
+
+    # local users and groups
+
+    def _user_get(self, proc, params) -> dict:
+        user = self.users.get(str(params["name"]).lower())
+        if user is None:
+            return {"exists": False, "enabled": False, "locked": False, "full_name": "", "description": "",
+                    "password_set": ""}
+        return {"exists": True, **{k: user[k] for k in ("enabled", "locked", "full_name", "description",
+                                                         "password_set")}}
+
+    def _user_set(self, proc, params) -> dict:
+        name = str(params["name"])
+        line = params["__stdin__"].decode("utf-8").split("\n", 1)[0].rstrip("\r")
+        user = self.users.get(name.lower())
+        if params.get("state") == "absent":
+            if user is not None:
+                del self.users[name.lower()]
+                for group in self.groups.values():
+                    group["members"] = [m for m in group["members"] if m.lower() != name.lower()]
+            return self._user_get(proc, params)
+        now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        if line and len(line) < 8:  # the local password policy
+            raise ScriptFailure("Set-LocalUser : Unable to update the password. The value provided for the new "
+                                "password does not meet the length, complexity, or history requirements of the domain.")
+        if user is None:
+            user = self.users[name.lower()] = dict(name=name, enabled=True, locked=False, full_name="", description="",
+                                                   password=line, password_set=now if line else "")
+        elif line and params.get("set_password"):
+            user.update(password=line, password_set=now)
+            self.server.count(f"password_resets:{name.lower()}")
+        for key in ("full_name", "description"):
+            if params.get(key) is not None:
+                user[key] = str(params[key])
+        if params.get("enabled") is not None:
+            user["enabled"] = bool(params["enabled"])
+        if params.get("unlock"):
+            user["locked"] = False
+        return self._user_get(proc, params)
+
+    def _group_get(self, proc, params) -> dict:
+        group = self.groups.get(str(params["name"]).lower())
+        if group is None:
+            return {"exists": False, "description": "", "members": []}
+        return {"exists": True, "description": group["description"],
+                "members": [f"{self.server.hostname}\\{m}" for m in group["members"]]}
+
+    def _group_set(self, proc, params) -> dict:
+        name = str(params["name"])
+        group = self.groups.get(name.lower())
+        if params.get("state") == "absent":
+            self.groups.pop(name.lower(), None)
+            return self._group_get(proc, params)
+        if group is None:
+            group = self.groups[name.lower()] = dict(name=name, description="", members=[])
+        if params.get("description") is not None:
+            group["description"] = str(params["description"])
+        for member in params.get("add") or []:
+            short = str(member).rsplit("\\", 1)[-1]
+            if short.lower() not in self.users:
+                raise ScriptFailure(f"Add-LocalGroupMember : Principal {member} was not found.")
+            if short.lower() not in {m.lower() for m in group["members"]}:
+                group["members"].append(self.users[short.lower()]["name"])
+        for member in params.get("remove") or []:
+            short = str(member).rsplit("\\", 1)[-1].lower()
+            group["members"] = [m for m in group["members"] if m.lower() != short]
+        return self._group_get(proc, params)
+
+    # scheduled tasks
+
+    def _task_get(self, proc, params) -> dict:
+        task = self.tasks.get((str(params["folder"]) + str(params["name"])).lower())
+        if task is None:
+            return {"exists": False, "enabled": False, "state": "", "execute": "", "arguments": "", "trigger": "",
+                    "at": "", "user": ""}
+        return {"exists": True, "enabled": task["enabled"], "state": task["state"] if task["enabled"] else "Disabled",
+                **{k: task[k] for k in ("execute", "arguments", "trigger", "at", "user")}}
+
+    def _task_set(self, proc, params) -> dict:
+        key = (str(params["folder"]) + str(params["name"])).lower()
+        if params.get("state") == "absent":
+            self.tasks.pop(key, None)
+            return self._task_get(proc, params)
+        task = self.tasks.get(key)
+        if params.get("define"):
+            previous = task or {}
+            task = self.tasks[key] = dict(folder=str(params["folder"]), name=str(params["name"]),
+                                          enabled=previous.get("enabled", True), state="Ready", runs=previous.get("runs", 0),
+                                          **{k: str(params.get(k) or "") for k in ("execute", "arguments", "trigger",
+                                                                                   "at", "user")})
+        if task is None:
+            raise ScriptFailure(f"Enable-ScheduledTask : The system cannot find the file specified. ({params['name']})")
+        if params.get("enabled") is not None:
+            task["enabled"] = bool(params["enabled"])
+        if params.get("run"):
+            if not task["enabled"]:
+                raise ScriptFailure("Start-ScheduledTask : The task is disabled.")
+            task["runs"] += 1
+            self.server.count(f"task_runs:{task['name'].lower()}")
+        return self._task_get(proc, params)
+
+    # features
+
+    def _feature_get(self, proc, params, restart: bool = False) -> dict:
+        feature = self.features.get((str(params["kind"]), str(params["name"]).lower()))
+        if feature is None:
+            return {"known": False, "installed": False, "state": "", "reboot_required": False}
+        state = {"feature": ("Available", "Installed"), "optional": ("Disabled", "Enabled"),
+                 "capability": ("NotPresent", "Installed")}[str(params["kind"])][feature["installed"]]
+        return {"known": True, "installed": feature["installed"], "state": state, "reboot_required": restart}
+
+    def _feature_set(self, proc, params) -> dict:
+        feature = self.features.get((str(params["kind"]), str(params["name"]).lower()))
+        if feature is None:
+            raise ScriptFailure(f"ArgumentException: The role, role service, or feature name is not valid: "
+                                f"'{params['name']}'.")
+        feature["installed"] = params.get("state") == "present"
+        self.server.count(f"feature_changes:{feature['name'].lower()}")
+        return self._feature_get(proc, params, restart=feature["restart"])
+
+    def _file_probe(self, proc, params) -> dict:
+        path = str(params["path"])
+        key = path.lower()
+        parent = key.rsplit("\\", 1)[0]
+        answer = {"path": path, "state": "absent", "size": 0, "sha256": "", "text": None}
+        if key in self.server.directories:
+            answer["state"] = "dir"
+        elif parent not in self.server.directories:
+            answer["state"] = "nodir"
+        elif key in self.server.files:
+            data = self.server.files[key]
+            digest = hashlib.sha256(data).hexdigest().upper()
+            answer.update(state="file", size=len(data), sha256=digest)
+            if params.get("want_text") and digest != str(params.get("sha256")).upper() \
+                    and len(data) <= int(params.get("limit") or 0):
+                answer["text"] = base64.b64encode(data).decode()
+        return answer
+
+    def _file_write(self, proc, params) -> dict:
+        path = str(params["path"])
+        key = path.lower()
+        parent = key.rsplit("\\", 1)[0]
+        if parent not in self.server.directories:
+            raise ScriptFailure(f"Exception calling \"Open\" with \"4\" argument(s): \"Could not find a part of the "
+                                f"path '{path}'.\"")
+        if key in self.server.read_only:
+            raise ScriptFailure(f"Exception calling \"Replace\" with \"3\" argument(s): \"Access to the path "
+                                f"'{path}' is denied.\"")
+        content = b"".join(base64.b64decode(line) for line in params["__stdin__"].split() if line)
+        if self.corrupt_uploads and content:
+            content = bytes([content[0] ^ 0x20]) + content[1:]  # a transport fault the SHA-256 check must catch
+        digest = hashlib.sha256(content).hexdigest().upper()
+        if digest != str(params["sha256"]).upper():
+            raise ScriptFailure(f"the content arrived incomplete (SHA-256 {digest}, expected {params['sha256']})")
+        saved = ""
+        if key in self.server.files and params.get("backup"):
+            saved = path + "." + time.strftime("%Y-%m-%d@%H.%M.%S") + "~"
+            self.server.files[saved.lower()] = self.server.files[key]
+        self.server.files[key] = content  # File.Replace: the old content or the new, never half
+        self.server.count("file_writes")
+        return {"sha256": digest, "backup": saved}
 
     # -- facts and reboot
 
@@ -887,6 +1259,17 @@ class WSManFault(Exception):
                 f'Code="{self.code}" Machine="{escape(machine)}"><f:Message>{escape(self.reason)}</f:Message>'
                 '</f:WSManFault></s:Detail></s:Fault>')
         return _envelope("http://schemas.dmtf.org/wbem/wsman/1/wsman/fault", relates_to, body)
+
+
+def _identify_response() -> bytes:
+    """What Windows answers a WS-Management Identify: the protocol version and the product."""
+    return (f'<s:Envelope xmlns:s="{NS["s"]}" xmlns:wsmid="{WSMID_NS}"><s:Header/><s:Body><wsmid:IdentifyResponse>'
+            '<wsmid:ProtocolVersion>http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd</wsmid:ProtocolVersion>'
+            '<wsmid:ProductVendor>Microsoft Corporation</wsmid:ProductVendor>'
+            '<wsmid:ProductVersion>OS: 10.0.20348 SP: 0.0 Stack: 3.0</wsmid:ProductVersion>'
+            '<wsmid:SecurityProfiles><wsmid:SecurityProfileName>http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/'
+            'http/spnego-kerberos</wsmid:SecurityProfileName></wsmid:SecurityProfiles>'
+            '</wsmid:IdentifyResponse></s:Body></s:Envelope>').encode("utf-8")
 
 
 def _timed_out() -> WSManFault:
@@ -971,6 +1354,8 @@ class _Handler(BaseHTTPRequestHandler):
         sealed_as = next((p for p in ENCRYPTED_PROTOCOLS if p.lower() in content_type.lower()), ENCRYPTED_PROTOCOL)
         if encrypted:
             if self.auth_ctx is None or not self.auth_ctx.complete:
+                # sealed with a context this TCP connection never set up (Windows: "invalid MIC")
+                self.lab.count("bad_encryption")
                 return self._send(400)
             try:
                 body = self._unseal(body)
@@ -1084,6 +1469,11 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request, client_address) -> None:
+        # a client that gave up on a reply (read timeout, Ctrl-C, a "reboot") is not a server error
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
 
 # ---------------------------------------------------------------- the server
 
@@ -1113,9 +1503,15 @@ class WinRMLabServer:
         self.verbose = verbose
         self.shells: dict[str, Shell] = {}
         self.files: dict[str, bytes] = {}  # lower-cased Windows path -> content
-        self.directories = {"c:\\windows\\temp", "c:\\users\\public", "c:\\temp", "c:\\lab"}
+        self.directories = {"c:\\windows\\temp", "c:\\users\\public", "c:\\temp", "c:\\lab", "c:\\programdata"}
+        self.directories |= {"c:\\windows\\softwaredistribution", "c:\\windows\\softwaredistribution\\download",
+                             "c:\\windows\\softwaredistribution\\download\\5f1c"}
+        for name, size in (("5f1c\\windows10.0-kb5035857-x64.cab", 300_000), ("5f1c\\express.psf", 120_000)):
+            self.files["c:\\windows\\softwaredistribution\\download\\" + name] = b"MSCF" + bytes(size)
+        self.read_only: set[str] = set()  # lower-cased paths the login user may not replace (ACL denies it)
         self.commands: list[str] = []  # every command line received, in order
         self.counters: dict[str, int] = {}
+        self.stall_receive = 0.0  # seconds a Receive of a running command goes unanswered (a host that hangs)
         self._lock = threading.Lock()
         self._reboot_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -1267,6 +1663,9 @@ class WinRMLabServer:
                 if selector.get("Name") == "ShellId":
                     shell_id = (selector.text or "").strip()
         request_body = root.find("s:Body", NS)
+        if request_body is not None and request_body.find(f"{{{WSMID_NS}}}Identify") is not None:
+            self.count("identify")
+            return 200, _identify_response()
         try:
             if action == ACTION_CREATE:
                 reply = self._create(header, request_body, user)
@@ -1397,6 +1796,11 @@ class WinRMLabServer:
     def _receive(self, shell: Shell, body, timeout: float) -> tuple[str, str]:
         desired = body.find("rsp:Receive/rsp:DesiredStream", NS) if body is not None else None
         proc = self._process(shell, desired.get("CommandId") if desired is not None else None)
+        if self.stall_receive and not proc.done:
+            # a host that stops answering (overloaded, a network fault): the client's read times out
+            self.count("stalled_receives")
+            time.sleep(self.stall_receive)
+            raise WSManFault(FAULT_TIMED_OUT, "w:TimedOut", "stalled")
         with proc.cond:
             ready = proc.cond.wait_for(lambda: proc.stdout or proc.stderr or proc.done, timeout=timeout)
             if not ready:
@@ -1466,7 +1870,10 @@ def main(argv: list[str] | None = None) -> int:
                                      description="A WinRM lab endpoint on loopback answering canned Windows behaviours.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on stdout)")
-    parser.add_argument("--user", action="append", default=[], metavar="NAME:PASSWORD", required=True)
+    parser.add_argument("--user", action="append", default=[], metavar="NAME[:PASSWORD]", required=True,
+                        help="a user; without :PASSWORD the password is the first line of --password-file")
+    parser.add_argument("--password-file", metavar="PATH",
+                        help="the password of users given without one (not on the command line, visible in ps)")
     parser.add_argument("--https", action="store_true")
     parser.add_argument("--hostname", default="WIN-LAB01")
     parser.add_argument("--workdir", help="where the HTTPS certificate is written")
@@ -1474,7 +1881,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keytab", help="accept Kerberos with the HTTP/<name> key of this keytab "
                         "(KRB5_CONFIG must name the realm's krb5.conf)")
     args = parser.parse_args(argv)
-    users = dict(entry.split(":", 1) for entry in args.user)
+    file_password = None
+    if args.password_file:
+        file_password = Path(args.password_file).read_text().splitlines()[0].strip()
+    users = {}
+    for entry in args.user:
+        name, colon, password = entry.partition(":")
+        if not colon and file_password is None:
+            parser.error(f"--user {name} has no password: give NAME:PASSWORD or --password-file")
+        users[name] = password if colon else file_password
     server = WinRMLabServer(users, host=args.host, port=args.port, https=args.https, hostname=args.hostname,
                             workdir=args.workdir, verbose=args.verbose, kerberos_keytab=args.keytab).start()
     stop = threading.Event()

@@ -30,6 +30,22 @@ STEP_KINDS = {
     "blockinfile": "remote_support.steps.blockinfile:BlockInFile",
     "set_fact": "remote_support.steps.set_fact:SetFact",
     "debug": "remote_support.steps.debug:Debug",
+    "user": "remote_support.steps.user:User",
+    "group": "remote_support.steps.group:Group",
+    "cron": "remote_support.steps.cron:Cron",
+    "sysctl": "remote_support.steps.sysctl:Sysctl",
+    "mount": "remote_support.steps.mount:Mount",
+    "get_url": "remote_support.steps.get_url:GetUrl",
+    "unarchive": "remote_support.steps.unarchive:Unarchive",
+    "kill": "remote_support.steps.process:Kill",
+    "process": "remote_support.steps.process:Kill",
+    # Windows repair steps (fixed PowerShell scripts with a JSON contract: steps/winscripts.py)
+    "registry": "remote_support.steps.registry:Registry",
+    "win_file": "remote_support.steps.win_file:WinFile",
+    "win_user": "remote_support.steps.win_users:WinUser",
+    "win_group": "remote_support.steps.win_users:WinGroup",
+    "win_scheduled_task": "remote_support.steps.win_scheduled_task:WinScheduledTask",
+    "win_feature": "remote_support.steps.win_feature:WinFeature",
 }
 
 _loaded: dict[str, StepKind] = {}

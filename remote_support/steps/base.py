@@ -51,9 +51,9 @@ class StepContext:
         self.task_dir = task_dir
         self.fetch_dir = fetch_dir  # where fetched files go on the controller: fetch_dir/<host>/...
 
-    def facts(self) -> dict[str, Any]:
-        """The host's facts, gathered once per host per run."""
-        return self._facts()
+    def facts(self, refresh: bool = False) -> dict[str, Any]:
+        """The host's facts, gathered once per host per run (``refresh``: gather them again now)."""
+        return self._facts(refresh=True) if refresh else self._facts()
 
     def run(self, command: str, *, stdin: bytes | str | None = None, become: bool | None = None,
             timeout: float | None = None) -> CommandResult:

@@ -3,40 +3,19 @@ a Windows host over WinRM)."""
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
+from ..connections.shells import POWERSHELL, QuotingError, in_dir, posix_quote
 from .base import Arg, Outcome, StepContext, StepKind
 
 
-class _Posix:
-    """How a POSIX shell tests a path and changes directory."""
+def path_exists(ctx: StepContext, path: str) -> bool:
+    """Whether ``path`` exists on the host: test -e in a POSIX shell, Test-Path where PowerShell runs."""
+    if POWERSHELL in ctx.connection.shells:
+        from .powershell import path_exists as ps_exists
 
-    @staticmethod
-    def exists(ctx: StepContext, path: str) -> bool:
-        return ctx.run(f"test -e {shlex.quote(path)}", become=ctx.become).rc == 0
-
-    @staticmethod
-    def in_dir(directory: str, command: str) -> str:
-        return f"cd {shlex.quote(directory)} && {command}"
-
-
-class _Windows:
-    """The same for cmd.exe over WinRM (the path test goes through PowerShell's Test-Path)."""
-
-    @staticmethod
-    def exists(ctx: StepContext, path: str) -> bool:
-        from .powershell import path_exists
-
-        return path_exists(ctx, path)
-
-    @staticmethod
-    def in_dir(directory: str, command: str) -> str:
-        return f'cd /d "{directory}" && {command}'
-
-
-#: connection type -> how commands are wrapped; anything else is a POSIX shell
-PLATFORMS = {"winrm": _Windows}
+        return ps_exists(ctx, path)
+    return ctx.run(f"test -e {posix_quote(path)}", become=ctx.become).rc == 0
 
 
 class Command(StepKind):
@@ -54,17 +33,20 @@ class Command(StepKind):
 
     def run(self, ctx: StepContext, args: dict[str, Any]) -> Outcome:
         command = args["cmd"]
-        platform = PLATFORMS.get(ctx.connection.host.connection, _Posix)
+        shell = ctx.connection.shell
         for key, wanted in (("creates", False), ("removes", True)):
             if args.get(key):
-                exists = platform.exists(ctx, args[key])
+                exists = path_exists(ctx, args[key])
                 if exists != wanted:
                     return Outcome(skipped=True, command=command,
                                    msg=f"{args[key]} {'exists' if exists else 'does not exist'}")
         if args.get("chdir"):
             if '"' in args["chdir"]:
                 return Outcome(failed=True, command=command, msg=f"chdir {args['chdir']!r} contains a double quote")
-            command = platform.in_dir(args["chdir"], command)
+            try:
+                command = in_dir(shell, args["chdir"], command)
+            except (QuotingError, ValueError) as exc:
+                return Outcome(failed=True, command=command, msg=f"chdir: {exc}")
         if ctx.check:
             return Outcome(skipped=True, command=command, msg="check mode: would run the command")
         return Outcome.from_command(ctx.run(command, stdin=args.get("stdin")))

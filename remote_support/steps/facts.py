@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..facts import gather_facts
 from .base import Outcome, StepContext, StepKind
 
 
@@ -18,11 +17,8 @@ class Facts(StepKind):
         return super().normalize(value or {}, where)
 
     def run(self, ctx: StepContext, args: dict[str, Any]) -> Outcome:
-        facts = gather_facts(ctx.connection)
-        current = ctx.facts()
-        current.clear()
-        current.update(facts)
+        facts = ctx.facts(refresh=True)  # one gathering: the first one, or a fresh one replacing it
         summary = (f"{facts.get('os_name') or facts.get('os_family')}, {facts.get('hostname')}, "
                    f"up {facts.get('uptime_seconds', 0) // 3600}h, init {facts.get('init_system')}, "
                    f"packages {facts.get('package_manager')}")
-        return Outcome(msg=summary, data={"facts": facts})
+        return Outcome(msg=summary, data={"facts": dict(facts)})

@@ -17,6 +17,8 @@ import tempfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from ..connections.shells import WINDOWS_SHELLS
+from . import win_file  # noqa: F401 - registers the win-file-get script used for Windows paths
 from ..errors import ConnectError, TaskError, UnreachableError
 from .base import Arg, Outcome, StepContext, StepKind, as_bool
 from .files import check_path, refusal, walk_script
@@ -40,7 +42,10 @@ class Fetch(StepKind):
 
     def run(self, ctx: StepContext, args: dict[str, Any]) -> Outcome:
         src = str(args["src"])
-        if ctx.connection.host.connection == "winrm":
+        if not ctx.connection.can_transfer_files:
+            return Outcome(failed=True, msg=f"fetch needs a connection that moves files; {ctx.host.name} is a "
+                                            f"{ctx.host.connection} host")
+        if ctx.connection.shell in WINDOWS_SHELLS:
             return _windows_file(ctx, src, args)
         q = shlex.quote
         try:
@@ -112,6 +117,17 @@ def _windows_file(ctx: StepContext, src: str, args: dict[str, Any]) -> Outcome:
     """A file from a WinRM host: the connection's get checks the SHA-256 of the chunks it moves."""
     data = _get(ctx, src)
     if isinstance(data, Outcome):
+        from .winscripts import ScriptError, run_script
+
+        try:
+            state = run_script(ctx, "win-file-get", {"path": src})["state"]
+        except ScriptError:
+            state = ""
+        if state == "directory":
+            return Outcome(failed=True, msg=f"{src} is a directory: fetch brings single files from Windows hosts "
+                                            "(bundle it first, e.g. a powershell step with Compress-Archive)")
+        if state == "absent":
+            return Outcome(failed=True, msg=f"no such file on the host: {src}")
         return data
     name = PureWindowsPath(src).name or "root"
     parts = [p.replace(":", "").strip("\\") for p in PureWindowsPath(src).parts[:-1]]

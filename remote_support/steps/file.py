@@ -72,6 +72,11 @@ class File(StepKind):
         return args
 
     def run(self, ctx: StepContext, args: dict[str, Any]) -> Outcome:
+        from .winfiles import needs_posix
+
+        refused = needs_posix(ctx, self.name, "win_file")
+        if refused:
+            return refused
         try:
             _check(args, ctx.where, rendered=True)
             mode = parse_mode(args.get("mode"), ctx.where, self.name)

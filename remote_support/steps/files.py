@@ -45,6 +45,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from ..connections.shells import WINDOWS_SHELLS
 from ..errors import TaskError
 from .base import Arg, Outcome, StepContext, as_bool, unified_diff
 from .modes import Mode
@@ -319,6 +320,11 @@ def write_file(ctx: StepContext, dest: str, content: bytes, *, mode: str | int |
     ``mkdirs`` creates missing directories (as ``lineinfile``'s ``create`` does); ``old_text`` is the old
     content for the diff when the kind has read it already (``inspect_file(content="step")``).
     """
+    if ctx.connection.shell in WINDOWS_SHELLS:  # Windows hosts: the same plan in PowerShell (steps/winfiles.py)
+        from .winfiles import write_windows_file
+
+        return write_windows_file(ctx, dest, content, mode=mode, owner=owner, group=group, backup=backup,
+                                  validate=validate)
     try:
         check_path(dest, ctx.where, "the step's")
         wanted = mode if isinstance(mode, Mode) or mode is None else parse_any_mode(mode, ctx.where)

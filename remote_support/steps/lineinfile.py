@@ -190,6 +190,11 @@ class LineInFile(StepKind):
         return args
 
     def run(self, ctx: StepContext, args: dict[str, Any]) -> Outcome:
+        from .winfiles import needs_posix
+
+        refused = needs_posix(ctx, self.name, "a powershell step, or copy/template for the whole file")
+        if refused:
+            return refused
         try:
             check_line_args(args, ctx.where, self.name)
         except TaskError as exc:

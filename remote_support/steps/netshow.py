@@ -10,7 +10,7 @@ from .base import Arg, Outcome, StepContext, StepKind, as_bool
 def network_connection(ctx: StepContext, kind: str):
     """The step's connection if it is a network device; else an Outcome saying so."""
     connection = ctx.connection
-    if not hasattr(connection, "send_config"):
+    if not connection.can_push_config:
         return None, Outcome(failed=True, msg=f"{kind} steps need a network device (connection: network); "
                                               f"{ctx.host.name} is a {ctx.host.connection} host")
     return connection, None

@@ -2,8 +2,8 @@
 
 Values reach the script as PowerShell variables set before it (``params: {name: x}`` becomes
 ``$name = 'x'``, single-quoted, so nothing in a value is ever read as code); the script is sent
-through ``WinRMConnection.run_ps`` (``-EncodedCommand``, or stdin when it is long). Like ``command``,
-a run counts as a change; ``changed_when: false`` marks a script that only reads (it then runs in
+through the connection's PowerShell (``run_in("powershell", ...)``: ``-EncodedCommand``, or stdin when
+it is long). Like ``command``, a run counts as a change; ``changed_when: false`` marks a script that only reads (it then runs in
 check mode too).
 
 ```yaml
@@ -22,26 +22,11 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
+from ..connections.shells import POWERSHELL, ps_quote, ps_value
 from ..errors import TaskError
 from .base import Arg, Outcome, StepContext, StepKind
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def ps_quote(text: str) -> str:
-    """A PowerShell single-quoted string literal (nothing inside is expanded)."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def ps_value(value: Any) -> str:
-    """A Python value as a PowerShell literal: strings (and numbers) quoted, lists as @(...), bools."""
-    if isinstance(value, bool):
-        return "$true" if value else "$false"
-    if value is None:
-        return "$null"
-    if isinstance(value, (list, tuple)):
-        return "@(" + ", ".join(ps_value(v) for v in value) + ")"
-    return ps_quote(str(value))
 
 
 def ps_prelude(params: Mapping[str, Any] | None, chdir: str | None = None) -> str:
@@ -51,12 +36,18 @@ def ps_prelude(params: Mapping[str, Any] | None, chdir: str | None = None) -> st
     return "".join(line + "\n" for line in lines)
 
 
-def is_windows(ctx: StepContext) -> bool:
-    return ctx.connection.host.connection == "winrm"
+def runs_powershell(ctx: StepContext) -> bool:
+    """Whether the step's connection can run PowerShell scripts (a Windows host)."""
+    return POWERSHELL in ctx.connection.shells
+
+
+def run_ps(ctx: StepContext, script: str, *, timeout: float | None = None):
+    """Run a PowerShell script on the step's host (the step's timeout unless told otherwise)."""
+    return ctx.connection.run_in(POWERSHELL, script, timeout=timeout or ctx.timeout)
 
 
 def path_exists(ctx: StepContext, path: str) -> bool:
-    result = ctx.connection.run_ps(f"Test-Path -LiteralPath {ps_quote(path)}", timeout=ctx.timeout or 60)
+    result = run_ps(ctx, f"Test-Path -LiteralPath {ps_quote(path)}", timeout=ctx.timeout or 60)
     return result.stdout.strip().lower() == "true"
 
 
@@ -64,9 +55,10 @@ def run_powershell(ctx: StepContext, script: str, *, shown: str, params: Mapping
                    chdir: str | None = None, creates: str | None = None, removes: str | None = None,
                    data: dict[str, Any] | None = None) -> Outcome:
     """Run ``script`` on a WinRM host as the powershell step does (``script`` on Windows can use it too)."""
-    if not is_windows(ctx):
-        return Outcome(failed=True, command=shown, msg=f"powershell runs on WinRM hosts; {ctx.host.name} is a "
-                                                       f"{ctx.connection.host.connection} host: use command or script")
+    if not runs_powershell(ctx):
+        return Outcome(failed=True, command=shown, msg=f"powershell runs on Windows (WinRM) hosts; {ctx.host.name} "
+                                                       f"is a {ctx.connection.host.connection} host: use command or "
+                                                       "script")
     for path, wanted in ((creates, False), (removes, True)):
         if path:
             exists = path_exists(ctx, path)
@@ -74,7 +66,7 @@ def run_powershell(ctx: StepContext, script: str, *, shown: str, params: Mapping
                 return Outcome(skipped=True, command=shown, msg=f"{path} {'exists' if exists else 'does not exist'}")
     if ctx.check:
         return Outcome(skipped=True, command=shown, msg=f"check mode: would run {shown}")
-    result = ctx.connection.run_ps(ps_prelude(params, chdir) + script, timeout=ctx.timeout)
+    result = run_ps(ctx, ps_prelude(params, chdir) + script)
     outcome = Outcome.from_command(result)
     outcome.command = shown
     if outcome.failed:

@@ -10,10 +10,10 @@ Win32_OperatingSystem.LastBootUpTime read through PowerShell.
 
 from __future__ import annotations
 
-import shlex
 import time
 from typing import Any
 
+from ..connections.shells import CMD, POWERSHELL, posix_quote
 from ..errors import CommandTimeout, ConnectError, TaskError, UnreachableError
 from .base import Arg, Outcome, StepContext, StepKind
 
@@ -27,7 +27,7 @@ class _Posix:
 
     @staticmethod
     def reboot_command(msg: str) -> str:
-        return f"shutdown -r now {shlex.quote(msg)}"
+        return f"shutdown -r now {posix_quote(msg)}"
 
     def read_boot_id(self, ctx: StepContext, command: str | None, timeout: float):
         return ctx.run(command or self.boot_id_command, timeout=timeout)
@@ -43,11 +43,11 @@ class _Windows:
     def read_boot_id(self, ctx: StepContext, command: str | None, timeout: float):
         if command:  # the user's own: a cmd.exe command line
             return ctx.run(command, timeout=timeout)
-        return ctx.connection.run_ps(self.boot_id_command, timeout=timeout)
+        return ctx.connection.run_in(POWERSHELL, self.boot_id_command, timeout=timeout)
 
 
-#: connection type -> defaults and how the boot id is read; anything else is POSIX
-PLATFORMS = {"winrm": _Windows}
+#: the connection's shell -> defaults and how the boot id is read; anything else is POSIX
+PLATFORMS = {CMD: _Windows, POWERSHELL: _Windows}
 
 
 class Reboot(StepKind):
@@ -82,8 +82,11 @@ class Reboot(StepKind):
     def run(self, ctx: StepContext, args: dict[str, Any]) -> Outcome:
         if ctx.check:
             return Outcome(skipped=True, msg="check mode: would reboot")
+        if not ctx.connection.can_detect_reboot:
+            return Outcome(failed=True, msg=f"reboot cannot follow a {ctx.host.connection} host through a reboot "
+                                            "(it cannot reconnect and tell the boots apart)")
         timeout = float(args["reboot_timeout"])
-        platform = PLATFORMS.get(ctx.connection.host.connection, _Posix)()
+        platform = PLATFORMS.get(ctx.connection.shell, _Posix)()
         own_boot_id = args.get("boot_id_command") or None
         boot_id_command = own_boot_id or platform.boot_id_command
         command = args.get("reboot_command") or platform.reboot_command(args.get("msg") or DEFAULT_MSG)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import PurePosixPath
 from typing import Any, Mapping
 
+from ..connections.shells import POSIX
+from ..connections.shells import posix_quote as _q
 from ..errors import ConnectError
 from .base import Arg, Outcome, StepContext, StepKind
 
@@ -43,9 +44,13 @@ class Script(StepKind):
     def run(self, ctx: StepContext, args: dict[str, Any]) -> Outcome:
         src = args["src"]
         text = ctx.templar.render_file(src, ctx.vars)
-        if ctx.connection.host.connection == "winrm":
-            # Windows hosts: a .ps1 script runs through PowerShell (run_ps sends long ones via stdin)
-            from .powershell import run_powershell
+        if ctx.connection.shell != POSIX:
+            # Windows hosts: a .ps1 script runs through PowerShell (long ones are sent via stdin)
+            from .powershell import run_powershell, runs_powershell
+
+            if not runs_powershell(ctx):
+                return Outcome(failed=True, msg=f"script needs a POSIX shell or PowerShell; {ctx.host.name} runs "
+                                                f"{ctx.connection.shell} commands")
 
             if not src.removesuffix(".j2").lower().endswith(".ps1"):
                 return Outcome(failed=True, msg=f"on a WinRM host a script must be a .ps1 template, not {src}")
@@ -58,7 +63,7 @@ class Script(StepKind):
         shown = f"{interpreter} {src}" + (f" {args['args']}" if args.get("args") else "")
         for key, wanted in (("creates", False), ("removes", True)):
             if args.get(key):
-                exists = ctx.run(f"test -e {shlex.quote(args[key])}").rc == 0
+                exists = ctx.run(f"test -e {_q(args[key])}").rc == 0
                 if exists != wanted:
                     return Outcome(skipped=True, command=shown,
                                    msg=f"{args[key]} {'exists' if exists else 'does not exist'}")
@@ -73,9 +78,9 @@ class Script(StepKind):
             return Outcome(failed=True, rc=upload.rc, stderr=upload.stderr,
                            msg=f"cannot upload {src} to a temp file on the host: "
                                f"{upload.stderr.strip() or f'exit code {upload.rc}'}")
-        command = f"{interpreter} {shlex.quote(path)}" + (f" {args['args']}" if args.get("args") else "")
+        command = f"{interpreter} {_q(path)}" + (f" {args['args']}" if args.get("args") else "")
         if args.get("chdir"):
-            command = f"cd {shlex.quote(args['chdir'])} && {command}"
+            command = f"cd {_q(args['chdir'])} && {command}"
         try:
             result = ctx.run(command)
         except ConnectError:
@@ -100,7 +105,7 @@ class Script(StepKind):
 def _remove(ctx: StepContext, path: str) -> str:
     """Remove the uploaded script; a note saying it is left behind when that fails, else ''."""
     try:
-        result = ctx.run(f"rm -f -- {shlex.quote(path)}", timeout=30)
+        result = ctx.run(f"rm -f -- {_q(path)}", timeout=30)
     except ConnectError as exc:
         return f"could not remove {path} from the host: {exc.reason}"
     if result.rc != 0:

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ..connections.shells import POWERSHELL, ps_quote
 from ..errors import TaskError
 from ..results import CommandResult
 from .base import Arg, Outcome, StepContext, StepKind, as_bool
@@ -54,7 +55,7 @@ class InitManager:
     """How one init system is asked and told; every method only builds or parses text."""
 
     name: ClassVar[str] = ""
-    #: its commands are PowerShell scripts (sent with run_ps), not shell command lines
+    #: its commands are PowerShell scripts (sent to its PowerShell), not shell command lines
     powershell: ClassVar[bool] = False
     #: changes need root (become) on the host
     needs_root: ClassVar[bool] = True
@@ -202,10 +203,6 @@ class OpenRC(InitManager):
         return _PATH + " && ".join(f"rc-update del {service} {level}" for level in status.tool.split())
 
 
-def _ps_quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 class WindowsServices(InitManager):
     """The Windows service control manager through PowerShell (a WinRM host): Win32_Service tells state
     and start mode at once (nothing for an unknown name); enabled means start mode Auto, ``start_mode``
@@ -241,14 +238,14 @@ class WindowsServices(InitManager):
     def action(self, service: str, action: str) -> str:
         if action not in self._CMDLETS:
             raise StatusError(f"cannot {action} a Windows service: use state: restarted")
-        return "$ErrorActionPreference = 'Stop'\n" + self._CMDLETS[action].format(_ps_quote(service))
+        return "$ErrorActionPreference = 'Stop'\n" + self._CMDLETS[action].format(ps_quote(service))
 
     def enable(self, service: str, enable: bool, status: ServiceStatus) -> str:
         return self.start_mode(service, "automatic" if enable else "manual")
 
     def start_mode(self, service: str, mode: str) -> str:
         startup = {"automatic": "Automatic", "manual": "Manual", "disabled": "Disabled"}[mode]
-        return f"$ErrorActionPreference = 'Stop'\nSet-Service -Name {_ps_quote(service)} -StartupType {startup}"
+        return f"$ErrorActionPreference = 'Stop'\nSet-Service -Name {ps_quote(service)} -StartupType {startup}"
 
 
 #: init system name -> its class; ``manager: auto`` takes the host's ``init_system`` fact
@@ -259,7 +256,7 @@ MANAGERS: dict[str, type[InitManager]] = {"systemd": Systemd, "sysv": SysV, "ope
 def _execute(ctx: StepContext, manager: InitManager, command: str) -> CommandResult:
     """A manager's command: a PowerShell script over WinRM, else a shell command line."""
     if manager.powershell:
-        return ctx.connection.run_ps(command, timeout=ctx.timeout)
+        return ctx.connection.run_in(POWERSHELL, command, timeout=ctx.timeout)
     return ctx.run(command)
 
 _VERBS = {"started": "start", "stopped": "stop", "restarted": "restart", "reloaded": "reload"}
@@ -328,7 +325,7 @@ class Service(StepKind):
                 return Outcome(failed=True, msg=f"cannot tell this host's init system (facts say {wanted!r}): "
                                                 f"set manager: to one of {', '.join(MANAGERS)}")
         manager = MANAGERS[wanted]()
-        if manager.powershell != (ctx.connection.host.connection == "winrm"):
+        if manager.powershell != (POWERSHELL in ctx.connection.shells):
             return Outcome(failed=True, msg=f"service manager {manager.name} does not fit a "
                                             f"{ctx.connection.host.connection} host: use manager: auto")
         start_mode = args.get("start_mode")

@@ -2,7 +2,8 @@
 
 Each probe is one command run on the host, so ``host``/``port`` are checked from the target host (as
 ``curl localhost`` there would). Ports are probed with whatever the host has, found once per step:
-bash's /dev/tcp, else ``nc -z``, else python3.
+bash's /dev/tcp, else ``nc -z``, else python3. On a Windows host ports and paths are probed by the
+``win-wait-probe`` script (a TcpClient connect, Test-Path) and a command runs through cmd.exe.
 """
 
 from __future__ import annotations
@@ -12,8 +13,23 @@ import shlex
 import time
 from typing import Any
 
+from ..connections.shells import POWERSHELL
 from ..errors import CommandTimeout, TaskError
 from .base import Arg, Outcome, StepContext, StepKind
+from .winscripts import ScriptError, register, run_script
+
+register("win-wait-probe", r"""
+$r = [ordered]@{ ready = $false }
+if ($kind -eq 'path') {
+    $r.ready = [bool](Test-Path -LiteralPath $path)
+} else {
+    $c = New-Object Net.Sockets.TcpClient
+    try { $r.ready = $c.ConnectAsync($target, [int]$port).Wait([int]$wait_ms) -and $c.Connected }
+    catch { $r.ready = $false }
+    finally { $c.Dispose() }
+}
+$r | ConvertTo-Json -Compress
+""", {"ready": (bool,)})
 
 _STATES = {"port": ("started", "stopped"), "path": ("present", "absent"), "command": ("succeed",)}
 #: longest a single connect attempt may hang (a filtered port answers nothing)
@@ -55,7 +71,22 @@ class WaitFor(StepKind):
 
     def run(self, ctx: StepContext, args: dict[str, Any]) -> Outcome:
         timeout, delay, pause = (float(args[k]) for k in ("timeout", "delay", "sleep"))
-        if args.get("port") is not None:
+        windows = POWERSHELL in ctx.connection.shells
+        script: dict[str, Any] | None = None  # the win-wait-probe parameters on a Windows host
+        if args.get("port") is not None and windows:
+            target, state = "port", args.get("state") or "started"
+            if not re.fullmatch(r"[\w.:-]+", str(args["host"])):
+                return Outcome(failed=True, msg=f"wait_for host {args['host']!r} is not a host name or address")
+            script = {"kind": "port", "target": str(args["host"]), "port": int(args["port"]),
+                      "wait_ms": _CONNECT_TIMEOUT * 1000}
+            probe, what = f"connect to {args['host']}:{args['port']}", f"port {args['port']} on {args['host']} to be {state}"
+            wanted_rc, become = (0 if state == "started" else 1), False
+        elif args.get("path") is not None and windows:
+            target, state = "path", args.get("state") or "present"
+            script = {"kind": "path", "path": str(args["path"])}
+            probe, what = f"Test-Path {args['path']}", f"{args['path']} to be {state}"
+            wanted_rc, become = (0 if state == "present" else 1), False
+        elif args.get("port") is not None:
             target = "port"
             state = args.get("state") or "started"
             if not re.fullmatch(r"[\w.:-]+", str(args["host"])):
@@ -91,10 +122,16 @@ class WaitFor(StepKind):
             attempts += 1
             remaining = deadline - time.monotonic()
             try:
-                last = ctx.run(probe, become=become, timeout=max(1.0, remaining))
-                done = (last.rc == 0) == (wanted_rc == 0)
+                if script is not None:
+                    done = run_script(ctx, "win-wait-probe", script, timeout=max(1.0, remaining))["ready"] \
+                        == (wanted_rc == 0)
+                else:
+                    last = ctx.run(probe, become=become, timeout=max(1.0, remaining))
+                    done = (last.rc == 0) == (wanted_rc == 0)
             except CommandTimeout:
                 done = False  # a probe that hangs counts as "not yet"
+            except ScriptError as exc:
+                return Outcome(failed=True, command=probe, rc=exc.rc, stderr=exc.stderr, msg=f"cannot probe: {exc}")
             elapsed = time.monotonic() - started
             data = {"elapsed": round(elapsed, 3), "attempts": attempts}
             if done:

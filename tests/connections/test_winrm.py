@@ -28,7 +28,9 @@ def test_run_hostname_whoami_and_flushdns(winrm_server):
         assert c.run("whoami").stdout.strip() == f"win-lab01\\{WIN_USER}"
         result = c.run("ipconfig /flushdns")
     assert result.ok and "Successfully flushed the DNS Resolver Cache." in result.stdout
-    assert winrm_server.counters["shells_created"] == winrm_server.counters["shells_deleted"] == 4  # +1: open() probes
+    # one shell per command: open() proves the connection with a WS-Man Identify, not a probe shell
+    assert winrm_server.counters["shells_created"] == winrm_server.counters["shells_deleted"] == 3
+    assert winrm_server.counters["identify"] == 1
 
 
 def test_exit_codes_stderr_and_unknown_commands(winrm_server):

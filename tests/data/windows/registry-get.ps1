@@ -1,0 +1,24 @@
+# remote-support:contract:registry-get
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+if ($path -match '^(HKCR|HKU|HKCC):' -and -not (Get-PSDrive -Name $Matches[1] -ErrorAction SilentlyContinue)) {
+    $root = @{ HKCR = 'HKEY_CLASSES_ROOT'; HKU = 'HKEY_USERS'; HKCC = 'HKEY_CURRENT_CONFIG' }[$Matches[1]]
+    New-PSDrive -Name $Matches[1] -PSProvider Registry -Root $root | Out-Null
+}
+$r = [ordered]@{ key = $false; exists = $false; type = ''; data = $null }
+if (Test-Path -LiteralPath $path) {
+    $r.key = $true
+    if ($null -ne $name) {
+        $k = Get-Item -LiteralPath $path
+        if ($k.GetValueNames() -contains $name) {
+            $r.exists = $true
+            $r.type = $k.GetValueKind($name).ToString()
+            $v = $k.GetValue($name, $null, 'DoNotExpandEnvironmentNames')
+            if ($r.type -eq 'Binary') { $r.data = -join ($v | ForEach-Object { $_.ToString('x2') }) }
+            elseif ($r.type -eq 'MultiString') { $r.data = @($v) }
+            elseif ($r.type -eq 'DWord') { $r.data = [int64][BitConverter]::ToUInt32([BitConverter]::GetBytes([int32]$v), 0) }
+            else { $r.data = $v }
+        }
+    }
+}
+$r | ConvertTo-Json -Compress -Depth 3

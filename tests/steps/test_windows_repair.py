@@ -1,0 +1,346 @@
+"""The Windows repair steps: their fixed scripts (golden files), their JSON contracts, and their logic (check
+mode, idempotency, failures) against the lab server's fake Windows.
+
+The fake answers the project's own scripts, so these tests pin what is sent and what is done with the answer;
+whether the scripts behave so on a real Windows host is not verified here (see the README).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from remote_support.errors import TaskError
+from remote_support.results import Status
+from remote_support.steps import STEP_KINDS, step_kind
+from remote_support.steps.winscripts import (CONTRACTS, SCRIPTS, ScriptError, check_contract, parse_answer,
+                                             script_text)
+from remote_support.tasks import load_task
+from task_support import run_task, steps_of, write_task
+from winrm_support import win_host
+from winrm_support import winrm_server  # noqa: F401 - fixture
+
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "windows"
+INTERNET = r"HKCU:\Software\Microsoft\Windows\CurrentVersion\Internet Settings"
+
+for _kind in STEP_KINDS:  # every step module registers its scripts on import
+    step_kind(_kind)
+
+
+def _run(tmp_path, server, text, *, check=False, diff=False, **kw):
+    task = write_task(tmp_path, text)
+    return steps_of(run_task(task, [win_host(server)], check=check, diff=diff, **kw))
+
+
+# ---------------------------------------------------------------- the scripts and their contracts
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_script_text_is_pinned_by_its_golden_file(name):
+    # a change to a script must be deliberate: update tests/data/windows/NAME.ps1 with it
+    assert SCRIPTS[name] == (GOLDEN / f"{name}.ps1").read_text()
+    assert SCRIPTS[name].startswith(f"# remote-support:contract:{name}\n$ErrorActionPreference = 'Stop'\n")
+    assert name in CONTRACTS
+
+
+def test_every_golden_file_belongs_to_a_script():
+    assert sorted(p.stem for p in GOLDEN.glob("*.ps1")) == sorted(SCRIPTS)
+
+
+def test_values_reach_a_script_as_literals_never_as_code():
+    text = script_text("registry-get", {"path": "HKLM:\\x'; Remove-Item C:\\ -Recurse; '", "name": None})
+    assert "$path = 'HKLM:\\x''; Remove-Item C:\\ -Recurse; '''\n" in text
+    assert "$name = $null\n" in text
+    assert text.splitlines()[0] == "# remote-support:contract:registry-get"
+
+
+def test_answers_outside_the_contract_are_refused():
+    good = {"key": True, "exists": True, "type": "DWord", "data": 1}
+    assert check_contract("registry-get", good) == good
+    with pytest.raises(ScriptError, match="lacks 'data'"):
+        check_contract("registry-get", {"key": True, "exists": True, "type": "DWord"})
+    with pytest.raises(ScriptError, match="has exists='yes', not bool"):
+        check_contract("registry-get", {**good, "exists": "yes"})
+    with pytest.raises(ScriptError, match="has size=True, not int"):
+        check_contract("win-file-get", {"path": "C:\\x", "state": "file", "size": True, "parent": True})
+    with pytest.raises(ScriptError, match="not JSON"):
+        parse_answer("registry-get", "WARNING: something\r\n")
+    with pytest.raises(ScriptError, match="printed nothing"):
+        parse_answer("registry-get", "\r\n")
+    assert parse_answer("registry-get", 'noise\r\n{"key":false,"exists":false,"type":"","data":null}\r\n')["key"] is False
+
+
+def test_bad_arguments_fail_when_the_task_is_loaded(tmp_path):
+    for step, message in (
+            ("registry: {path: 'Software\\x', name: a, data: 1}", "does not start with a hive"),
+            ("registry: {path: 'HKLM:\\x', name: a, type: dword, data: -1}", "out of range"),
+            ("registry: {path: 'HKLM:\\x', name: a, type: binary, data: xyz}", "hex digits"),
+            ("registry: {path: 'HKLM:\\x', name: a}", "a value needs data"),
+            ("win_file: {path: 'relative\\dir'}", "not an absolute Windows path"),
+            ("win_user: {name: 'bad/name'}", "not a valid Windows account name"),
+            ("win_group: {name: Users, members: [a], members_absent: [A]}", "cannot be in members and members_absent"),
+            ("win_scheduled_task: {name: t, execute: x.exe}", "needs a trigger"),
+            ("win_scheduled_task: {name: t, execute: x.exe, trigger: daily, at: '25:00'}", "needs at: HH:MM"),
+            ("win_feature: {name: 'Web Server'}", "not a feature name")):
+        task = write_task(tmp_path, f"name: t\nsteps:\n  - {{name: s, {step}}}\n")
+        with pytest.raises(TaskError, match=message):
+            load_task(task)
+
+
+# ---------------------------------------------------------------- registry
+
+
+def test_registry_value_check_mode_change_and_idempotency(tmp_path, winrm_server):
+    text = rf"""
+        name: t
+        steps:
+          - {{name: enable, registry: {{path: '{INTERNET}', name: ProxyEnable, type: dword, data: 1}}}}
+          - {{name: server, registry: {{path: '{INTERNET}', name: ProxyServer, data: 'proxy.corp.example:8080'}}}}
+          - {{name: list, registry: {{path: 'HKLM:\SOFTWARE\Contoso\App', name: Paths, type: multi_string, data: [a, b]}}}}
+    """
+    key = winrm_server.windows.registry[INTERNET.lower()]["values"]
+    check = _run(tmp_path, winrm_server, text, check=True, diff=True)
+    assert [check[n].status for n in ("enable", "server", "list")] == [Status.CHANGED] * 3
+    assert check["enable"].reason == f"check mode: would change {INTERNET} value ProxyEnable: data 0 -> 1"
+    assert check["list"].diff.startswith("HKLM:\\SOFTWARE\\Contoso\\App value Paths: create key\n")
+    assert key["proxyenable"][2] == 0 and "proxyserver" not in key
+
+    steps = _run(tmp_path, winrm_server, text)
+    assert [steps[n].status for n in ("enable", "server", "list")] == [Status.CHANGED] * 3, steps["enable"].reason
+    assert key["proxyenable"] == ["ProxyEnable", "DWord", 1]
+    assert key["proxyserver"] == ["ProxyServer", "String", "proxy.corp.example:8080"]
+    assert winrm_server.windows.registry["hklm:\\software\\contoso\\app"]["values"]["paths"][2] == ["a", "b"]
+    assert steps["enable"].data["before"]["data"] == 0 and steps["enable"].data["after"]["data"] == 1
+
+    again = _run(tmp_path, winrm_server, text)
+    assert [again[n].status for n in ("enable", "server", "list")] == [Status.OK] * 3
+    assert winrm_server.counters["script:registry-set"] == 3  # nothing sent to change on the second run
+
+
+def test_registry_type_change_and_absent(tmp_path, winrm_server):
+    steps = _run(tmp_path, winrm_server, r"""
+        name: t
+        steps:
+          - {name: as string, registry: {path: 'HKLM:\SOFTWARE\Policies\Microsoft\Windows\WindowsUpdate\AU', name: NoAutoUpdate, data: '0'}}
+          - {name: drop value, registry: {path: 'HKLM:\SOFTWARE\Policies\Microsoft\Windows\WindowsUpdate', name: WUServer, state: absent}}
+          - {name: drop key, registry: {path: 'HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Microsoft\Windows\WindowsUpdate', state: absent}}
+          - {name: gone already, registry: {path: 'HKLM:\SOFTWARE\Policies\Microsoft\Windows\WindowsUpdate', state: absent}}
+    """)
+    assert steps["as string"].status is Status.CHANGED and "type DWord -> String" in steps["as string"].reason
+    assert steps["drop value"].status is Status.CHANGED and steps["drop key"].status is Status.CHANGED
+    assert steps["gone already"].status is Status.OK
+    assert not any(k.startswith("hklm:\\software\\policies\\microsoft\\windows\\windowsupdate")
+                   for k in winrm_server.windows.registry)  # subkeys went with it
+
+
+def test_registry_access_denied_is_a_failure_with_the_hosts_words(tmp_path, winrm_server):
+    winrm_server.windows.groups["administrators"]["members"].remove("rsadmin")
+    steps = _run(tmp_path, winrm_server, r"""
+        name: t
+        steps:
+          - {name: hklm, registry: {path: 'HKLM:\SOFTWARE\Contoso', name: x, data: y}}
+    """)
+    assert steps["hklm"].status is Status.FAILED
+    assert "Requested registry access is not allowed" in steps["hklm"].reason
+    assert "hklm:\\software\\contoso" not in winrm_server.windows.registry
+
+
+# ---------------------------------------------------------------- win_file
+
+
+def test_win_file_directory_touch_file_absent(tmp_path, winrm_server):
+    text = r"""
+        name: t
+        steps:
+          - {name: dir, win_file: {path: 'C:\ProgramData\Contoso\logs', state: directory}}
+          - {name: touch, win_file: {path: 'C:\ProgramData\Contoso\logs\ready.flag', state: touch}}
+          - {name: must exist, win_file: {path: 'C:\ProgramData\Contoso\logs\ready.flag', state: file}}
+    """
+    assert _run(tmp_path, winrm_server, text, check=True)["dir"].status is Status.CHANGED
+    assert "c:\\programdata\\contoso\\logs" not in winrm_server.directories
+    steps = _run(tmp_path, winrm_server, text)
+    assert [steps[n].status for n in ("dir", "touch", "must exist")] == [Status.CHANGED, Status.CHANGED, Status.OK]
+    assert {"c:\\programdata\\contoso", "c:\\programdata\\contoso\\logs"} <= winrm_server.directories
+    assert winrm_server.files["c:\\programdata\\contoso\\logs\\ready.flag"] == b""
+    assert all(s.status is Status.OK for s in _run(tmp_path, winrm_server, text).values())
+
+    gone = _run(tmp_path, winrm_server, r"""
+        name: t
+        steps:
+          - {name: absent, win_file: {path: 'C:\ProgramData\Contoso', state: absent}}
+          - {name: missing, win_file: {path: 'C:\ProgramData\Contoso\x', state: file}, ignore_errors: true}
+          - {name: file as dir, win_file: {path: 'C:\lab', state: touch}, ignore_errors: true}
+    """)
+    assert gone["absent"].status is Status.CHANGED and "c:\\programdata\\contoso" not in winrm_server.directories
+    assert "c:\\programdata\\contoso\\logs\\ready.flag" not in winrm_server.files
+    assert "does not exist (state: file only checks" in gone["missing"].reason
+    assert "is a directory, not a file" in gone["file as dir"].reason
+
+
+# ---------------------------------------------------------------- win_user, win_group
+
+
+def test_win_user_enable_unlock_and_reset_password_from_a_secret(tmp_path, winrm_server, monkeypatch):
+    users = winrm_server.windows.users
+    text = """
+        name: t
+        params:
+          - {name: new_password, type: secret}
+        steps:
+          - {name: enable, win_user: {name: jdoe, enabled: true, unlock: true}}
+          - {name: reset, win_user: {name: jdoe, password: "{{ new_password }}", update_password: always}}
+    """
+    monkeypatch.setenv("RS_TEST_NEW_PASSWORD", "N3w-Secret-Pw")
+    params = {"new_password": "env:RS_TEST_NEW_PASSWORD"}
+    check = _run(tmp_path, winrm_server, text, check=True, diff=True, extra_vars=params)
+    assert check["enable"].reason == "check mode: would change user jdoe: enabled no -> yes; locked yes -> no"
+    assert (users["jdoe"]["enabled"], users["jdoe"]["locked"]) == (False, True)
+
+    steps = _run(tmp_path, winrm_server, text, extra_vars=params)
+    assert steps["enable"].status is Status.CHANGED and steps["reset"].status is Status.CHANGED
+    assert (users["jdoe"]["enabled"], users["jdoe"]["locked"], users["jdoe"]["password"]) == \
+        (True, False, "N3w-Secret-Pw")
+    assert steps["reset"].reason == "changed user jdoe: set password"
+    # the password travelled on stdin: not on any command line, not in the step's record
+    assert not any("N3w-Secret-Pw" in c for c in winrm_server.commands)
+    assert "N3w-Secret-Pw" not in repr(steps["reset"])
+
+    again = _run(tmp_path, winrm_server, text, extra_vars=params)
+    assert again["enable"].status is Status.OK
+    assert again["reset"].status is Status.CHANGED  # a password cannot be read back: always set when asked
+    assert winrm_server.counters["password_resets:jdoe"] == 2
+
+
+def test_win_user_create_remove_and_a_refused_password(tmp_path, winrm_server):
+    steps = _run(tmp_path, winrm_server, """
+        name: t
+        steps:
+          - {name: create, win_user: {name: helpdesk, password: "Long-Enough-1", full_name: Help Desk}}
+          - {name: short, win_user: {name: jdoe, password: "abc", update_password: always}, ignore_errors: true}
+          - {name: remove, win_user: {name: Guest, state: absent}}
+    """)
+    assert steps["create"].status is Status.CHANGED
+    assert winrm_server.windows.users["helpdesk"]["full_name"] == "Help Desk"
+    assert steps["short"].status is Status.FAILED and "does not meet the length" in steps["short"].reason
+    assert winrm_server.windows.users["jdoe"]["password"] == "old"
+    assert steps["remove"].status is Status.CHANGED and "guest" not in winrm_server.windows.users
+
+
+def test_win_group_members_added_and_removed_idempotently(tmp_path, winrm_server):
+    text = r"""
+        name: t
+        steps:
+          - {name: rdp, win_group: {name: Remote Desktop Users, members: [jdoe, 'WIN-LAB01\rsadmin']}}
+          - {name: users, win_group: {name: Users, members_absent: [jdoe]}}
+    """
+    check = _run(tmp_path, winrm_server, text, check=True)
+    assert check["rdp"].reason == "check mode: would change group Remote Desktop Users: add members (none) -> " \
+                                  "[jdoe, WIN-LAB01\\rsadmin]"
+    steps = _run(tmp_path, winrm_server, text)
+    assert steps["rdp"].status is Status.CHANGED and steps["users"].status is Status.CHANGED
+    assert winrm_server.windows.groups["remote desktop users"]["members"] == ["jdoe", "rsadmin"]
+    assert winrm_server.windows.groups["users"]["members"] == []
+    assert all(s.status is Status.OK for s in _run(tmp_path, winrm_server, text).values())
+    unknown = _run(tmp_path, winrm_server, "name: t\nsteps:\n  - {name: x, win_group: {name: Users, members: [nobody]}}\n")
+    assert unknown["x"].status is Status.FAILED and "Principal nobody was not found" in unknown["x"].reason
+
+
+# ---------------------------------------------------------------- scheduled tasks and features
+
+
+def test_win_scheduled_task_create_update_disable_run_remove(tmp_path, winrm_server):
+    tasks = winrm_server.windows.tasks
+    define = r"""
+        name: t
+        steps:
+          - name: cleanup
+            win_scheduled_task: {name: Contoso Cleanup, execute: 'C:\Windows\System32\cleanmgr.exe',
+                                 arguments: /sagerun:1, trigger: daily, at: "03:00"}
+    """
+    assert _run(tmp_path, winrm_server, define, check=True)["cleanup"].status is Status.CHANGED and not \
+        any("contoso" in k for k in tasks)
+    assert _run(tmp_path, winrm_server, define)["cleanup"].status is Status.CHANGED
+    assert tasks["\\contoso cleanup"]["at"] == "03:00" and tasks["\\contoso cleanup"]["user"] == "SYSTEM"
+    assert _run(tmp_path, winrm_server, define)["cleanup"].status is Status.OK
+    moved = _run(tmp_path, winrm_server, define.replace('"03:00"', '"04:30"'))
+    assert moved["cleanup"].status is Status.CHANGED and "at 03:00 -> 04:30" in moved["cleanup"].reason
+
+    steps = _run(tmp_path, winrm_server, r"""
+        name: t
+        steps:
+          - {name: disable, win_scheduled_task: {name: Scheduled Start, folder: '\Microsoft\Windows\WindowsUpdate\', enabled: false}}
+          - {name: run disabled, win_scheduled_task: {name: Scheduled Start, folder: '\Microsoft\Windows\WindowsUpdate\', run: true}, ignore_errors: true}
+          - {name: on and run, win_scheduled_task: {name: Scheduled Start, folder: '\Microsoft\Windows\WindowsUpdate\', enabled: true, run: true}}
+          - {name: remove, win_scheduled_task: {name: Contoso Cleanup, state: absent}}
+          - {name: missing, win_scheduled_task: {name: Nope, enabled: true}, ignore_errors: true}
+    """)
+    assert steps["disable"].status is Status.CHANGED, steps
+    assert steps["run disabled"].status is Status.FAILED and "The task is disabled" in steps["run disabled"].reason
+    assert steps["on and run"].status is Status.CHANGED and winrm_server.counters["task_runs:scheduled start"] == 1
+    assert steps["remove"].status is Status.CHANGED and "\\contoso cleanup" not in tasks
+    assert "there is no scheduled task \\Nope: give execute and trigger" in steps["missing"].reason
+
+
+def test_win_feature_install_remove_and_reboot_required(tmp_path, winrm_server):
+    text = """
+        name: t
+        steps:
+          - {name: telnet, win_feature: {name: TelnetClient, kind: optional}}
+          - {name: smb1, win_feature: {name: FS-SMB1, state: absent}, register: smb1}
+          - {name: rsat, win_feature: {name: Rsat.Dns.Tools~~~~0.0.1.0, kind: capability}}
+          - {name: reboot wanted, assert: {that: smb1.reboot_required}}
+    """
+    check = _run(tmp_path, winrm_server, text, check=True)
+    assert check["telnet"].reason == "check mode: would change optional TelnetClient: installed no -> yes"
+    steps = _run(tmp_path, winrm_server, text)
+    assert [steps[n].status for n in ("telnet", "smb1", "rsat", "reboot wanted")] == \
+        [Status.CHANGED, Status.CHANGED, Status.CHANGED, Status.OK], steps["reboot wanted"].reason
+    assert "Windows asks for a reboot to finish" in steps["smb1"].reason
+    features = winrm_server.windows.features
+    assert features[("optional", "telnetclient")]["installed"] and not features[("feature", "fs-smb1")]["installed"]
+    again = _run(tmp_path, winrm_server, text.replace("          - {name: reboot wanted, assert: {that: smb1.reboot_required}}\n", ""))
+    assert all(s.status is Status.OK for s in again.values())
+    unknown = _run(tmp_path, winrm_server, "name: t\nsteps:\n  - {name: x, win_feature: {name: No-Such}}\n")
+    assert "this host knows no feature called No-Such" in unknown["x"].reason
+
+
+def test_repair_steps_refuse_hosts_without_powershell(tmp_path):
+    from remote_support.inventory import Host
+
+    task = write_task(tmp_path, "name: t\nsteps:\n  - {name: x, win_file: {path: 'C:\\\\x'}}\n")
+    steps = steps_of(run_task(task, [Host("ctl", {"connection": "local"})]))
+    assert steps["x"].status is Status.FAILED and "win_file runs on Windows (WinRM) hosts" in steps["x"].reason
+
+
+# ---------------------------------------------------------------- a real Windows host, when given
+
+REAL = all(os.environ.get(name) for name in ("RS_WINRM_HOST", "RS_WINRM_USER", "RS_WINRM_PASSWORD"))
+
+
+@pytest.mark.skipif(not REAL, reason="set RS_WINRM_HOST, RS_WINRM_USER, RS_WINRM_PASSWORD to test a real host")
+def test_real_windows_host_answers_the_read_only_scripts_within_their_contracts():
+    """What verifying the steps on Windows starts with: every -get script runs and keeps its contract."""
+    from types import SimpleNamespace
+
+    from remote_support.inventory import Host
+    from remote_support.steps.winscripts import run_script
+    from winrm_support import connected
+
+    variables = {"connection": "winrm", "address": os.environ["RS_WINRM_HOST"],
+                 "user": os.environ["RS_WINRM_USER"], "password": os.environ["RS_WINRM_PASSWORD"]}
+    for name in ("winrm_scheme", "winrm_port", "winrm_transport", "winrm_ca_trust_path",
+                 "winrm_server_cert_validation"):
+        if os.environ.get("RS_" + name.upper()):
+            variables[name] = os.environ["RS_" + name.upper()]
+    with connected(Host("real-windows", variables)) as c:
+        ctx = SimpleNamespace(connection=c, timeout=120)
+        assert run_script(ctx, "registry-get", {"path": INTERNET.replace("HKCU", "HKLM"), "name": "ProxyEnable"})["key"]
+        assert run_script(ctx, "win-file-get", {"path": "C:\\Windows"})["state"] == "directory"
+        assert run_script(ctx, "file-probe", {"path": "C:\\Windows\\win.ini", "sha256": "", "want_text": False,
+                                              "limit": 0})["state"] == "file"
+        assert run_script(ctx, "win-group-get", {"name": "Administrators"})["exists"]
+        assert run_script(ctx, "win-user-get", {"name": "Administrator"})["exists"] in (True, False)
+        run_script(ctx, "win-task-get", {"name": "Scheduled Start", "folder": "\\Microsoft\\Windows\\WindowsUpdate\\"})
+        run_script(ctx, "win-feature-get", {"name": "TelnetClient", "kind": "optional"})
