@@ -125,7 +125,6 @@ class Registry(WindowsStep, StepKind):
     name = "registry"
     script = "registry"
     description = "A Windows registry key or value: present with data and type, or absent (check mode, diff)."
-    secret_args = frozenset({"data"})  # masked everywhere, never echoed in an error (issue 11)
     args = {
         "path": Arg("str", required=True, help="the key, e.g. HKLM:\\SOFTWARE\\Contoso (HKEY_LOCAL_MACHINE\\... too)"),
         "name": Arg("str", help="the value in the key ('' = its default value); unset: the key itself"),
