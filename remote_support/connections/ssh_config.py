@@ -244,6 +244,8 @@ def convtime(text: str) -> int:
 
 def percent_expand(text: str, tokens: dict[str, str], *, dollar: bool = False, what: str = "") -> str:
     """OpenSSH's percent_expand() (and ${ENV} with ``dollar``); an unknown %x is an error."""
+    if "%" not in text and not (dollar and "${" in text):
+        return text  # the usual case (default identity files): nothing to expand, on every host's path
     out: list[str] = []
     i, n = 0, len(text)
     while i < n:
