@@ -6,14 +6,15 @@ benchmark runs the same command twice: once normally, once through this launcher
 
     python benchmarks/no_journal.py exec all -i INVENTORY -f 50 --json -- 'uname -a; uptime'
 
-It imports ``remote_support.journal`` (so SQLAlchemy is imported exactly as in a normal run), replaces
-``Journal.open`` with a function returning :class:`NullJournal`, and calls ``remote_support.cli.main()``
+It imports ``remote_support.journal_sqlite`` (the journal code a normal run imports; SQLAlchemy is imported
+only when a run needs the full journal), replaces ``journal_sqlite.open_journal`` (how a run opens its
+journal) with a function returning :class:`NullJournal`, and calls ``remote_support.cli.main()``
 with the same arguments. Everything else (inventory, runner, SSH, JSON output, JournalRecorder) is the
 real code. NullJournal has only the methods a run calls (``start_run``, ``mark_changing``, ``record_host``,
 ``finish_run``, ``where``, ``close``); a command that needs anything more fails loudly instead of measuring something else.
 
 With ``--skip-journal-import`` as its first argument (an information row of the benchmark), it goes one
-step further: ``remote_support.journal`` is never imported (a stub module stands in for it, with the same
+step further: ``remote_support.journal`` and ``remote_support.journal_sqlite`` are never imported (a stub module stands in for it, with the same
 null journal), so the run also saves the import of the journal module and SQLAlchemy, as a build of the
 tool without any journal would:
 
@@ -100,16 +101,20 @@ def main() -> None:
         del sys.argv[1]
         import remote_support
 
-        stub = types.ModuleType("remote_support.journal", "benchmarks/no_journal.py: no journal, not imported")
-        stub.Journal = type("Journal", (), {"open": staticmethod(_open)})
-        stub.JournalRecorder = NullRecorder
-        sys.modules[stub.__name__] = stub
-        remote_support.journal = stub
+        for name in ("journal", "journal_sqlite"):
+            stub = types.ModuleType(f"remote_support.{name}", "benchmarks/no_journal.py: no journal, not imported")
+            stub.Journal = type("Journal", (), {"open": staticmethod(_open)})
+            stub.open_journal = _open
+            stub.JournalRecorder = NullRecorder
+            sys.modules[stub.__name__] = stub
+            setattr(remote_support, name, stub)
         print(f"{MARKER}; remote_support.journal not imported", file=sys.stderr, flush=True)
     else:
-        import remote_support.journal as journal_module
+        # A run opens its journal with journal_sqlite.open_journal (the sqlite3 fast path, else the full
+        # Journal.open, which imports SQLAlchemy): replace it. The module is imported as in a normal run.
+        import remote_support.journal_sqlite as fast_module
 
-        journal_module.Journal.open = staticmethod(_open)
+        fast_module.open_journal = _open
         print(MARKER, file=sys.stderr, flush=True)
     from remote_support.cli import main as cli_main
 

@@ -62,6 +62,7 @@ MAX_ATTEMPTS = 3  # a run that fails on some host is shown, counted and repeated
 
 RS = "remote-support"
 RS_NO_JOURNAL = "remote-support, no journal"  # benchmarks/no_journal.py: the journal replaced by a null one
+RS_BASELINE = "remote-support, baseline"  # --baseline DIR: another tree, measured in the same rounds
 RS_NO_IMPORT = "remote-support, no journal import"  # information: nor is the journal module (SQLAlchemy) imported
 NO_JOURNAL_MARKER = "no_journal: journal replaced by a null journal"  # what no_journal.py prints on stderr
 REF = "paramiko reference"
@@ -301,6 +302,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-journal-import", action="store_true",
                         help=f"also measure (for information) `{RS_NO_IMPORT}`: remote-support without the journal "
                              "and without even importing the journal module (SQLAlchemy)")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also measure the remote-support in DIR (a checkout or `git archive` of another "
+                             "commit) as `remote-support, baseline`, interleaved: before/after in one run")
     parser.add_argument("--history-only", action="store_true",
                         help="run only the journal benchmark (benchmarks/journal.py: `hosts history` on "
                              "1,000,000 step results); other options after it go to that script")
@@ -373,6 +377,12 @@ def run(args: argparse.Namespace, work: Path, lab) -> dict:
                check_no_journal(args.hosts), env=base_env),
         *([Client(RS_NO_IMPORT, [sys.executable, str(NO_JOURNAL_SCRIPT), "--skip-journal-import", *exec_args],
                   check_no_journal(args.hosts, imported=False), env=base_env)] if args.no_journal_import else []),
+        *([Client(RS_BASELINE, [sys.executable, "-m", "remote_support", *exec_args],
+                  check_remote_support(args.hosts),
+                  env={**base_env, "PYTHONPATH": os.path.abspath(args.baseline),
+                       "REMOTE_SUPPORT_JOURNAL": f"sqlite:///{work / 'journal-baseline.sqlite'}"},
+                  cwd=str(work))]  # not the checkout: `-m` would import it from the current directory
+          if args.baseline else []),
         Client(REF, [sys.executable, str(REFERENCE_SCRIPT), "--hosts-file", str(hosts_file), "--user", lab.user,
                      "--key", str(lab.client_key_path), "--known-hosts", str(lab.known_hosts_path),
                      "--forks", str(args.forks), "--", COMMAND],

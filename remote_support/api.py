@@ -275,9 +275,10 @@ def prepare(request: RunRequest, *, journal: "Journal | None" = None, resume_of:
                              known_hosts=request.known_hosts, ssh_config=request.ssh_config,
                              insecure=request.insecure)
     if journal is None:
-        from .journal import Journal
+        # a current SQLite journal records through sqlite3, without importing SQLAlchemy (journal_sqlite.py)
+        from . import journal_sqlite
 
-        journal = Journal.open(request.journal)
+        journal = journal_sqlite.open_journal(request.journal)
     name = task.name if task else request.what
     warnings: list[str] = list(getattr(inventory, "warnings", ()))  # host_vars of no host, ...
     if resume_of:
@@ -343,7 +344,7 @@ class Run:
                  work: Callable, options: Any, serial: list[str], journal: "Journal",
                  facts_of: Callable[[str], Any] | None, warnings: Sequence[str] = (), debug: bool = False,
                  resumed: bool = False):
-        from .journal import JournalRecorder
+        from .journal_sqlite import JournalRecorder
         from .runner import Runner
 
         self.request = request

@@ -35,7 +35,6 @@ import codecs
 import collections
 import contextlib
 import difflib
-import getpass
 import hashlib
 import json
 import os
@@ -59,27 +58,15 @@ from .results import (EXIT_INTERRUPTED, JSON_FORMAT_VERSION, HostResult, RunResu
                       summary)
 from .secrets import MASK, MASKED, SecretRef, is_secret_name, register_secrets
 from .spill import SpilledText
+# what both writers share (constants, masking, clipping, blobs, the recorder): one definition, so the
+# SQLAlchemy path and the sqlite3 fast path (journal_sqlite.py) cannot store different things
+from . import journal_sqlite
+from .journal_sqlite import (_BUSY_TIMEOUT_MS, _SQLITE_MAGIC, _STREAMS, _UNSTORABLE, BLOB_LIMIT, ENV_VAR,  # noqa: F401
+                             FULL_OUTPUT_LIMIT, OUTPUT_LIMIT, PENDING, RETRY, RUNNING, UNFINISHED, JournalRecorder,
+                             _blob, _clip, _config_backup, _explain_sqlite, _json, _prepare_sqlite_file,
+                             _process_alive, _process_token, _read_only_message, _register_secrets, _scrub,
+                             _step_row, _text, _utc, os_user)
 
-#: the environment variable naming the journal when ``--journal`` is not given
-ENV_VAR = "REMOTE_SUPPORT_JOURNAL"
-
-#: characters of one stream (stdout, stderr, diff) kept in the ``steps`` table; a longer text keeps its
-#: first and last halves there, around a marker line, and its full text in ``blobs``
-OUTPUT_LIMIT = 64 * 1024
-
-#: run and host statuses beyond :class:`~remote_support.results.Status`
-RUNNING = "running"  # a run whose controller is (or was, until recover() says otherwise) at work
-PENDING = "pending"  # a planned host whose result has not arrived
-
-#: host statuses that mean "did not finish": what ``runs resume`` runs again
-UNFINISHED = (PENDING, Status.INTERRUPTED.value)
-
-#: host statuses that ``runs retry`` runs again
-RETRY = (Status.FAILED.value, Status.UNREACHABLE.value)
-
-_STREAMS = ("stdout", "stderr", "diff")  # a step's texts that may be long
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-_BUSY_TIMEOUT_MS = 30_000
 _PG_LOCK_KEY = 0x52534A4E  # "RSJN": serialises schema upgrades between controllers sharing one database
 
 
@@ -357,6 +344,9 @@ def _add_column(conn: sa.Connection, table: str, column: sa.Column) -> None:
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [_migration_1, _migration_2, _migration_3,
                                                          _migration_4]
 SCHEMA_VERSION = len(MIGRATIONS)
+if SCHEMA_VERSION != journal_sqlite.SCHEMA_VERSION:  # a new migration needs the sqlite3 writer taught too
+    raise ImportError(f"journal schema {SCHEMA_VERSION} but journal_sqlite writes {journal_sqlite.SCHEMA_VERSION}: "
+                      "teach remote_support/journal_sqlite.py the new columns")
 
 
 # --------------------------------------------------------------------------------------------- records
@@ -511,9 +501,7 @@ class Journal:
 
         Runs left ``running`` by a controller process that is gone are marked interrupted (:meth:`recover`).
         """
-        url = url or os.environ.get(ENV_VAR) or f"sqlite:///{data_dir() / 'journal.sqlite'}"
-        if "://" not in url:  # a plain path names a SQLite file
-            url = f"sqlite:///{os.path.abspath(os.path.expanduser(url))}"
+        url = journal_sqlite.journal_url(url)  # also how a run's fast path finds it
         try:
             parsed = sa.engine.make_url(url)
         except sa_exc.ArgumentError:
@@ -616,16 +604,7 @@ class Journal:
         detail = " ".join(str(exc.orig).split()) if exc.orig is not None else str(exc)
         low = detail.lower()
         if self.is_sqlite:
-            if "not a database" in low or "malformed" in low:
-                return JournalError(f"{self.where} is not a remote-support journal (SQLite says: {detail}): "
-                                    "point --journal or $REMOTE_SUPPORT_JOURNAL at a journal file or a new path")
-            if "readonly" in low or "read-only" in low or "unable to open" in low:
-                return JournalError(_read_only_message(Path(self.where), detail))
-            if "locked" in low or "busy" in low:
-                return JournalError(f"journal {self.where} stayed locked by another process for "
-                                    f"{_BUSY_TIMEOUT_MS // 1000} s ({detail}): try again, or look for a stuck "
-                                    "remote-support process (fuser on the file)")
-            return JournalError(f"journal {self.where}: {detail}")
+            return _explain_sqlite(self.where, detail)
         url = self._engine.url
         where = f"{url.host or 'the local socket'}:{url.port or 5432}"
         if isinstance(exc, sa_exc.OperationalError) and ("connection" in low or "timeout" in low
@@ -1146,219 +1125,6 @@ class Journal:
 
 # --------------------------------------------------------------------------------------------- helpers
 
-class JournalRecorder:
-    """RunEvents that record each host in the journal the moment it finishes.
-
-    A journal that cannot be written mid-run (a full disk, PostgreSQL gone) must not stop the run nor lose
-    a result: the host goes to the spool (:mod:`remote_support.spool`), the problem is reported once, and
-    the next command that opens the journal merges the spool in.
-    """
-
-    def __init__(self, journal: Journal, run_id: str, facts_of=None, warn=None):
-        self.journal = journal
-        self.run_id = run_id
-        self.facts_of = facts_of or (lambda host: None)
-        self.warn = warn or (lambda message: None)
-        self._lock = threading.Lock()
-        self._warned = False
-        self._spooled: set[str] = set()
-        self.spool: Path | None = None  # the spool file, once something went there
-
-    def host_started(self, host) -> None:
-        pass
-
-    def host_finished(self, result: HostResult) -> None:
-        facts = self.facts_of(result.host)
-        try:
-            self.journal.record_host(self.run_id, result, facts=facts)
-        except JournalError as exc:
-            self._to_spool(result, facts, exc)
-
-    def _to_spool(self, result: HostResult, facts: dict[str, Any] | None, exc: JournalError) -> None:
-        from . import spool
-
-        with self._lock:
-            try:
-                self.spool = spool.append(self.journal.where, self.run_id, spool.host_entry(result, facts))
-            except OSError as error:
-                self.warn(f"journal: cannot record {result.host} ({exc}) nor keep it in {spool.spool_dir()} "
-                          f"({error.strerror or error}): its result is only in this output")
-                return
-            self._spooled.add(result.host)
-            if not self._warned:
-                self._warned = True
-                self.warn(f"journal: cannot record {result.host} ({exc}); results are kept in {self.spool} "
-                          "and merged into the journal by the next command that opens it")
-
-    def finish(self, result: RunResult) -> None:
-        """Close the run; hosts still pending in the journal (never started, or not recorded) get their
-        final result here. If the journal cannot take it, everything not recorded goes to the spool."""
-        try:
-            self.journal.finish_run(self.run_id, result)
-        except JournalError as exc:
-            from . import spool
-
-            for host in result.hosts:
-                if host.host not in self._spooled:
-                    # record_host replaces: re-spooling a host the journal did take costs nothing
-                    self._to_spool(host, self.facts_of(host.host), exc)
-            try:
-                self.spool = spool.append(self.journal.where, self.run_id, spool.finish_entry(result))
-            except OSError:
-                pass  # said per host above; the run stays pending and the next open marks it interrupted
-            if not self._warned:
-                self.warn(f"journal: cannot close the run ({exc}); kept in {self.spool} for the next command")
-
-
-def os_user() -> str:
-    """The OS user running the tool, as recorded with every run and note."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry and no $USER (some containers)
-        return f"uid {os.getuid()}"
-
-
-def _prepare_sqlite_file(path: Path) -> None:
-    """Create the journal file (mode 0600, in a 0700 directory) or check the existing one."""
-    directory = path.parent
-    try:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as exc:
-        raise JournalError(_read_only_message(path, f"cannot create {directory}: {exc.strerror}")) from None
-    if path.exists():
-        if not path.is_file():
-            raise JournalError(f"{path} is not a remote-support journal (not a file): point --journal or "
-                               "$REMOTE_SUPPORT_JOURNAL at a journal file or a new path")
-        try:
-            with path.open("rb") as f:
-                header = f.read(len(_SQLITE_MAGIC))
-        except OSError as exc:
-            raise JournalError(f"journal {path} cannot be read: {exc.strerror}: check its permissions") from None
-        if header and header != _SQLITE_MAGIC:
-            raise JournalError(f"{path} is not a remote-support journal (not a SQLite database): point --journal "
-                               "or $REMOTE_SUPPORT_JOURNAL at a journal file or a new path")
-        if not os.access(path, os.W_OK) or not os.access(directory, os.W_OK | os.X_OK):
-            raise JournalError(_read_only_message(path, "not writable"))
-        return
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise JournalError(_read_only_message(path, f"{directory} is not writable"))
-    try:
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except FileExistsError:
-        pass  # another process created it first
-    except OSError as exc:
-        raise JournalError(_read_only_message(path, exc.strerror or str(exc))) from None
-
-
-def _read_only_message(path: Path, detail: str) -> str:
-    return (f"journal {path} cannot be written ({detail}): the journal needs a writable file and directory "
-            "(SQLite keeps -wal and -shm files beside it); fix the permissions, or choose another place with "
-            f"--journal sqlite:///PATH or ${ENV_VAR}")
-
-
-def _process_token(pid: int) -> str:
-    """``boot id:start time`` of a process, so a PID reused after a reboot or wrap is not taken for it."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    fields = stat.rsplit(")", 1)[1].split()
-    return f"{boot}:{fields[19]}"  # field 22 of proc(5), starttime
-
-
-def _process_alive(pid: int, token: str) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc: ask the kernel
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    if state in ("Z", "X"):
-        return False
-    return not token or _process_token(pid) == token
-
-
-def _utc(timestamp: float) -> datetime | None:
-    return datetime.fromtimestamp(timestamp, timezone.utc) if timestamp else None
-
-
-_UNSTORABLE = re.compile("\x00")
-
-
-def _text(value: str | None) -> str:
-    """A text as stored: secrets masked, NULs (PostgreSQL refuses them) and lone surrogates replaced."""
-    if not value:
-        return value or ""
-    text = _UNSTORABLE.sub("\ufffd", MASK(str(value)))
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = text.encode("utf-8", "replace").decode("utf-8")
-    return text
-
-
-def _clip(text: str) -> tuple[str, str | None]:
-    """The text for the steps table and, when it is longer than OUTPUT_LIMIT, the full text for blobs."""
-    if len(text) <= OUTPUT_LIMIT:
-        return text, None
-    half = OUTPUT_LIMIT // 2
-    omitted = len(text) - 2 * half
-    marker = (f"\n[... {omitted} characters not shown here: the full text ({len(text)} characters) is kept in "
-              "the journal: remote-support runs show RUN --host HOST --step N ...]\n")
-    return text[:half] + marker + text[-half:], text
-
-
-def _step_row(step: StepResult, number: int) -> tuple[dict[str, Any], dict[str, str]]:
-    row: dict[str, Any] = {"position": number, "name": _text(step.name), "status": step.status.value,
-                           "command": _text(step.command) if step.command is not None else None, "rc": step.rc,
-                           "reason": _text(step.reason), "duration": round(step.duration, 3),
-                           "attempts": step.attempts, "ignored": bool(step.ignored),
-                           "data": _json(_scrub(step.data)) if step.data else None}
-    full: dict[str, str] = {}
-    for stream in _STREAMS:
-        value = getattr(step, stream)
-        row[stream], whole = _clip(_text(value))
-        if isinstance(value, SpilledText):
-            full[stream] = value  # compressed from its file, a chunk at a time, when the blob is written
-        elif whole is not None:
-            full[stream] = whole
-    return row, full
-
-
-#: compressed bytes one blob may take (held in memory once to insert it); a longer output is cut there
-BLOB_LIMIT = 64 * 1024 * 1024
-#: characters of a stream that get_run(full_output=True) hands out: the head and the tail beyond it
-FULL_OUTPUT_LIMIT = 8 * 1024 * 1024
-
-
-def _blob(text: str) -> tuple[int, bytes]:
-    """(characters, zlib data) of a full text; a spilled one is masked and compressed as it is read."""
-    if not isinstance(text, SpilledText):
-        return len(text), zlib.compress(text.encode("utf-8"), 6)
-    packer = zlib.compressobj(6)
-    parts: list[bytes] = []
-    packed = characters = 0
-    for chunk in MASK.stream(text.chunks()):
-        chunk = _UNSTORABLE.sub("\ufffd", chunk)
-        if packed > BLOB_LIMIT:
-            chunk = f"\n[... the rest of the output is not kept: more than {BLOB_LIMIT} bytes compressed]\n"
-        characters += len(chunk)
-        parts.append(packer.compress(chunk.encode("utf-8", "replace")))
-        packed += len(parts[-1])
-        if packed > BLOB_LIMIT and chunk.startswith("\n[... the rest"):
-            break
-    parts.append(packer.flush())
-    text.release()  # the journal holds it now; the temp file's disk space goes back at once
-    return characters, b"".join(parts)
-
-
 def _inflate(data: bytes, limit: int | None = FULL_OUTPUT_LIMIT) -> str:
     """A blob's text; beyond ``limit`` characters only its head and tail around a marker line, found
     without ever holding more than that (a 300 MB output compresses to a few hundred KB)."""
@@ -1398,37 +1164,6 @@ def _inflate(data: bytes, limit: int | None = FULL_OUTPUT_LIMIT) -> str:
     omitted = sizes["total"] - sizes["head"] - len(ending)
     return ("".join(head) + f"\n[... {omitted} characters not shown here: the whole text ({sizes['total']} "
             "characters) is in the journal: Journal.output(step_id, stream) ...]\n" + ending)
-
-
-def _config_backup(step: StepResult) -> str | None:
-    """The config text a backup step took (masked, storable), or None for any other step."""
-    if step.status not in (Status.OK, Status.CHANGED) or not isinstance(step.data.get("config_backup"), dict):
-        return None
-    config = step.data.get("config")
-    return _text(config) if isinstance(config, str) else None
-
-
-_register_secrets = register_secrets  # one walk for every shape: secrets.py
-
-
-def _scrub(value: Any, secret: bool = False) -> Any:
-    """JSON-ready data with secret references shown as such, secret-named values as ******** and every
-    known secret masked in the text that remains."""
-    if isinstance(value, SecretRef):
-        return str(value)
-    if isinstance(value, dict):
-        return {_text(str(k)): _scrub(v, secret or is_secret_name(str(k))) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [_scrub(v, secret) for v in value]
-    if secret and value not in (None, "", False):
-        return MASKED
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    return _text(str(value))
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def _match(column: sa.ColumnElement, value: str) -> sa.ColumnElement:
