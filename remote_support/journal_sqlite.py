@@ -496,11 +496,20 @@ class SQLiteJournal:
         """As :meth:`Journal.mark_changing`: committed before it returns."""
         at = _stored_time(datetime.now(timezone.utc))
         host_id = self._fresh.get((run_id, host))
-        with self._write() as conn:
-            if host_id is None:
+        if host_id is None:
+            with self._write() as conn:
                 found = conn.execute("SELECT id FROM run_hosts WHERE run_id = ? AND host = ?", (run_id, host)).fetchone()
-                host_id = found[0] if found else None
-            conn.execute("UPDATE run_hosts SET changing_at = ? WHERE id = ? AND changing_at IS NULL", (at, host_id))
+                conn.execute("UPDATE run_hosts SET changing_at = ? WHERE id = ? AND changing_at IS NULL",
+                             (at, found[0] if found else None))
+            return
+        # One statement is its own transaction (autocommit), committed when execute() returns: one call
+        # into SQLite, not three (BEGIN, UPDATE, COMMIT), each a GIL hand-off among 50 threads.
+        try:
+            with self._lock:
+                self._conn.execute("UPDATE run_hosts SET changing_at = ? WHERE id = ? AND changing_at IS NULL",
+                                   (at, host_id))
+        except sqlite3.Error as exc:
+            raise _explain_sqlite(self.where, " ".join(str(exc).split())) from exc
 
     def record_host(self, run_id: str, result: HostResult, facts: dict[str, Any] | None = None) -> None:
         """As :meth:`Journal.record_host`: committed before it returns."""

@@ -174,10 +174,22 @@ class Runner:
         self._failed = 0
         self._aborted = ""
         self._batch_size = len(batch)
-        pending = {pool.submit(self._run_host, host, work) for host in batch}
-        while pending:
-            # A short wait keeps the main thread responsive to Ctrl-C and to stop().
-            _, pending = cf.wait(pending, timeout=0.2)
+        left = [len(batch)]
+        all_done = threading.Event()
+
+        def done(_future: cf.Future) -> None:
+            with self._lock:
+                left[0] -= 1
+                if not left[0]:
+                    all_done.set()
+
+        if not batch:
+            all_done.set()
+        for host in batch:
+            pool.submit(self._run_host, host, work).add_done_callback(done)
+        # A short wait keeps the main thread responsive to Ctrl-C and to stop(); one event, rather than
+        # cf.wait() installing a waiter on every pending future five times a second.
+        while not all_done.wait(0.2):
             if self._stop_requested.is_set():
                 raise _StopRequested
         if not self._aborted and batch and self._failed == len(batch) and self.serial:

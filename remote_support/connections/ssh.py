@@ -711,6 +711,12 @@ class _ChannelReader:
         self.deadline = deadline
         self.stdout = bytearray()
         self.stderr = bytearray()
+        # Set by paramiko whenever either stream gets data or closes: poll() blocks on it as paramiko's own
+        # reads do. select() on the channel would make paramiko create a pipe per channel and write and
+        # read a byte through it for every packet: syscalls and GIL hand-offs that 50 threads pay for.
+        self._ready = threading.Event()
+        chan.in_buffer.set_event(self._ready)
+        chan.in_stderr_buffer.set_event(self._ready)
         # a stream past SPILL_AT bytes goes to a temp file as it arrives (a host may print 300 MB)
         self._spools = {"stdout": Spool(), "stderr": Spool()}
 
@@ -744,7 +750,8 @@ class _ChannelReader:
             # only the exit status is still to come: wait for it rather than spin
             chan.status_event.wait(wait)
         else:
-            select.select([chan], [], [], wait)
+            # no lost wake-up: the event is cleared only by our own reads, and feeds after the check set it
+            self._ready.wait(wait)
         for _ in range(64):  # at most 4 MiB a call, so that the caller can spill in between
             if not chan.recv_ready():
                 break
