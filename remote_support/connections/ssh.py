@@ -18,7 +18,28 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Iterable
 
-import paramiko
+
+def _import_paramiko():
+    """paramiko, imported without `invoke`: paramiko.config imports it (60-80 ms of CPU, a third of
+    paramiko's import) only for ``Match exec`` in paramiko's own SSHConfig, which this tool never uses
+    (ssh_config.py parses OpenSSH's files itself). Blocked only while paramiko is first imported; a later
+    ``import invoke`` works as usual. Code in the same process that uses paramiko.SSHConfig with
+    ``Match exec`` should import paramiko before remote_support.connections.ssh."""
+    import sys
+
+    if "paramiko" in sys.modules or "invoke" in sys.modules:
+        import paramiko
+        return paramiko
+    sys.modules["invoke"] = None  # `from invoke import Context` raises ImportError, which paramiko expects
+    try:
+        import paramiko
+    finally:
+        if sys.modules.get("invoke", 0) is None:
+            del sys.modules["invoke"]
+    return paramiko
+
+
+paramiko = _import_paramiko()
 
 from ..errors import (AuthError, BecomeError, CommandTimeout, ConnectError, ConnectionLost, HostError, HostKeyError, KeyFileError,
                       UnreachableError)
