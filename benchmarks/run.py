@@ -505,6 +505,17 @@ def summarize(args: argparse.Namespace, clients: list[Client], help_result: dict
         {"target": f"`remote-support --help` under {TARGET_HELP_S} s (best of 10)",
          "value": f"{help_result['best_wall']:.3f} s", "pass": help_result["best_wall"] < TARGET_HELP_S},
     ]
+    # Paired by round (the clients of a round run back to back), the ratio to the reference moves less with
+    # the machine's load than the ratio of the medians: information beside the judged targets.
+    for name in (RS, RS_BASELINE):
+        if name in by_name and by_name[name].samples and by_name[REF].samples:
+            pairs = list(zip(by_name[name].samples, by_name[REF].samples))
+            wall = sorted(a.wall / b.wall for a, b in pairs)
+            cpu = sorted(a.cpu / b.cpu for a, b in pairs)
+            targets.append({"target": f"(information) `{name}` against the reference, paired by round",
+                            "pass": None, "info": True,
+                            "value": f"wall {statistics.median(wall):.2f}x ({wall[0]:.2f}-{wall[-1]:.2f}), CPU "
+                                     f"{statistics.median(cpu):.2f}x ({cpu[0]:.2f}-{cpu[-1]:.2f})"})
     if RS_NO_JOURNAL in rows:
         bare = rows[RS_NO_JOURNAL]
         overhead = rs["wall_s"] / bare["wall_s"] - 1
