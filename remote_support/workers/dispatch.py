@@ -139,7 +139,7 @@ class DistributedRun(Run):
                                     in_flight_reason=part.reason)
                 if not warned.get(key + ("ended",)):
                     warned[key + ("ended",)] = True
-                    self._warn(f"site {part.site}: {part.reason}")
+                    self._warn(part.reason if part.reason.startswith("site ") else f"site {part.site}: {part.reason}")
             else:  # done, but a host the worker never recorded (a stop before it started)
                 leases.settle_hosts(self.journal, self.id, part.hosts, Status.INTERRUPTED,
                                     f"interrupted: site {part.site}'s part ended before this host started")

@@ -51,6 +51,32 @@ def workers(tmp_path):
         worker.stop()
 
 
+#: what each host appends to its marks file: one line per time the command ran there
+MARK = "echo ran"
+
+
+def marks_dir():
+    """A directory the lab's users can write (pytest's tmp_path is private to root)."""
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.mkdtemp(prefix="rs-worker-marks-"))
+    path.chmod(0o777)
+    return path
+
+
+def runs_by_host(inventory, marks, names) -> dict[str, int]:
+    """How many times the command ran on each host (its marks file is named by its address)."""
+    import yaml
+
+    hosts = yaml.safe_load(inventory.read_text())["hosts"]
+    counts = {}
+    for name in names:
+        path = marks / f"{hosts[name]['address']}.runs"
+        counts[name] = path.read_text().count("\n") if path.exists() else 0
+    return counts
+
+
 def hosts_of(journal_url: str, run_id: str):
     with Journal.open(journal_url) as journal:
         return journal.get_run(run_id)
@@ -117,8 +143,8 @@ def test_a_site_with_no_worker_is_reported_waiting_then_times_out(lab, rabbit, j
     done = cli(["exec", "all", "-i", str(inventory), "--", "true"], env)
     assert done.returncode == 4, done.stderr  # the site's host was not reached; lab-002 (local) ran
     assert "site east: waiting for a worker" in done.stderr
-    assert "no worker took the part within 8 s (queue site.east" in done.stderr
-    assert "remote-support worker --site east" in done.stderr
+    assert "no worker took the part within 8 s (queue site.east" in " ".join(done.stderr.split())
+    assert "remote-support worker --site east" in " ".join(done.stderr.split())
 
 
 def test_a_worker_killed_mid_part_is_taken_over_and_no_host_runs_twice(lab, rabbit, journal_url, workers,
@@ -127,10 +153,8 @@ def test_a_worker_killed_mid_part_is_taken_over_and_no_host_runs_twice(lab, rabb
     inventory = site_inventory(lab, tmp_path / "inv.yml", {n: "north" for n in names}, 12)
     env = env_for(rabbit.url, journal_url, REMOTE_SUPPORT_LEASE_TTL="3", REMOTE_SUPPORT_SITE_TIMEOUT="120")
     first = workers("north", env).wait_ready()
-    marks = tmp_path / "marks"
-    marks.mkdir(mode=0o777)
-    marks.chmod(0o777)
-    command = f"echo $(hostname) >> {marks}/$(hostname).runs; sleep 1"
+    marks = marks_dir()
+    command = f"{MARK} >> {marks}/$(echo $SSH_CONNECTION | cut -d' ' -f3).runs && sleep 1"
     controller = start_cli(["exec", "all", "-i", str(inventory), "-f", "2", "--json", "--", command], env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(list(marks.glob("*.runs"))) < 3:
@@ -140,8 +164,7 @@ def test_a_worker_killed_mid_part_is_taken_over_and_no_host_runs_twice(lab, rabb
     out, err = controller.communicate(timeout=240)
     document = json.loads(out)
     status = {h["host"]: h for h in document["hosts"]}
-    runs = {n: (marks / f"{n}.runs").read_text().count("\n") if (marks / f"{n}.runs").exists() else 0
-            for n in names}
+    runs = runs_by_host(inventory, marks, names)
     ok = [n for n in names if status[n]["status"] == "ok"]
     in_flight = [n for n in names if status[n]["status"] == "interrupted"]
     assert set(ok) | set(in_flight) == set(names), (status, err)
@@ -161,10 +184,8 @@ def test_a_broker_restart_mid_run_loses_no_host(lab, journal_url, workers, tmp_p
         inventory = site_inventory(lab, tmp_path / "inv.yml", {n: "north" for n in names}, 100)
         env = env_for(broker.url, journal_url, REMOTE_SUPPORT_LEASE_TTL="3")
         workers("north", env, concurrency=2).wait_ready()
-        marks = tmp_path / "marks"
-        marks.mkdir(mode=0o777)
-        marks.chmod(0o777)
-        command = f"echo x >> {marks}/$(hostname).runs; sleep 1"
+        marks = marks_dir()
+        command = f"{MARK} >> {marks}/$(echo $SSH_CONNECTION | cut -d' ' -f3).runs && sleep 1"
         controller = start_cli(["exec", ",".join(names), "-i", str(inventory), "-f", "2", "--json", "--",
                                 command], env)
         deadline = time.monotonic() + 60
@@ -176,7 +197,7 @@ def test_a_broker_restart_mid_run_loses_no_host(lab, journal_url, workers, tmp_p
         assert controller.returncode == 0, err
         document = json.loads(out)
         assert all(h["status"] == "ok" for h in document["hosts"])
-        assert all((marks / f"{n}.runs").read_text().count("\n") == 1 for n in names)
+        assert set(runs_by_host(inventory, marks, names).values()) == {1}
     finally:
         broker.remove()
 
