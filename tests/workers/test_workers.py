@@ -217,3 +217,37 @@ def test_redis_broker_with_a_visibility_timeout(lab, journal_url, workers, tmp_p
         assert len(found["west"]["workers"]) == 1 and found["west"]["queued"] == 0
     finally:
         redis.remove()
+
+
+def test_ctrl_c_cancels_the_remote_part_and_runs_resume_sends_the_rest_again(lab, rabbit, journal_url, workers,
+                                                                             tmp_path):
+    import signal
+
+    names = [f"lab-{i:03d}" for i in range(40, 48)]
+    inventory = site_inventory(lab, tmp_path / "inv.yml", {n: "north" for n in names}, 100)
+    env = env_for(rabbit.url, journal_url, REMOTE_SUPPORT_LEASE_TTL="3")
+    worker = workers("north", env).wait_ready()
+    marks = marks_dir()
+    command = f"{MARK} >> {marks}/$(echo $SSH_CONNECTION | cut -d' ' -f3).runs && sleep 2"
+    controller = start_cli(["exec", ",".join(names), "-i", str(inventory), "-f", "1", "--", command], env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and sum(runs_by_host(inventory, marks, names).values()) < 2:
+        time.sleep(0.1)
+    controller.send_signal(signal.SIGINT)
+    _, err = controller.communicate(timeout=60)
+    assert controller.returncode == 99, err
+    assert "stopping: the site workers stop their parts" in " ".join(err.split())
+    run_id = err.split("| run ")[1].split()[0]
+    before = runs_by_host(inventory, marks, names)
+    assert 0 in before.values(), before  # the worker stopped its part: not every host ran
+    record = hosts_of(journal_url, run_id)
+    assert record.status == "interrupted"
+    assert "cancelled" in worker.text() or "part ended" in worker.text()
+
+    again = cli(["runs", "resume", run_id, "--json"], env)
+    after = runs_by_host(inventory, marks, names)
+    assert max(after.values()) == 1, after  # no host ran twice
+    assert all(after[n] == 1 for n in names if before[n] == 0), (after, again.stderr)
+    document = json.loads(again.stdout)
+    assert {h["host"] for h in document["hosts"]} == {n for n in names if before[n] == 0}
+    assert all(h["status"] == "ok" for h in document["hosts"])
