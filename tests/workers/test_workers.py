@@ -130,11 +130,32 @@ def test_bad_input_is_refused_before_anything_runs(lab, rabbit, journal_url, tmp
 
 def test_a_message_from_another_version_is_refused_naming_both(rabbit, journal_url, workers, tmp_path):
     from remote_support import __version__
-    from remote_support.workers.messages import read_message, MessageRefused
+    from remote_support.api import RunRequest
+    from remote_support.workers import leases
+    from remote_support.workers.app import make_app, send_part
+    from remote_support.workers.messages import part_message
 
-    with pytest.raises(MessageRefused, match=rf"sent by remote-support 0\.0\.9 .*this worker is remote-support "
-                                             rf"{__version__}"):
-        read_message({"format": 1, "tool_version": "0.0.9", "run_id": "r", "site": "north", "part_id": 1})
+    env = env_for(rabbit.url, journal_url)
+    worker = workers("north", env).wait_ready()
+    with Journal.open(journal_url) as journal:
+        run_id = journal.start_run(kind="exec", name="true", command="true", params={}, inventory=[], pattern="all",
+                                   check=False, diff=False, ticket=None, operator=None, hosts=["pc-1"],
+                                   tool_version=__version__)
+        part = leases.open_parts(journal, run_id, {"north": ["pc-1"]})["north"]
+        body = part_message(run_id=run_id, part_id=part.id, round=part.round, site="north", hosts=["pc-1"],
+                            request=RunRequest(kind="exec", what="true"))
+        body["tool_version"] = "0.0.9"  # an older controller
+        app = make_app(rabbit.url)
+        send_part(app, "north", body)
+        app.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and leases.parts(journal, run_id)[0].status == leases.QUEUED:
+            time.sleep(0.2)
+        refused = leases.parts(journal, run_id)[0]
+    assert refused.status == leases.REFUSED
+    assert f"sent by remote-support 0.0.9" in refused.reason and f"this worker is remote-support {__version__}" \
+        in refused.reason
+    assert "sent by remote-support 0.0.9" in worker.text()
 
 
 def test_a_site_with_no_worker_is_reported_waiting_then_times_out(lab, rabbit, journal_url, tmp_path):
