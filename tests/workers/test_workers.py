@@ -272,3 +272,22 @@ def test_ctrl_c_cancels_the_remote_part_and_runs_resume_sends_the_rest_again(lab
     document = json.loads(again.stdout)
     assert {h["host"] for h in document["hosts"]} == {n for n in names if before[n] == 0}
     assert all(h["status"] == "ok" for h in document["hosts"])
+
+
+def test_a_default_site_takes_the_hosts_without_a_site(lab, rabbit, journal_url, workers, tmp_path):
+    import sqlalchemy as sa
+
+    from remote_support.journal import run_hosts
+
+    inventory = site_inventory(lab, tmp_path / "inv.yml", {"lab-050": "north"}, 100)
+    env = env_for(rabbit.url, journal_url, REMOTE_SUPPORT_DEFAULT_SITE="hq")
+    workers("hq", env).wait_ready()
+    workers("north", env).wait_ready()
+    done = cli(["exec", "lab-050,lab-051,lab-052", "-i", str(inventory), "--json", "--", "true"], env)
+    assert done.returncode == 0, done.stderr
+    run_id = json.loads(done.stdout)["id"]
+    with Journal.open(journal_url) as journal, journal._read() as conn:
+        workers_of = dict(conn.execute(sa.select(run_hosts.c.host, run_hosts.c.worker)
+                                       .where(run_hosts.c.run_id == run_id)).all())
+    assert workers_of["lab-050"].startswith("north.")
+    assert workers_of["lab-051"].startswith("hq.") and workers_of["lab-052"].startswith("hq.")
