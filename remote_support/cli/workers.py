@@ -59,7 +59,7 @@ def worker(site: str, broker: str | None, journal_url: str | None, concurrency: 
     ttl = lease_ttl or settings.lease_ttl
     context = WorkerContext(site=site, journal_url=journal_url, lease_ttl=ttl, inventory=tuple(inventories))
     configure(context)
-    app = make_app(broker)
+    app = make_app(broker, visibility_timeout=settings.visibility_timeout)
     app.conf.task_queues = [site_queue(site)]
     register_task(app)
     click.echo(f"worker {context.name}: site {site}, queue site.{site}, {concurrency} part(s) at once, lease "

@@ -8,9 +8,11 @@ The file is ``$REMOTE_SUPPORT_WORKERS_CONFIG``, else ``~/.config/remote-support/
     default_site: hq                      # optional: hosts without a site go there instead of running here
     site_timeout: 300                     # seconds a part waits for a worker before its hosts give up
     lease_ttl: 30                         # seconds a worker's lease lives without a heartbeat
+    visibility_timeout: 3600              # Redis only: seconds before an unacknowledged part is delivered again
 
 The environment wins: ``REMOTE_SUPPORT_BROKER``, ``REMOTE_SUPPORT_JOURNAL``, ``REMOTE_SUPPORT_SITES``
-(comma-separated), ``REMOTE_SUPPORT_DEFAULT_SITE``, ``REMOTE_SUPPORT_SITE_TIMEOUT``, ``REMOTE_SUPPORT_LEASE_TTL``.
+(comma-separated), ``REMOTE_SUPPORT_DEFAULT_SITE``, ``REMOTE_SUPPORT_SITE_TIMEOUT``, ``REMOTE_SUPPORT_LEASE_TTL``,
+``REMOTE_SUPPORT_VISIBILITY_TIMEOUT``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ BROKER_ENV = "REMOTE_SUPPORT_BROKER"
 DEFAULT_SITE_ENV = "REMOTE_SUPPORT_DEFAULT_SITE"
 _ENV = {"broker": BROKER_ENV, "journal": "REMOTE_SUPPORT_JOURNAL", "sites": "REMOTE_SUPPORT_SITES",
         "default_site": DEFAULT_SITE_ENV, "site_timeout": "REMOTE_SUPPORT_SITE_TIMEOUT",
-        "lease_ttl": "REMOTE_SUPPORT_LEASE_TTL"}
+        "lease_ttl": "REMOTE_SUPPORT_LEASE_TTL", "visibility_timeout": "REMOTE_SUPPORT_VISIBILITY_TIMEOUT"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class Settings:
     default_site: str | None = None
     site_timeout: float = 300.0
     lease_ttl: float = 30.0
+    visibility_timeout: float | None = None  # Redis: None is app.REDIS_VISIBILITY_TIMEOUT
     source: str = "defaults"  # where the values came from, for messages
 
 
@@ -87,14 +90,15 @@ def load_settings() -> Settings:
     try:
         timeout = float(values.get("site_timeout", 300))
         ttl = float(values.get("lease_ttl", 30))
+        visibility = float(values["visibility_timeout"]) if values.get("visibility_timeout") else None
     except (TypeError, ValueError):
-        raise UsageError(f"site_timeout and lease_ttl must be numbers of seconds ({where})") from None
+        raise UsageError(f"site_timeout, lease_ttl and visibility_timeout must be numbers of seconds ({where})") from None
     if timeout <= 0 or ttl <= 0:
         raise UsageError(f"site_timeout and lease_ttl must be positive ({where})")
     return Settings(broker=values.get("broker") or None, journal=values.get("journal") or None,
                     sites=tuple(str(s) for s in sites) if sites else None,
                     default_site=values.get("default_site") or None, site_timeout=timeout, lease_ttl=ttl,
-                    source=where)
+                    visibility_timeout=visibility, source=where)
 
 
 def redacted(url: str) -> str:

@@ -291,3 +291,32 @@ def test_a_default_site_takes_the_hosts_without_a_site(lab, rabbit, journal_url,
                                        .where(run_hosts.c.run_id == run_id)).all())
     assert workers_of["lab-050"].startswith("north.")
     assert workers_of["lab-051"].startswith("hq.") and workers_of["lab-052"].startswith("hq.")
+
+
+def test_redis_delivers_a_killed_workers_part_again_after_its_visibility_timeout(lab, journal_url, workers,
+                                                                                 tmp_path):
+    redis = Redis()
+    redis.start()
+    try:
+        names = [f"lab-{i:03d}" for i in range(60, 68)]
+        inventory = site_inventory(lab, tmp_path / "inv.yml", {n: "west" for n in names}, 100)
+        env = env_for(redis.url, journal_url, REMOTE_SUPPORT_LEASE_TTL="3", REMOTE_SUPPORT_VISIBILITY_TIMEOUT="6")
+        first = workers("west", env).wait_ready()
+        marks = marks_dir()
+        command = f"{MARK} >> {marks}/$(echo $SSH_CONNECTION | cut -d' ' -f3).runs && sleep 1"
+        controller = start_cli(["exec", ",".join(names), "-i", str(inventory), "-f", "2", "--json", "--", command],
+                               env)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and sum(runs_by_host(inventory, marks, names).values()) < 3:
+            time.sleep(0.1)
+        first.kill()
+        second = workers("west", env).wait_ready()
+        out, err = controller.communicate(timeout=240)
+        status = {h["host"]: h["status"] for h in json.loads(out)["hosts"]}
+        runs = runs_by_host(inventory, marks, names)
+        ok = [n for n in names if status[n] == "ok"]
+        assert set(ok) | {n for n in names if status[n] == "interrupted"} == set(names), (status, err)
+        assert all(runs[n] == 1 for n in ok) and max(runs.values()) == 1, runs
+        assert "lease taken" in second.text() and len(ok) > 3
+    finally:
+        redis.remove()
