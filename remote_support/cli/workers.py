@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from .common import journal_option
+from .common import Command, journal_option
 
 
 def register(cli: click.Group) -> None:
@@ -19,7 +19,7 @@ broker_option = click.option("--broker", metavar="URL", help="Broker: amqp://USE
                              "redis://HOST:6379/0 (default $REMOTE_SUPPORT_BROKER, else broker: in the workers config).")
 
 
-@click.command(epilog="""Examples:
+@click.command(cls=Command, epilog="""Examples:
   export REMOTE_SUPPORT_BROKER=amqp://support:secret@mq.example.org:5672//
   export REMOTE_SUPPORT_JOURNAL=postgresql://support@db.example.org/journal
   remote-support worker --site branch-north --concurrency 4
@@ -68,7 +68,7 @@ def worker(site: str, broker: str | None, journal_url: str | None, concurrency: 
                      "--without-gossip", "--without-mingle", "-l", loglevel, "-E"])
 
 
-@click.command(epilog="""Examples:
+@click.command(cls=Command, epilog="""Examples:
   remote-support workers
   remote-support workers --broker redis://127.0.0.1:6379/0 --json
   celery --broker amqp://guest:guest@127.0.0.1:5672// flower --address=127.0.0.1   # tasks and queues in a browser""")
