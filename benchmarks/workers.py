@@ -9,7 +9,7 @@ rusage) and of the workers (/proc utime+stime before and after).
 
 The message and lease overhead is measured directly, in-process against the same PostgreSQL: per part,
 sending the message (Celery/kombu publish) + claiming the lease (SELECT ... FOR UPDATE SKIP LOCKED) +
-taking over its hosts + one heartbeat + ending it, for parts of 1 host (the worst case: the whole cost on
+taking over its hosts (one transaction) + one heartbeat with the cancel check + ending it, for parts of 1 host (the worst case: the whole cost on
 one host) and of 200 hosts (this run's parts). Target: under 5 ms per host.
 
     python benchmarks/workers.py                 # 400 hosts on 127.70.0.0
@@ -81,17 +81,14 @@ def overhead(broker_url: str, journal_url: str, sizes=(1, 200), repeats: int = 3
                                                      site="bench", hosts=hosts,
                                                      request=RunRequest(kind="exec", what="true")))
                 marks.append(time.perf_counter())
-                got = leases.claim(journal, part.id, part.round, "bench-worker", 30)
+                got = leases.claim(journal, part.id, part.round, "bench-worker", 30, take_over=True)
                 marks.append(time.perf_counter())
-                leases.take_over(journal, got.part, "bench-worker", None)
-                marks.append(time.perf_counter())
-                leases.renew(journal, got.part, "bench-worker", 30)
-                leases.cancelled(journal, run_id)
+                leases.beat(journal, got.part, "bench-worker", 30)
                 marks.append(time.perf_counter())
                 leases.end_part(journal, got.part, "bench-worker", leases.DONE)
                 marks.append(time.perf_counter())
                 samples.append([(b - a) * 1000 for a, b in zip(marks, marks[1:])])
-            phases = ("open part", "send message", "claim lease", "take over hosts", "heartbeat + cancel check",
+            phases = ("open part", "send message", "claim lease + take over hosts", "heartbeat + cancel check",
                       "end part")
             total = statistics.median(sum(s_) for s_ in samples)
             out[size] = {"per_host_ms": total / size, "per_part_ms": total,

@@ -75,8 +75,9 @@ def open_parts(journal: "Journal", run_id: str, sites: Mapping[str, Sequence[str
                                    .values(round=run_parts.c.round + 1, **values)).rowcount
             if not changed:
                 conn.execute(run_parts.insert().values(run_id=run_id, site=site, round=1, deliveries=0, **values))
-            conn.execute(run_cancels.delete().where(run_cancels.c.run_id == run_id))
-    return {p.site: p for p in parts(journal, run_id) if p.site in sites}
+        conn.execute(run_cancels.delete().where(run_cancels.c.run_id == run_id))
+        rows = conn.execute(sa.select(run_parts).where(run_parts.c.run_id == run_id, run_parts.c.site.in_(list(sites))))
+        return {p.site: p for p in map(_part, rows)}
 
 
 def parts(journal: "Journal", run_id: str) -> list[Part]:
@@ -145,10 +146,14 @@ class Claim:
     previous: str | None = None
     expires_at: datetime | None = None
     reason: str = ""
+    todo: tuple[str, ...] = ()  # with take_over=True: the hosts to run now
+    in_flight: tuple[str, ...] = ()  # and the ones left alone (in flight under the previous worker)
 
 
-def claim(journal: "Journal", part_id: int, round: int, worker: str, ttl: float) -> Claim:
-    """Take the lease of a part, in one short transaction; never waits on another claimer's row lock."""
+def claim(journal: "Journal", part_id: int, round: int, worker: str, ttl: float, *, take_over: bool = False,
+          include_in_flight: bool = False) -> Claim:
+    """Take the lease of a part, in one short transaction; never waits on another claimer's row lock.
+    With ``take_over``, the same transaction picks the hosts to run (see :func:`take_over`)."""
     now = _now()
     with journal._write() as conn:
         row = conn.execute(sa.select(run_parts).where(run_parts.c.id == part_id)
@@ -169,6 +174,9 @@ def claim(journal: "Journal", part_id: int, round: int, worker: str, ttl: float)
         conn.execute(run_parts.update().where(run_parts.c.id == part_id).values(
             status=RUNNING, worker=worker, claimed_at=now, heartbeat_at=now,
             expires_at=now + timedelta(seconds=ttl), deliveries=run_parts.c.deliveries + 1))
+        if take_over:
+            todo, in_flight = _take_over(conn, part, worker, part.worker, include_in_flight)
+            return Claim("claimed", part, previous=part.worker, todo=tuple(todo), in_flight=tuple(in_flight))
         return Claim("claimed", part, previous=part.worker)
 
 
@@ -181,36 +189,52 @@ def renew(journal: "Journal", part: Part, worker: str, ttl: float) -> bool:
             run_parts.c.status == RUNNING).values(heartbeat_at=now, expires_at=now + timedelta(seconds=ttl))).rowcount)
 
 
+def beat(journal: "Journal", part: Part, worker: str, ttl: float) -> tuple[bool, bool]:
+    """The heartbeat and the cancel check in one transaction: (the lease is still ours, the run is cancelled)."""
+    now = _now()
+    with journal._write() as conn:
+        ours = bool(conn.execute(run_parts.update().where(
+            run_parts.c.id == part.id, run_parts.c.round == part.round, run_parts.c.worker == worker,
+            run_parts.c.status == RUNNING).values(heartbeat_at=now, expires_at=now + timedelta(seconds=ttl))).rowcount)
+        stop = conn.execute(sa.select(run_cancels.c.run_id).where(run_cancels.c.run_id == part.run_id)).first()
+    return ours, stop is not None
+
+
 def take_over(journal: "Journal", part: Part, worker: str, previous: str | None,
               include_in_flight: bool = False) -> tuple[list[str], list[str]]:
     """The hosts of the part to run now, as ``runs resume`` picks them: the unfinished ones, minus those
     in flight under the previous worker (a changing step had started: they may be half-changed), which
     are marked interrupted and named. Returns (to run, in flight)."""
+    with journal._write() as conn:
+        return _take_over(conn, part, worker, previous, include_in_flight)
+
+
+def _take_over(conn: sa.Connection, part: Part, worker: str, previous: str | None,
+               include_in_flight: bool) -> tuple[list[str], list[str]]:
     now = _now()
     hosts = list(part.hosts)
-    with journal._write() as conn:
-        rows = conn.execute(sa.select(run_hosts.c.host, run_hosts.c.status, run_hosts.c.changing_at).where(
-            run_hosts.c.run_id == part.run_id, run_hosts.c.host.in_(hosts))).all()
-        state = {r.host: r for r in rows}
-        unfinished = [h for h in hosts if h in state and state[h].status in UNFINISHED]
-        in_flight = [h for h in unfinished if state[h].changing_at is not None]
-        todo = [h for h in unfinished if include_in_flight or h not in in_flight]
-        if in_flight and not include_in_flight:
-            conn.execute(run_hosts.update().where(run_hosts.c.run_id == part.run_id,
-                                                  run_hosts.c.host.in_(in_flight)).values(
-                status=Status.INTERRUPTED.value, ended_at=now,
-                reason=(f"in flight on worker {previous or '?'} when it stopped (site {part.site}): a changing step "
-                        f"had started, so it may be half-changed; check it, then `runs resume {part.run_id} "
-                        "--include-in-flight` runs it again")))
-        if todo:
-            conn.execute(run_hosts.update().where(run_hosts.c.run_id == part.run_id, run_hosts.c.host.in_(todo))
-                         .values(status=PENDING, reason="", changing_at=None, worker=worker))
-        if previous is not None:
-            conn.execute(notes.insert().values(
-                run_id=part.run_id, created_at=now, author=worker, kind="resume",
-                text=(f"site {part.site}: worker {worker} took the part over from {previous} (its lease expired): "
-                      f"{len(todo)} host(s) to run" + (f"; in flight, not run again: {', '.join(in_flight)}"
-                                                       if in_flight and not include_in_flight else ""))))
+    rows = conn.execute(sa.select(run_hosts.c.host, run_hosts.c.status, run_hosts.c.changing_at).where(
+        run_hosts.c.run_id == part.run_id, run_hosts.c.host.in_(hosts))).all()
+    state = {r.host: r for r in rows}
+    unfinished = [h for h in hosts if h in state and state[h].status in UNFINISHED]
+    in_flight = [h for h in unfinished if state[h].changing_at is not None]
+    todo = [h for h in unfinished if include_in_flight or h not in in_flight]
+    if in_flight and not include_in_flight:  # the dead worker's (a resumed run's are interrupted already)
+        conn.execute(run_hosts.update().where(run_hosts.c.run_id == part.run_id, run_hosts.c.status == PENDING,
+                                              run_hosts.c.host.in_(in_flight)).values(
+            status=Status.INTERRUPTED.value, ended_at=now,
+            reason=(f"in flight on worker {previous or '?'} when it stopped (site {part.site}): a changing step "
+                    f"had started, so it may be half-changed; check it, then `runs resume {part.run_id} "
+                    "--include-in-flight` runs it again")))
+    if todo:
+        conn.execute(run_hosts.update().where(run_hosts.c.run_id == part.run_id, run_hosts.c.host.in_(todo))
+                     .values(status=PENDING, reason="", changing_at=None, worker=worker))
+    if previous is not None:
+        conn.execute(notes.insert().values(
+            run_id=part.run_id, created_at=now, author=worker, kind="resume",
+            text=(f"site {part.site}: worker {worker} took the part over from {previous} (its lease expired): "
+                  f"{len(todo)} host(s) to run" + (f"; in flight, not run again: {', '.join(in_flight)}"
+                                                   if in_flight and not include_in_flight else ""))))
     return todo, in_flight
 
 

@@ -80,7 +80,8 @@ def run_part(body: Any) -> dict[str, Any]:
         return {"dropped": "wrong site"}
     ttl = context.lease_ttl
     while True:  # a second delivery waits for a live holder; the holder's end or death decides
-        got = leases.claim(journal, message.part_id, message.round, context.name, ttl)
+        got = leases.claim(journal, message.part_id, message.round, context.name, ttl, take_over=True,
+                           include_in_flight=message.include_in_flight)
         if got.outcome == "claimed":
             break
         if got.outcome == "gone":
@@ -91,7 +92,7 @@ def run_part(body: Any) -> dict[str, Any]:
     part = got.part
     log.info("run %s site %s: lease taken by %s%s", message.run_id, message.site, context.name,
              f" from {got.previous}" if got.previous else "")
-    todo, in_flight = leases.take_over(journal, part, context.name, got.previous, message.include_in_flight)
+    todo, in_flight = list(got.todo), list(got.in_flight)
     if not todo:
         leases.end_part(journal, part, context.name, leases.DONE, "nothing left to run")
         return {"hosts": 0, "in_flight": in_flight}
@@ -117,9 +118,10 @@ def run_part(body: Any) -> dict[str, Any]:
         except BaseException:  # noqa: BLE001 - the run's own error: raised again by the wait below
             break
         try:
-            if not leases.renew(journal, part, context.name, ttl):
+            ours, cancelled = leases.beat(journal, part, context.name, ttl)
+            if not ours:
                 stopped = stopped or "lease lost"
-            elif leases.cancelled(journal, message.run_id):
+            elif cancelled:
                 stopped = stopped or "cancelled"
         except RemoteSupportError as exc:  # the journal is away: the lease will expire; stop as if lost
             log.warning("run %s: heartbeat failed: %s", message.run_id, exc)
