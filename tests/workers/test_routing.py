@@ -90,3 +90,21 @@ def test_a_site_run_leaves_env_references_to_the_worker(tmp_path, no_workers_con
                                          variables={"api_token": "env:NOT_ON_THE_CONTROLLER"}), journal=journal)
         assert type(run).__name__ == "DistributedRun" and run.plan.sites == {"north": ("pc-1",)}
         assert routing.queue_of("north") == "site.north"
+
+
+def test_settings_come_from_the_config_file_and_the_environment_wins(tmp_path, monkeypatch, no_workers_config):
+    from remote_support.errors import SourceError
+    from remote_support.workers.config import load_settings
+
+    config = tmp_path / "workers.yml"
+    config.write_text("broker: amqp://support:pw@mq:5672//\nsites: [north, south]\ndefault_site: hq\n"
+                      "site_timeout: 60\n")
+    monkeypatch.setenv("REMOTE_SUPPORT_WORKERS_CONFIG", str(config))
+    settings = load_settings()
+    assert (settings.broker, settings.sites, settings.default_site, settings.site_timeout) == (
+        "amqp://support:pw@mq:5672//", ("north", "south"), "hq", 60.0)
+    monkeypatch.setenv("REMOTE_SUPPORT_BROKER", "redis://127.0.0.1:6379/0")
+    assert load_settings().broker == "redis://127.0.0.1:6379/0"
+    config.write_text("brocker: amqp://mq//\n")
+    with pytest.raises(SourceError, match=r"workers.yml: unknown setting\(s\) brocker: known are broker, journal"):
+        load_settings()
