@@ -148,3 +148,13 @@ class WinLabError(LabError):
 
 class WinRMCommandError(HostError):
     """The Windows host answered but refused the request (a WS-Man fault, a command it cannot take)."""
+
+
+class WorkerError(RemoteSupportError):
+    """A distributed run cannot go on: a site worker refused its part, or a part found no worker."""
+
+
+class BrokerError(WorkerError):
+    """The message broker of the site workers cannot be reached (nothing was sent: nothing ran)."""
+
+    exit_code = 5

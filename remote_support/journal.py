@@ -156,6 +156,7 @@ run_hosts = sa.Table(
     # schema 4: when the host's first step that may change it started (None: it changed nothing yet), so
     # `runs resume` knows which interrupted hosts were in flight and may be half-changed
     sa.Column("changing_at", UTCDateTime),
+    sa.Column("worker", sa.String(255)),  # schema (workers): the site worker that ran the host, if any
     sa.UniqueConstraint("run_id", "host", name="uq_run_hosts_run_host"),
 )
 # schema 2: `hosts history H` walks this index backwards and stops after `limit` rows
@@ -212,6 +213,35 @@ config_backups = sa.Table(  # schema 3
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("text", sa.Text, nullable=False),  # secrets masked
     sa.UniqueConstraint("device", "version", name="uq_config_backups_device_version"),
+)
+
+
+# schema (workers): a distributed run's parts, one per site, each with the lease of the worker running it
+# (remote_support/workers/leases.py), and the cancel flag the controller sets on Ctrl-C
+run_parts = sa.Table(
+    "run_parts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("site", sa.String(100), nullable=False),
+    sa.Column("hosts", sa.Text, nullable=False),  # JSON list, inventory order
+    sa.Column("round", sa.Integer, nullable=False),  # 1, +1 each time the part is sent again (runs resume)
+    sa.Column("status", sa.String(20), nullable=False),  # queued | running | done | failed | refused | timed_out
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("worker", sa.String(255)),  # the lease holder
+    sa.Column("deliveries", sa.Integer, nullable=False),  # claims so far, a redelivery counts
+    sa.Column("sent_at", UTCDateTime, nullable=False),
+    sa.Column("claimed_at", UTCDateTime),
+    sa.Column("heartbeat_at", UTCDateTime),
+    sa.Column("expires_at", UTCDateTime),  # the lease ends here unless the heartbeat moves it
+    sa.Column("ended_at", UTCDateTime),
+    sa.UniqueConstraint("run_id", "site", name="uq_run_parts_run_site"),
+)
+
+run_cancels = sa.Table(
+    "run_cancels", metadata,
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("requested_at", UTCDateTime, nullable=False),
+    sa.Column("requested_by", sa.String(200), nullable=False),
 )
 
 
@@ -346,6 +376,38 @@ def _migration_4(conn: sa.Connection) -> None:
     _add_column(conn, "run_hosts", sa.Column("changing_at", UTCDateTime))
 
 
+def _migration_workers(conn: sa.Connection) -> None:
+    """Site workers (remote_support/workers/): the parts of a distributed run with their leases
+    (run_parts), the cancel flag of a run (run_cancels), and the worker that ran each host."""
+    m = sa.MetaData()
+    sa.Table("runs", m, sa.Column("id", sa.String(40), primary_key=True))  # for the foreign keys only
+    sa.Table(
+        "run_parts", m,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("site", sa.String(100), nullable=False),
+        sa.Column("hosts", sa.Text, nullable=False),
+        sa.Column("round", sa.Integer, nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("worker", sa.String(255)),
+        sa.Column("deliveries", sa.Integer, nullable=False),
+        sa.Column("sent_at", UTCDateTime, nullable=False),
+        sa.Column("claimed_at", UTCDateTime),
+        sa.Column("heartbeat_at", UTCDateTime),
+        sa.Column("expires_at", UTCDateTime),
+        sa.Column("ended_at", UTCDateTime),
+        sa.UniqueConstraint("run_id", "site", name="uq_run_parts_run_site"),
+    ).create(conn)
+    sa.Table(
+        "run_cancels", m,
+        sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("requested_at", UTCDateTime, nullable=False),
+        sa.Column("requested_by", sa.String(200), nullable=False),
+    ).create(conn)
+    _add_column(conn, "run_hosts", sa.Column("worker", sa.String(255)))
+
+
 def _add_column(conn: sa.Connection, table: str, column: sa.Column) -> None:
     sa.Table(table, sa.MetaData(), column)  # CreateColumn compiles a column of a table
     ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
@@ -355,7 +417,7 @@ def _add_column(conn: sa.Connection, table: str, column: sa.Column) -> None:
 #: The schema's history, oldest first: MIGRATIONS[n] takes a journal from version n to n + 1.
 #: Never change one that has shipped; append a new one.
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [_migration_1, _migration_2, _migration_3,
-                                                         _migration_4]
+                                                         _migration_4, _migration_workers]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

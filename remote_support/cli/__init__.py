@@ -36,9 +36,9 @@ def cli(debug: bool) -> None:
         logging.getLogger("paramiko").setLevel(logging.INFO)
 
 
-from . import config, inventory, journal, lab, run, tasks  # noqa: E402 - each adds its commands to `cli`
+from . import config, inventory, journal, lab, run, tasks, workers  # noqa: E402 - each adds its commands to `cli`
 
-for _module in (run, tasks, journal, inventory, lab, config):
+for _module in (run, tasks, journal, inventory, lab, config, workers):
     _module.register(cli)
 
 
