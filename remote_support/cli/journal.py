@@ -6,7 +6,8 @@ import json
 
 import click
 
-from .common import consoles, journal_option
+from .common import Command, Group, consoles, journal_option
+
 
 def _journal(url: str | None):
     from ..journal import Journal
@@ -34,7 +35,7 @@ def _since(text: str | None):
         raise UsageError(f"--since {text!r}: write 2d, 12h, 30m or a date such as 2026-11-24") from None
 
 
-@click.group(epilog="""Examples:
+@click.group(cls=Group, epilog="""Examples:
   remote-support runs list --ticket INC-1234
   remote-support runs show 20261124-2213 --host pc-042
   remote-support runs resume 20261124-2213-7f3a""")
@@ -132,7 +133,7 @@ def runs_escalate(run_id, to, note, files, output, operator, journal_url) -> Non
     click.echo(f"escalated run {journal.resolve(run_id)} to {to}; evidence: {bundle}")
 
 
-@click.group(epilog="""Examples:
+@click.group(cls=Group, epilog="""Examples:
   remote-support hosts history pc-042""")
 def hosts() -> None:
     """What was done to hosts, across all runs."""
@@ -156,7 +157,7 @@ def hosts_history(host, limit, as_json, journal_url) -> None:
     print_history(consoles()[0], host, entries)
 
 
-@click.command(epilog="""Examples:
+@click.command(cls=Command, epilog="""Examples:
   remote-support report 20261124-2213 -o INC-1234.html
   remote-support report 20261124-2213 --format junit -o results.xml""")
 @click.argument("run_id", metavar="RUN")

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import click
 
-from .common import State, connection_options, consoles, inventory_option, request_fields
+from .common import (
+    Command,
+    State,
+    connection_options,
+    consoles,
+    inventory_option,
+    request_fields,
+)
 
 if TYPE_CHECKING:
     from ..api import Run, RunRequest
@@ -19,7 +26,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(run)
 
 
-@click.command(name="exec", epilog="""Examples:
+@click.command(cls=Command, name="exec", epilog="""Examples:
   remote-support exec all -i inventories/example.yml -- uptime
   remote-support exec 'workstations:!pc-042' -f 50 --timeout 30 -- ipconfig /flushdns
   remote-support exec lab --become -K --group -- 'apt-get -s upgrade | tail -1'""")
@@ -85,7 +92,7 @@ def _split(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(t for v in values for t in v.split(",") if t)
 
 
-@click.command(epilog="""Examples:
+@click.command(cls=Command, epilog="""Examples:
   remote-support run tasks/flush-dns.yml -l pc-042 --ticket INC-1234
   remote-support run restart-service -l 'web:!web-03' -e service=nginx --check --diff
   remote-support run install-packages -l workstations -e packages=htop,curl -f 50 --serial 25%""")
@@ -184,7 +191,7 @@ class _terminate_as_interrupt:
 def rerun_command(name: str, doc: str, epilog: str) -> click.Command:
     """``runs resume`` / ``runs retry``: the recorded request again; options given here override it."""
 
-    @click.command(name=name, help=doc, epilog=epilog)
+    @click.command(cls=Command, name=name, help=doc, epilog=epilog)
     @click.argument("run_id", metavar="RUN")
     @click.option("-e", "--extra-vars", multiple=True, metavar="NAME=VALUE|@FILE",
                   help="Give secrets again (as references), or change a variable.")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from .common import Group
 
-@click.group(epilog="""Examples:
+
+@click.group(cls=Group, epilog="""Examples:
   remote-support tasks list
   remote-support tasks show diagnose""")
 def tasks() -> None:
