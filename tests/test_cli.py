@@ -45,8 +45,7 @@ def test_help_of_every_command_shows_an_example():
         assert "Examples:" in result.stdout, command
         # each example on a line of its own, as written (click would re-wrap them into one paragraph)
         examples = result.stdout.split("Examples:", 1)[1].strip("\n").splitlines()
-        assert all(line.startswith("  remote-support ") or line.startswith("  export ") for line in examples
-                   if line.strip() and not line.strip().startswith("#")), (command, examples)
+        assert all(line.startswith("  ") and "remote-support " in line for line in examples), (command, examples)
     for command in (["runs"], ["runs", "list"], ["runs", "resume"], ["runs", "retry"], ["hosts", "history"],
                     ["report"], ["config", "diff"]):
         result = cli(*command, "--help", check=0)
