@@ -110,14 +110,21 @@ class Pane:
             time.sleep(0.1)
 
     def dead_status(self, timeout: float = 30) -> int:
+        """The pane's process's exit status once it ended (-1 or -SIGNAL: killed by a signal)."""
         deadline = time.monotonic() + timeout
+        seen_dead = 0.0
         while True:
             dead, status, signum = (self.tmux("display-message", "-p", "-t", self.name,
                                               "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}").strip()
                                     .split(":"))
-            # tmux sees the pty close before it reaps the process: wait for the status or the signal
+            # tmux sees the pty close before it reaps the process: wait for the status; tmux 3.3 gives none
+            # (and no pane_dead_signal) for a process killed by a signal
             if dead == "1" and (status or signum):
                 return int(status) if status else -int(signum)
+            if dead == "1":
+                seen_dead = seen_dead or time.monotonic()
+                if time.monotonic() - seen_dead > 3:
+                    return -1
             if time.monotonic() > deadline:
                 raise AssertionError(f"the tool did not end; the pane shows:\n{self.text()}")
             time.sleep(0.1)
@@ -171,6 +178,19 @@ def the_session(journal_path):
     with Journal.open(str(journal_path)) as journal:
         (record,) = journal.list_runs(kind="session")
         return journal.get_run(record.id), load_cast(journal, record.id)
+
+
+def recorded_screen(journal_path, live: list[str], timeout: float = 20) -> list[str]:
+    """The final screen of the session's recording once it shows ``live`` (the recorder writes as the
+    session goes; on a loaded machine its last write may come a moment after the pane settled)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with Journal.open(str(journal_path)) as journal:
+            (record,) = journal.list_runs(kind="session")
+            screen = final_screen(load_cast(journal, record.id))
+        if screen == live or time.monotonic() > deadline:
+            return screen
+        time.sleep(0.2)
 
 
 def outputs(cast) -> str:
@@ -232,12 +252,13 @@ def test_a_full_screen_program_and_quitting_it(tmux, lab, journal_path):
     pane.wait_prompt()
     pane.send("echo after-less")
     pane.wait_for(re.compile(r"^after-less$", re.M))
-    live = pane.settle(quiet=1.2)  # output and the recorder's flush (at most a second)
+    live = pane.settle()
+    # leaving less, the screen came back as the technician saw it
+    assert recorded_screen(journal_path, live) == live
     with Journal.open(str(journal_path)) as journal:
         (record,) = journal.list_runs(kind="session")
         cast = load_cast(journal, record.id)
         assert "\x1b[?1049h" in outputs(cast)  # less drew on the alternate screen
-        assert final_screen(cast) == live  # leaving it, the screen came back as the technician saw it
         text = session_screen_text(journal, record.id)
     assert "7010" in text and "7001" in text  # what less showed is searchable
     assert "7199" not in text  # never on screen
@@ -324,13 +345,12 @@ def test_playback_shows_what_was_shown(tmux, lab, journal_path, tmp_path):
     pane = start_session(tmux, lab, journal_path, cols=90, rows=20)
     pane.send("clear; printf '\\033[1;31mred\\033[0m plain\\n'; seq 1 30; printf 'a\\tb\\rX\\n'")
     pane.wait_for(re.compile(r'^X +b$', re.M))
-    live = pane.settle(quiet=1.2)  # then the recorder has flushed it
+    live = pane.settle()
+    assert recorded_screen(journal_path, live) == live
     os.kill(pane.pid, signal.SIGKILL)  # the recording ends here: nothing of the tool's own comes after
     pane.dead_status()
     with Journal.open(str(journal_path)) as journal:
         (record,) = journal.list_runs(kind="session")
-        cast = load_cast(journal, record.id)
-    assert final_screen(cast) == live
     done = tmp_path / "played"
     player = tmux.pane(tool_command("sessions", "play", record.id, "--speed", "20", "--journal", str(journal_path),
                                     exec_=False) + f"; touch {done}; sleep 600", cols=90, rows=20)
@@ -457,3 +477,16 @@ def test_recordings_go_into_the_escalation_bundle(tmux, lab, journal_path, tmp_p
             with zipfile.ZipFile(bundle) as z:
                 cast = z.read(f"sessions/{session.id}.cast").decode()
                 assert "in-the-bundle" in cast and json.loads(cast.splitlines()[0])["version"] == 2
+
+
+def test_an_idle_session_is_ended(tmux, lab, journal_path):
+    pane = start_session(tmux, lab, journal_path, "--idle-timeout", "2s")
+    text = pane.wait_for("no input for 2s")
+    assert "ended" in text and pane.dead_status() == 2
+    run, _ = the_session(journal_path)
+    assert run.status == "failed" and "--idle-timeout" in run.hosts[0].reason
+
+
+def test_a_bad_idle_timeout_is_bad_input(lab, journal_path):
+    done = run_with_tty(*shell_args(lab, journal_path), "--idle-timeout", "soon")
+    assert done.returncode == 5 and "--idle-timeout 'soon'" in done.stderr

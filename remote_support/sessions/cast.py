@@ -156,9 +156,14 @@ def render(cast: Cast, *, upto: float | None = None):
         if kind == "r":
             cols, _, rows = data.partition("x")
             try:
-                screen.resize(int(rows), int(cols))
+                lines, columns = int(rows), int(cols)
             except ValueError:
                 continue
+            screen.keep_display()
+            y, before = screen.cursor.y, screen.lines
+            screen.resize(lines, columns)
+            if lines < before:  # as xterm and tmux: the top lines went, the cursor moved up with the text
+                screen.cursor.y = max(0, min(lines - 1, y - (before - lines)))
         elif kind == "o":
             if previous is not None and t - previous > 0.1:
                 screen.keep_display()  # the screen stood still long enough to be seen

@@ -192,7 +192,7 @@ def bridge(chan: Any, recorder: SessionRecorder, *, stdin: int, stdout: int, idl
                 if idle_timeout:
                     left = idle_timeout - (clock() - last_input)
                     if left <= 0:
-                        return SessionEnd(Status.FAILED, None, f"ended after {idle_timeout:g}s without input "
+                        return SessionEnd(Status.FAILED, None, f"no input for {idle_timeout:g}s "
                                           "(--idle-timeout)")
                     wait = min(wait, left)
                 ready, _, _ = select.select([stdin, chan, wake_r], [], [], wait)
