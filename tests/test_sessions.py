@@ -490,3 +490,18 @@ def test_an_idle_session_is_ended(tmux, lab, journal_path):
 def test_a_bad_idle_timeout_is_bad_input(lab, journal_path):
     done = run_with_tty(*shell_args(lab, journal_path), "--idle-timeout", "soon")
     assert done.returncode == 5 and "--idle-timeout 'soon'" in done.stderr
+
+
+def test_a_network_device_gets_its_cli_session(tmux, netlab, journal_path):
+    from remote_support.inventory import load_inventory
+
+    name = sorted(load_inventory([str(netlab.inventory_path)]).hosts)[0]
+    pane = tmux.pane(tool_command("shell", name, "-i", str(netlab.inventory_path), "--journal", str(journal_path)))
+    pane.wait_for(re.compile(r"[>#]$", re.M))
+    pane.send("show running-config")
+    pane.wait_for(re.compile(r"^end$", re.M))
+    pane.send("exit")
+    pane.dead_status()
+    run, cast = the_session(journal_path)
+    assert run.pattern == name and "interface FastEthernet0/12" in outputs(cast)
+    assert run.status == "ok"
