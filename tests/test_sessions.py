@@ -47,13 +47,18 @@ class Tmux:
             raise AssertionError(f"tmux {' '.join(args)}: {done.stderr.strip()}")
         return done.stdout
 
-    def pane(self, command: str, *, cols: int = 80, rows: int = 24) -> "Pane":
+    def pane(self, command: str, *, cols: int = 80, rows: int = 24, status_dir: Path | None = None) -> "Pane":
+        """A new pane running ``command``; with ``status_dir``, its exit status is kept for dead_status()."""
         name = "p" + uuid.uuid4().hex[:8]
+        status_file = None
+        if status_dir is not None:
+            status_file = status_dir / f"{name}.status"
+            command = f"{command}; echo $? > {shlex.quote(str(status_file))}"
         self("new-session", "-d", "-s", name, "-x", str(cols), "-y", str(rows), "-c", str(REPO), command)
         self("set-option", "-t", name, "remain-on-exit", "on")
         if self.pid is None:
             self.pid = int(self("display-message", "-p", "-t", name, "#{pid}").strip())
-        return Pane(self, name)
+        return Pane(self, name, status_file)
 
     def kill(self) -> None:
         if self.pid is not None:
@@ -64,9 +69,10 @@ class Tmux:
 
 
 class Pane:
-    def __init__(self, tmux: Tmux, name: str):
+    def __init__(self, tmux: Tmux, name: str, status_file: Path | None = None):
         self.tmux = tmux
         self.name = name
+        self.status_file = status_file
 
     @property
     def pid(self) -> int:
@@ -110,24 +116,24 @@ class Pane:
             time.sleep(0.1)
 
     def dead_status(self, timeout: float = 30) -> int:
-        """The pane's process's exit status once it ended (-1 or -SIGNAL: killed by a signal)."""
+        """The exit status of the pane's command (its shell writes it to a file; -1: none, it was killed
+        with the shell, or tmux was asked for a pane whose command was not a `tool_command`)."""
         deadline = time.monotonic() + timeout
-        seen_dead = 0.0
         while True:
-            dead, status, signum = (self.tmux("display-message", "-p", "-t", self.name,
-                                              "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}").strip()
-                                    .split(":"))
-            # tmux sees the pty close before it reaps the process: wait for the status; tmux 3.3 gives none
-            # (and no pane_dead_signal) for a process killed by a signal
-            if dead == "1" and (status or signum):
-                return int(status) if status else -int(signum)
+            if self.status_file is not None and self.status_file.exists() and self.status_file.read_text().strip():
+                return int(self.status_file.read_text())
+            dead = self.tmux("display-message", "-p", "-t", self.name, "#{pane_dead}").strip()
             if dead == "1":
-                seen_dead = seen_dead or time.monotonic()
-                if time.monotonic() - seen_dead > 3:
-                    return -1
+                return -1
             if time.monotonic() > deadline:
                 raise AssertionError(f"the tool did not end; the pane shows:\n{self.text()}")
             time.sleep(0.1)
+
+    @property
+    def tool_pid(self) -> int:
+        """The PID of remote-support in the pane (the pane's shell runs it as its child)."""
+        found = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.pid)], capture_output=True, text=True)
+        return int(found.stdout.split()[0])
 
     def settle(self, quiet: float = 0.6, timeout: float = 20) -> list[str]:
         """The pane once it stopped changing for ``quiet`` seconds."""
@@ -157,11 +163,11 @@ def journal_path(tmp_path):
     return tmp_path / "journal.sqlite"
 
 
-def tool_command(*args: str, exec_: bool = True) -> str:
+def tool_command(*args: str) -> str:
     """The shell command line that runs remote-support from this checkout, as a pane's command."""
     env = f"env REMOTE_SUPPORT_HOME={shlex.quote(os.environ['REMOTE_SUPPORT_HOME'])} PYTHONPATH={shlex.quote(str(REPO))}"
     line = f"{env} {shlex.quote(sys.executable)} -m remote_support {' '.join(shlex.quote(a) for a in args)}"
-    return f"exec {line}" if exec_ else line
+    return line
 
 
 def shell_args(lab, journal_path, host: str = "lab-001", *extra: str) -> list[str]:
@@ -169,7 +175,8 @@ def shell_args(lab, journal_path, host: str = "lab-001", *extra: str) -> list[st
 
 
 def start_session(tmux, lab, journal_path, *extra: str, cols: int = 80, rows: int = 24, host: str = "lab-001"):
-    pane = tmux.pane(tool_command(*shell_args(lab, journal_path, host, *extra)), cols=cols, rows=rows)
+    pane = tmux.pane(tool_command(*shell_args(lab, journal_path, host, *extra)), cols=cols, rows=rows,
+                     status_dir=journal_path.parent)
     pane.wait_prompt()
     return pane
 
@@ -333,7 +340,7 @@ def test_sigkill_mid_session_keeps_the_recording_up_to_then(tmux, lab, journal_p
     pane.send("echo before-the-$((1+1))-kill")
     pane.wait_for("before-the-2-kill")
     time.sleep(1.0)  # the promise: a kill loses at most the last second
-    os.kill(pane.pid, signal.SIGKILL)
+    os.kill(pane.tool_pid, signal.SIGKILL)
     pane.dead_status()
     with Journal.open(str(journal_path)) as journal:  # opening marks the run interrupted (its process is gone)
         (record,) = journal.list_runs(kind="session")
@@ -347,13 +354,13 @@ def test_playback_shows_what_was_shown(tmux, lab, journal_path, tmp_path):
     pane.wait_for(re.compile(r'^X +b$', re.M))
     live = pane.settle()
     assert recorded_screen(journal_path, live) == live
-    os.kill(pane.pid, signal.SIGKILL)  # the recording ends here: nothing of the tool's own comes after
+    os.kill(pane.tool_pid, signal.SIGKILL)  # the recording ends here: nothing of the tool's own comes after
     pane.dead_status()
     with Journal.open(str(journal_path)) as journal:
         (record,) = journal.list_runs(kind="session")
     done = tmp_path / "played"
     player = tmux.pane(tool_command("sessions", "play", record.id, "--speed", "20", "--journal", str(journal_path),
-                                    exec_=False) + f"; touch {done}; sleep 600", cols=90, rows=20)
+) + f"; touch {done}; sleep 600", cols=90, rows=20)
     deadline = time.monotonic() + 30
     while not done.exists():
         assert time.monotonic() < deadline, player.text()
@@ -363,12 +370,10 @@ def test_playback_shows_what_was_shown(tmux, lab, journal_path, tmp_path):
 
 def test_the_terminal_is_restored_after_sigterm_and_after_an_error(tmux, lab, journal_path, tmp_path):
     before, after = tmp_path / "before", tmp_path / "after"
-    line = tool_command(*shell_args(lab, journal_path), exec_=False)
+    line = tool_command(*shell_args(lab, journal_path))
     pane = tmux.pane(f"stty -g > {before}; {line}; echo rc=$? ; stty -g > {after}; sleep 600")
     pane.wait_prompt()
-    tool = int(subprocess.run(["ps", "-o", "pid=", "--ppid", str(pane.pid)], capture_output=True, text=True
-                              ).stdout.split()[0])
-    os.kill(tool, signal.SIGTERM)
+    os.kill(pane.tool_pid, signal.SIGTERM)
     pane.wait_for("rc=99")
     deadline = time.monotonic() + 10
     while not after.exists() or not after.read_text():
@@ -385,8 +390,7 @@ def test_the_terminal_is_restored_after_sigterm_and_after_an_error(tmux, lab, jo
     inventory.write_text(lab.inventory_path.read_text().replace(str(lab.password_path), str(bad)))
     before.unlink()
     after.unlink()
-    line = tool_command("shell", "lab-001", "-i", str(inventory), "--journal", str(journal_path), "--become",
-                        exec_=False)
+    line = tool_command("shell", "lab-001", "-i", str(inventory), "--journal", str(journal_path), "--become")
     pane = tmux.pane(f"stty -g > {before}; {line}; echo rc=$? ; stty -g > {after}; sleep 600")
     text = pane.wait_for("rc=")
     assert "rc=2" in text and "sudo refused the become password" in text
@@ -496,7 +500,8 @@ def test_a_network_device_gets_its_cli_session(tmux, netlab, journal_path):
     from remote_support.inventory import load_inventory
 
     name = sorted(load_inventory([str(netlab.inventory_path)]).hosts)[0]
-    pane = tmux.pane(tool_command("shell", name, "-i", str(netlab.inventory_path), "--journal", str(journal_path)))
+    pane = tmux.pane(tool_command("shell", name, "-i", str(netlab.inventory_path), "--journal", str(journal_path)),
+                     status_dir=journal_path.parent)
     pane.wait_for(re.compile(r"[>#]$", re.M))
     pane.send("show running-config")
     pane.wait_for(re.compile(r"^end$", re.M))

@@ -102,8 +102,15 @@ def _screen_class():
             self._main: tuple[Any, Any] | None = None
 
         def row(self, y: int) -> str:
-            line = self.buffer[y]
-            return "".join(line[x].data for x in range(self.columns)).rstrip()
+            line = self.buffer.get(y)
+            if not line:
+                return ""
+            # only the cells written (a line is a sparse dict: reading every column would create them all)
+            cells = [" "] * self.columns
+            for x, char in line.items():
+                if x < self.columns:
+                    cells[x] = char.data
+            return "".join(cells).rstrip()
 
         def keep_display(self) -> None:
             for y in range(self.lines):
@@ -118,6 +125,21 @@ def _screen_class():
             if self.cursor.y == bottom:
                 self.keep(self.row(top))  # about to scroll away
             super().index()
+
+        def resize(self, lines: int | None = None, columns: int | None = None) -> None:
+            lines = lines or self.lines
+            if lines < self.lines:
+                # as xterm and tmux: lines go from the top only as far as the cursor needs to stay on the
+                # screen, the rest from the bottom (pyte always deletes from the top, leaving stale rows)
+                self.keep_display()
+                drop = max(0, self.cursor.y - (lines - 1))
+                kept = {y - drop: self.buffer[y] for y in range(drop, drop + lines) if y in self.buffer}
+                self.buffer.clear()
+                self.buffer.update(kept)
+                self.cursor.y -= drop
+                self.lines = lines
+                self.set_margins()
+            super().resize(lines, columns)
 
         def erase_in_display(self, how: int = 0, *args: Any, **kwargs: Any) -> None:
             if how in (2, 3):
@@ -160,10 +182,7 @@ def render(cast: Cast, *, upto: float | None = None):
             except ValueError:
                 continue
             screen.keep_display()
-            y, before = screen.cursor.y, screen.lines
             screen.resize(lines, columns)
-            if lines < before:  # as xterm and tmux: the top lines went, the cursor moved up with the text
-                screen.cursor.y = max(0, min(lines - 1, y - (before - lines)))
         elif kind == "o":
             if previous is not None and t - previous > 0.1:
                 screen.keep_display()  # the screen stood still long enough to be seen
