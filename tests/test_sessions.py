@@ -120,10 +120,12 @@ class Pane:
         with the shell, or tmux was asked for a pane whose command was not a `tool_command`)."""
         deadline = time.monotonic() + timeout
         while True:
+            dead = self.tmux("display-message", "-p", "-t", self.name, "#{pane_dead}").strip() == "1"
+            # read after asking tmux: a shell that wrote its file and exited in between is seen as such
             if self.status_file is not None and self.status_file.exists() and self.status_file.read_text().strip():
                 return int(self.status_file.read_text())
-            dead = self.tmux("display-message", "-p", "-t", self.name, "#{pane_dead}").strip()
-            if dead == "1":
+            if dead:
+                print(f"pane {self.name} died with no status; it shows:\n{self.text()}")
                 return -1
             if time.monotonic() > deadline:
                 raise AssertionError(f"the tool did not end; the pane shows:\n{self.text()}")
