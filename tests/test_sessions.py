@@ -512,3 +512,21 @@ def test_a_network_device_gets_its_cli_session(tmux, netlab, journal_path):
     run, cast = the_session(journal_path)
     assert run.pattern == name and "interface FastEthernet0/12" in outputs(cast)
     assert run.status == "ok"
+
+
+def test_a_session_through_a_bastion(tmux, lab, journal_path, tmp_path):
+    bastion = lab.status()[0]
+    inventory = tmp_path / "inventory.yml"
+    text = lab.inventory_path.read_text()
+    inventory.write_text(re.sub(r"(  lab-002: \{)", rf'\1proxy_jump: "{lab.user}@{bastion.address}:{bastion.port}", ',
+                                text))
+    log = lab.directory / "hosts" / bastion.name / "sshd.log"
+    logins_before = log.read_text().count("Accepted publickey")
+    pane = tmux.pane(tool_command("shell", "lab-002", "-i", str(inventory), "--journal", str(journal_path)),
+                     status_dir=tmp_path)
+    pane.wait_prompt()
+    pane.send("uname -n")
+    pane.wait_for(re.compile(r"^lab-002$", re.M))
+    assert log.read_text().count("Accepted publickey") == logins_before + 1  # the bastion let us in
+    pane.send("exit")
+    assert pane.dead_status() == 0

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from .common import Command, Group, State, inventory_option, journal_option
+from .common import Command, Group, inventory_option, journal_option
 
 
 def register(cli: click.Group) -> None:
@@ -55,8 +55,7 @@ def shell(host, inventories, become, become_user, record_input, idle_timeout, co
                          accept_new_host_keys=accept_new_host_keys, known_hosts=tuple(known_hosts),
                          ssh_config=ssh_config, ticket=ticket, operator=operator, journal=journal_url)
     try:
-        run_id, end = start_shell(request, ShellOptions(record_input=record_input, idle_timeout=idle or None,
-                                                        debug=State.debug),
+        run_id, end = start_shell(request, ShellOptions(record_input=record_input, idle_timeout=idle or None),
                                   say=lambda m: click.echo(m, err=True))
     except ConnectError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)

@@ -243,7 +243,6 @@ def bridge(chan: Any, recorder: SessionRecorder, *, stdin: int, stdout: int, idl
 class ShellOptions:
     record_input: bool = False
     idle_timeout: float | None = IDLE_TIMEOUT
-    debug: bool = False
 
 
 def _pick_host(request: "RunRequest") -> tuple[Any, "Host"]:
