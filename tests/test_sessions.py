@@ -224,6 +224,7 @@ def test_a_command_and_its_output_are_in_the_recording(tmux, lab, journal_path, 
     assert run.started_at and run.ended_at and run.status == "ok"
     (host,) = run.hosts
     assert host.host == "lab-001" and host.steps[0].rc == 3
+    assert "rs-42-ok" in host.steps[0].stdout  # the screen text, for `runs show` and the reports
     assert "rs-42-ok" in outputs(cast) and "echo rs-$((6*7))-ok" in outputs(cast)  # the echo is output
     assert not inputs(cast)  # keystrokes only with --record-input
     assert cast.header["version"] == 2 and (cast.header["width"], cast.header["height"]) == (80, 24)
@@ -483,6 +484,8 @@ def test_recordings_go_into_the_escalation_bundle(tmux, lab, journal_path, tmp_p
             with zipfile.ZipFile(bundle) as z:
                 cast = z.read(f"sessions/{session.id}.cast").decode()
                 assert "in-the-bundle" in cast and json.loads(cast.splitlines()[0])["version"] == 2
+                if run_id == session.id:  # the report shows the session's screen text
+                    assert "in-the-bundle" in z.read("report.html").decode()
 
 
 def test_an_idle_session_is_ended(tmux, lab, journal_path):

@@ -102,3 +102,15 @@ def test_the_header_is_asciicast_v2(journal):
     header = json.loads(load_cast(journal, run_id).text().splitlines()[0])
     assert header["version"] == 2 and header["width"] == 80 and header["height"] == 24
     assert header["env"] == {"TERM": "xterm"} and isinstance(header["timestamp"], int)
+
+
+def test_help_of_every_session_command_shows_an_example():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    for command in (["shell"], ["sessions"], ["sessions", "list"], ["sessions", "play"], ["sessions", "export"],
+                    ["sessions", "search"]):
+        done = subprocess.run([sys.executable, "-m", "remote_support", *command, "--help"], capture_output=True,
+                              text=True, cwd=Path(__file__).resolve().parents[1])
+        assert done.returncode == 0 and "Examples:\n  remote-support " in done.stdout, command

@@ -365,11 +365,20 @@ def start_shell(request: "RunRequest", options: ShellOptions, *, stdin: int = 0,
 
 def _finish(journal: Any, run_id: str, host: str, end: SessionEnd, started: float,
             recorder: SessionRecorder | None) -> None:
+    from ..errors import JournalError
+    from .cast import session_screen_text
+
     ended = time.time()
     data = {"recorded_events": recorder.events if recorder else 0,
             "hidden_inputs": recorder.hidden_inputs if recorder else 0}
+    screen = ""
+    if recorder is not None:  # what was on screen, as the step's output: `runs show`, reports and bundles show it
+        try:
+            screen = session_screen_text(journal, run_id)
+        except JournalError as exc:
+            data["screen_text_error"] = str(exc)
     step = StepResult("session", end.status, command="shell", rc=end.exit_status, reason=end.reason,
-                      duration=ended - started, data=data)
+                      stdout=screen, duration=ended - started, data=data)
     result = HostResult(host, end.status, steps=(step,), reason=end.reason, started=started, ended=ended)
     journal.record_host(run_id, result)
     journal.finish_run(run_id, RunResult((result,), interrupted=end.status is Status.INTERRUPTED))
