@@ -533,3 +533,12 @@ def test_a_session_through_a_bastion(tmux, lab, journal_path, tmp_path):
     assert log.read_text().count("Accepted publickey") == logins_before + 1  # the bastion let us in
     pane.send("exit")
     assert pane.dead_status() == 0
+
+
+def test_a_connection_lost_mid_session_is_unreachable(tmux, lab, journal_path):
+    pane = start_session(tmux, lab, journal_path)
+    pane.send("echo going; sleep 1; kill -9 $PPID")  # the sshd process serving this session dies
+    assert pane.dead_status() == 4
+    run, cast = the_session(journal_path)
+    assert run.status == "unreachable" and "connection lost" in run.hosts[0].reason
+    assert "going" in outputs(cast)

@@ -174,8 +174,10 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def bridge(chan: Any, recorder: SessionRecorder, *, stdin: int, stdout: int, idle_timeout: float | None,
-           become: SudoAnswer | None = None, clock: Callable[[], float] = time.monotonic) -> SessionEnd:
-    """Pass keystrokes to the channel and its output to the terminal (and the recorder) until it ends."""
+           become: SudoAnswer | None = None, clock: Callable[[], float] = time.monotonic,
+           gives_exit_status: bool = True) -> SessionEnd:
+    """Pass keystrokes to the channel and its output to the terminal (and the recorder) until it ends.
+    ``gives_exit_status``: False for a device CLI, which closes without one when it is left."""
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -230,11 +232,19 @@ def bridge(chan: Any, recorder: SessionRecorder, *, stdin: int, stdout: int, idl
     transport = getattr(chan, "transport", None)
     if not chan.exit_status_ready() and hasattr(chan, "status_event"):
         chan.status_event.wait(2)  # sshd sends the exit status around the channel's end
-    if chan.exit_status_ready():
-        return SessionEnd(Status.OK, chan.recv_exit_status())
-    if transport is not None and not transport.is_active():
+    status = chan.recv_exit_status() if chan.exit_status_ready() else -1
+    if status >= 0:
+        return SessionEnd(Status.OK, status)
+    # no exit status (paramiko says -1): the connection went, or the remote side closed without one
+    for _ in range(20):
+        if transport is None or not transport.is_active():
+            break
+        time.sleep(0.05)  # the end of the channel can come a moment before the end of the connection
+    if transport is not None and not transport.is_active() and gives_exit_status:
         return SessionEnd(Status.UNREACHABLE, None, "unreachable: connection lost during the session")
-    return SessionEnd(Status.OK, None)
+    if not gives_exit_status:
+        return SessionEnd(Status.OK, None)
+    return SessionEnd(Status.FAILED, None, "the remote side closed the terminal without an exit status")
 
 
 # --------------------------------------------------------------------------------------------- the session
@@ -339,7 +349,7 @@ def start_shell(request: "RunRequest", options: ShellOptions, *, stdin: int = 0,
         with raw_terminal(stdin):
             try:
                 end = bridge(chan, recorder, stdin=stdin, stdout=stdout, idle_timeout=options.idle_timeout,
-                             become=become)
+                             become=become, gives_exit_status=host.connection == "ssh")
             except BecomeError as exc:
                 end = SessionEnd(Status.FAILED, None, exc.reason)
                 raise
