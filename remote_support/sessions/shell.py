@@ -270,7 +270,8 @@ def _terminal_channel(connection: Any, host: "Host", term: str, cols: int, rows:
                       become: SudoAnswer | None) -> Any:
     if host.connection == "ssh":
         return connection.open_shell(term, cols, rows, command=become.command if become else None)
-    # a network device: netmiko's own interactive channel (a pty already), after its login and prompt
+    # a network device: netmiko's own interactive channel (a pty already), after its login and prompt;
+    # read from NetworkConnection's netmiko session (no public accessor there yet)
     session = getattr(connection, "_session", None)
     chan = getattr(session, "remote_conn", None)
     if chan is None or not hasattr(chan, "resize_pty"):
@@ -300,7 +301,7 @@ def start_shell(request: "RunRequest", options: ShellOptions, *, stdin: int = 0,
                 say: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> tuple[str | None, SessionEnd]:
     """Run an interactive, recorded session on the one host ``request.pattern`` names; return the run id
     and how it ended. Bad input raises UsageError before anything is recorded."""
-    from ..api import _preflight
+    from ..api import _preflight, _with_overrides
     from ..connections import connect
     from ..connections.base import ConnectOptions
     from ..journal import Journal
@@ -308,8 +309,6 @@ def start_shell(request: "RunRequest", options: ShellOptions, *, stdin: int = 0,
     if not os.isatty(stdin):
         raise UsageError("shell needs a terminal on stdin (this one is a pipe or a file): for a command "
                          f"without a terminal use `remote-support exec {request.pattern} -- COMMAND`")
-    from ..api import _with_overrides
-
     inventory, host = _pick_host(request)
     host = _with_overrides([host], become_user=request.become_user)[0]
     check_shell_host(host, request.become)
@@ -322,7 +321,8 @@ def start_shell(request: "RunRequest", options: ShellOptions, *, stdin: int = 0,
     journal = Journal.open(request.journal)
     params = {"record_input": options.record_input, "become": request.become,
               "idle_timeout": options.idle_timeout}
-    run_id = journal.start_run(kind="session", name=f"shell {host.name}", command=become.command if become else None,
+    run_id = journal.start_run(kind="session", name=f"shell {host.name}",
+                               command=f"sudo -i -u {become.user}" if become else None,
                                params=params, inventory=inventory.sources, pattern=host.name, check=False,
                                diff=False, ticket=request.ticket, operator=request.operator, hosts=[host.name],
                                tool_version=__version__, request=request.to_record())
@@ -361,6 +361,11 @@ def start_shell(request: "RunRequest", options: ShellOptions, *, stdin: int = 0,
         raise
     except ConnectionLost as exc:
         end = SessionEnd(Status.UNREACHABLE, None, exc.reason)
+        raise
+    except Exception as exc:  # recorded with the session, then reported by the CLI
+        if end.status is Status.INTERRUPTED:
+            end = SessionEnd(Status.FAILED, None, f"{exc}" if isinstance(exc, UsageError) else
+                             f"internal error: {type(exc).__name__}: {exc}")
         raise
     finally:
         connection.close()
