@@ -83,7 +83,7 @@ def _pyte():
     try:
         import pyte
     except ImportError:  # a dependency: only a broken install lacks it
-        raise UsageError("pyte is not installed: pip install pyte (remote-support needs it to render sessions)")
+        raise UsageError("pyte is not installed: pip install pyte (remote-support needs it to render sessions)") from None
     return pyte
 
 
