@@ -329,12 +329,15 @@ def test_become_answers_sudo_from_the_secret_reference_and_never_records_it(tmux
     pane.send("id -un")
     pane.wait_for(re.compile(r"^root$", re.M))
     assert "rs-sudo-" not in pane.text()
+    pane.send(f"cat {lab.password_path}")  # the secret on screen: the technician sees it, the recording does not
+    pane.wait_for(lab.password)
     pane.send("exit")
     assert pane.dead_status() == 0
     run, cast = the_session(journal_path)
     assert "sudo" in (run.command or "") and run.status == "ok"
     everything = json.dumps(cast.events) + json.dumps(cast.header)
     assert lab.password not in everything and "rs-sudo-" not in everything
+    assert "********" in outputs(cast)
     assert re.search(r"\broot\r\n", outputs(cast))
 
 
