@@ -114,3 +114,21 @@ def test_help_of_every_session_command_shows_an_example():
         done = subprocess.run([sys.executable, "-m", "remote_support", *command, "--help"], capture_output=True,
                               text=True, cwd=Path(__file__).resolve().parents[1])
         assert done.returncode == 0 and "Examples:\n  remote-support " in done.stdout, command
+
+
+def test_sudo_prompt_split_over_reads_is_answered_once_and_never_shown(tmp_path):
+    from remote_support.errors import BecomeError
+    from remote_support.inventory import Host
+    from remote_support.secrets import SecretRef
+    from remote_support.sessions.shell import SudoAnswer
+
+    secret = tmp_path / "pw"
+    secret.write_text("become-pw-" + uuid.uuid4().hex + "\n")
+    answer = SudoAnswer(Host(name="h1", vars={"become_password": SecretRef(f"file:{secret}")}))
+    sent: list[bytes] = []
+    marker = answer.marker
+    shown = answer.filter(b"hello " + marker[:5], sent.append) + answer.filter(marker[5:] + b"\r\n# ", sent.append)
+    assert shown == b"hello \r\n# " and sent == [secret.read_text().encode()]
+    with pytest.raises(BecomeError, match="refused"):
+        answer.filter(b"Sorry, try again.\r\n" + marker, sent.append)
+    assert len(sent) == 1  # a wrong password is not sent again and again
