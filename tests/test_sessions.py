@@ -300,17 +300,17 @@ def test_hidden_input_is_never_recorded_with_record_input(tmux, lab, journal_pat
     pane.wait_for(re.compile(r"^typed-and-shown$", re.M))
     # a password prompt: echo is off, and the prompt says so
     pane.send('read -s -p "Password: " x; echo; echo "got ${#x} chars"')
-    pane.wait_for("Password: ")
+    pane.wait_for(re.compile(r"^Password:$", re.M))  # the prompt itself, not the command line's echo
     pane.send(secret)
     pane.wait_for(f"got {len(secret)} chars")
     # echo off without any prompt: typed bytes that never come back are hidden too
-    pane.send("stty -echo; read y; stty echo; echo \"read ${#y}\"")
-    time.sleep(0.5)
+    pane.send("stty -echo; echo quiet-now; read y; stty echo; echo \"read ${#y}\"")
+    pane.wait_for(re.compile(r"^quiet-now$", re.M))
     pane.send(quiet)
     pane.wait_for(f"read {len(quiet)}")
     # sudo's own prompt, with the lab user's real password
     pane.send("sudo -k; sudo true && echo sudo-ok")
-    pane.wait_for("password for")
+    pane.wait_for(re.compile(r"^\[sudo\] password for \w+:$", re.M))
     pane.send(lab.password)
     pane.wait_for(re.compile(r"^sudo-ok$", re.M))
     pane.send("exit")
