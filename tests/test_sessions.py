@@ -189,16 +189,18 @@ def the_session(journal_path):
         return journal.get_run(record.id), load_cast(journal, record.id)
 
 
-def recorded_screen(journal_path, live: list[str], timeout: float = 20) -> list[str]:
-    """The final screen of the session's recording once it shows ``live`` (the recorder writes as the
-    session goes; on a loaded machine its last write may come a moment after the pane settled)."""
+def recorded_screen_of(pane, journal_path, timeout: float = 20) -> tuple[list[str], list[str]]:
+    """(what the pane shows, the final screen of the session's recording), once they are the same or the
+    timeout passed: the recorder writes as the session goes, and on a loaded machine its last write may
+    come a moment after the pane settled."""
     deadline = time.monotonic() + timeout
     while True:
+        live = pane.settle()
         with Journal.open(str(journal_path)) as journal:
             (record,) = journal.list_runs(kind="session")
             screen = final_screen(load_cast(journal, record.id))
         if screen == live or time.monotonic() > deadline:
-            return screen
+            return live, screen
         time.sleep(0.2)
 
 
@@ -262,9 +264,9 @@ def test_a_full_screen_program_and_quitting_it(tmux, lab, journal_path):
     pane.wait_prompt()
     pane.send("echo after-less")
     pane.wait_for(re.compile(r"^after-less$", re.M))
-    live = pane.settle()
     # leaving less, the screen came back as the technician saw it
-    assert recorded_screen(journal_path, live) == live
+    live, recorded = recorded_screen_of(pane, journal_path)
+    assert recorded == live
     with Journal.open(str(journal_path)) as journal:
         (record,) = journal.list_runs(kind="session")
         cast = load_cast(journal, record.id)
@@ -358,8 +360,8 @@ def test_playback_shows_what_was_shown(tmux, lab, journal_path, tmp_path):
     pane = start_session(tmux, lab, journal_path, cols=90, rows=20)
     pane.send("clear; printf '\\033[1;31mred\\033[0m plain\\n'; seq 1 30; printf 'a\\tb\\rX\\n'")
     pane.wait_for(re.compile(r'^X +b$', re.M))
-    live = pane.settle()
-    assert recorded_screen(journal_path, live) == live
+    live, recorded = recorded_screen_of(pane, journal_path)
+    assert recorded == live
     os.kill(pane.tool_pid, signal.SIGKILL)  # the recording ends here: nothing of the tool's own comes after
     pane.dead_status()
     with Journal.open(str(journal_path)) as journal:
