@@ -132,3 +132,13 @@ def test_sudo_prompt_split_over_reads_is_answered_once_and_never_shown(tmp_path)
     with pytest.raises(BecomeError, match="refused"):
         answer.filter(b"Sorry, try again.\r\n" + marker, sent.append)
     assert len(sent) == 1  # a wrong password is not sent again and again
+
+
+def test_output_that_only_looks_like_the_start_of_the_sudo_prompt_is_shown(tmp_path):
+    from remote_support.inventory import Host
+    from remote_support.sessions.shell import SudoAnswer
+
+    answer = SudoAnswer(Host(name="h1", vars={}))
+    assert answer.filter(b"menu [", lambda b: None) == b"menu "  # held: it may be the marker's start
+    assert answer.pending() == b"["  # nothing completed it: shown
+    assert answer.filter(b"x", lambda b: None) == b"x"

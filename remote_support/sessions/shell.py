@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 #: default for --idle-timeout: a session nobody types into for this long is ended
 IDLE_TIMEOUT = 30 * 60.0
+#: seconds sudo -i is watched for its password prompt, from the start and after answering it
+SUDO_WATCH = 10.0
 _READ = 65536
 
 
@@ -91,15 +93,23 @@ class SudoAnswer:
         self.marker = f"[rs-sudo-{uuid.uuid4().hex[:16]}]".encode()
         self.asked = 0
         self._tail = b""
+        self._watch_until: float | None = None  # after this, sudo is done asking: output passes untouched
 
     @property
     def command(self) -> str:
         return f"sudo -p {shlex.quote(self.marker.decode())} -u {shlex.quote(self.user)} -i"
 
     def filter(self, data: bytes, send: Callable[[bytes], None]) -> bytes:
-        """What of ``data`` to show; answers the marker prompt. A second prompt means a wrong password."""
+        """What of ``data`` to show; answers the marker prompt. A second prompt means a wrong password.
+        sudo is watched for :data:`SUDO_WATCH` seconds from the start and after the answer (sudo takes
+        about 2 s to say a password was wrong), then left alone."""
+        now = time.monotonic()
+        if self._watch_until is None:
+            self._watch_until = now + SUDO_WATCH
         data = self._tail + data
         self._tail = b""
+        if now > self._watch_until:
+            return data
         while True:
             index = data.find(self.marker)
             if index < 0:
@@ -112,12 +122,18 @@ class SudoAnswer:
                 raise BecomeError(self.host.name, "sudo refused the become password",
                                   "check become_password in the inventory")
             send((str(self.password) + "\n").encode())
+            self._watch_until = time.monotonic() + SUDO_WATCH
             data = data[:index] + data[index + len(self.marker):]
         for keep in range(min(len(self.marker) - 1, len(data)), 0, -1):
             if self.marker.startswith(data[-keep:]):  # maybe the start of the marker: wait for the rest
                 self._tail, data = data[-keep:], data[:-keep]
                 break
         return data
+
+    def pending(self) -> bytes:
+        """Output held back as the possible start of the marker, once nothing more came: it was not."""
+        tail, self._tail = self._tail, b""
+        return tail
 
 
 # --------------------------------------------------------------------------------------------- the terminal
@@ -197,7 +213,14 @@ def bridge(chan: Any, recorder: SessionRecorder, *, stdin: int, stdout: int, idl
                         return SessionEnd(Status.FAILED, None, f"no input for {idle_timeout:g}s "
                                           "(--idle-timeout)")
                     wait = min(wait, left)
+                if become is not None and become._tail:
+                    wait = min(wait, 0.2)  # a held-back tail goes out if nothing completes it
                 ready, _, _ = select.select([stdin, chan, wake_r], [], [], wait)
+                if become is not None and not ready and not chan.recv_ready():
+                    held = become.pending()
+                    if held:
+                        _write_all(stdout, held)
+                        recorder.output(held)
                 if wake_r in ready:
                     with contextlib.suppress(BlockingIOError):
                         os.read(wake_r, 512)
