@@ -142,3 +142,15 @@ def test_output_that_only_looks_like_the_start_of_the_sudo_prompt_is_shown(tmp_p
     assert answer.filter(b"menu [", lambda b: None) == b"menu "  # held: it may be the marker's start
     assert answer.pending() == b"["  # nothing completed it: shown
     assert answer.filter(b"x", lambda b: None) == b"x"
+
+
+def test_keystrokes_typed_fast_are_matched_to_their_echo_in_order(journal):
+    run_id, recorder = session(journal, record_input=True)
+    for key in (b"l", b"s", b"\r"):
+        recorder.input(key)
+    recorder.output(b"ls\r\n")
+    recorder.input(b"x")  # echo off: what comes next is other output that merely contains an x
+    recorder.output(b"\r\nsyntax error\r\n")
+    recorder.close()
+    typed = [d for _, k, d in load_cast(journal, run_id).events if k == "i"]
+    assert typed == ["l", "s", "\r"]

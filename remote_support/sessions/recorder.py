@@ -5,7 +5,7 @@ with ``--record-input``) and window sizes (``resize``); a thread writes the even
 :data:`FLUSH_INTERVAL` seconds, so a killed tool loses at most about a second of the session.
 
 Hidden input. The client cannot see the remote terminal's echo setting, so typed text is recorded only
-when the remote side echoes it back promptly (within :data:`ECHO_WINDOW` seconds, near the start of the
+when the remote side echoes it back promptly (within :data:`ECHO_WINDOW` seconds, as the start of the
 output that follows); text typed after a password-like prompt (``[Pp]assword``, ``passphrase``, ``PIN``,
 ``pw:``) is never recorded until Enter. The limit: a program that echoes what it is given although it is
 secret (or a prompt worded otherwise, with echo on) is recorded as shown; the output itself is recorded as
@@ -99,11 +99,22 @@ class SessionRecorder:
         visible = _CONTROLS.sub("", visible_text(text).replace("\n", " "))
         line = visible_text(text)
         with self._lock:
+            # the echo of each keystroke waiting for one, in the order typed: shown only if the output that
+            # follows starts with it (what else comes first, e.g. a program's output, counts as no echo)
+            rest = visible
             for event in self._pending:
-                if event.kind == "i" and not event.decided:
-                    event.seen += visible
-                    if event.typed in event.seen[: len(event.typed) + 16]:
-                        event.decided, event.keep = True, True
+                if event.kind != "i" or event.decided:
+                    continue
+                event.seen += rest
+                if event.seen.startswith(event.typed):
+                    event.decided, event.keep = True, True
+                    rest = event.seen[len(event.typed):]
+                elif event.typed.startswith(event.seen):
+                    break  # echoed in part so far
+                else:
+                    event.decided, event.keep = True, False
+                    self.hidden_inputs += 1
+                    rest = event.seen
             self._line = (self._line + line).rsplit("\n", 1)[-1][-200:]
             self._pending.append(_Event(self._now(), "o", text))
 
