@@ -39,6 +39,7 @@ class Tmux:
     def __init__(self, socket_name: str):
         self.socket = socket_name
         self.pid: int | None = None
+        self.socket_path: Path | None = None
 
     def __call__(self, *args: str, check: bool = True) -> str:
         done = subprocess.run([TMUX, "-L", self.socket, "-f", "/dev/null", *args], capture_output=True, text=True,
@@ -58,6 +59,7 @@ class Tmux:
         self("set-option", "-t", name, "remain-on-exit", "on")
         if self.pid is None:
             self.pid = int(self("display-message", "-p", "-t", name, "#{pid}").strip())
+            self.socket_path = Path(self("display-message", "-p", "-t", name, "#{socket_path}").strip())
         return Pane(self, name, status_file)
 
     def kill(self) -> None:
@@ -66,6 +68,7 @@ class Tmux:
                 os.kill(self.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+            self.socket_path.unlink(missing_ok=True)
 
 
 class Pane:
