@@ -37,8 +37,9 @@ def escalate(journal: Journal, run_id: str, to: str, note: str, author: str | No
         target = target / f"{resolved}-{_slug(to)}-{now:%Y%m%d-%H%M%S}.zip"
     note_record = journal.add_escalation(resolved, to, note, author, bundle=str(target.absolute()))
     run = journal.get_run(resolved, full_output=True)
+    casts = session_casts(journal, run)
     try:
-        write_bundle(target, run, note_record, [Path(f) for f in files])
+        write_bundle(target, run, note_record, [Path(f) for f in files], casts=casts)
     except OSError as exc:
         raise JournalError(f"the escalation of run {resolved} is recorded, but its evidence bundle "
                            f"{target} cannot be written: {exc.strerror or exc}: choose another place "
@@ -46,12 +47,31 @@ def escalate(journal: Journal, run_id: str, to: str, note: str, author: str | No
     return target
 
 
+def session_casts(journal: Journal, run: RunRecord) -> dict[str, str]:
+    """The recordings (asciicast v2 text) that belong with a run: the run itself when it is a session, and
+    every recorded session of the run's ticket; by session id."""
+    from .sessions.cast import load_cast
+
+    ids = [run.id] if run.kind == "session" else []
+    if run.ticket:
+        ids += [r.id for r in journal.list_runs(ticket=run.ticket, kind="session", limit=1000)]
+    casts = {}
+    for session_id in dict.fromkeys(ids):
+        try:
+            casts[session_id] = load_cast(journal, session_id).text()
+        except JournalError:
+            continue  # a session that never connected has no recording
+    return casts
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "x"
 
 
-def write_bundle(target: Path, run: RunRecord, note: NoteRecord, files: list[Path]) -> None:
-    """The evidence zip of an escalation (mode 0600: it holds raw outputs)."""
+def write_bundle(target: Path, run: RunRecord, note: NoteRecord, files: list[Path], *,
+                 casts: dict[str, str] | None = None) -> None:
+    """The evidence zip of an escalation (mode 0600: it holds raw outputs); ``casts`` are recorded
+    sessions (id -> asciicast text), written as ``sessions/ID.cast``."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
     fd = os.open(partial, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
@@ -73,6 +93,8 @@ def write_bundle(target: Path, run: RunRecord, note: NoteRecord, files: list[Pat
                     text = getattr(step, stream)
                     if text:
                         add(f"{stem}.{suffix}", text)
+        for session_id, text in (casts or {}).items():
+            add(f"sessions/{_slug(session_id)}.cast", text)  # masked when recorded
         seen: set[str] = set()
         for path in files:
             data = path.read_bytes()
@@ -90,6 +112,8 @@ def write_bundle(target: Path, run: RunRecord, note: NoteRecord, files: list[Pat
                   f"Status: {run.status} (exit code {run.exit_code})\n\n"
                   f"Escalated to {note.escalated_to} by {note.author} at {note.created_at:%Y-%m-%d %H:%M:%S} UTC:\n"
                   f"{note.text}\n\nFiles:\n" + "".join(f"  {n}\n" for n in listing) +
+                  ("\nsessions/*.cast are recorded terminal sessions (asciicast v2): `asciinema play FILE`.\n"
+                   if casts else "") +
                   "\nSecrets known to remote-support are masked as ******** everywhere in this bundle.\n")
         bundle.writestr("README.txt", readme)
     os.replace(partial, target)

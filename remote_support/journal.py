@@ -215,6 +215,25 @@ config_backups = sa.Table(  # schema 3
     sa.UniqueConstraint("device", "version", name="uq_config_backups_device_version"),
 )
 
+# recorded sessions (`remote-support shell`, remote_support/sessions/): the asciicast v2 events of a run of
+# kind "session", written as the session goes; seq 0 is the header (kind "h", JSON)
+session_chunks = sa.Table(
+    "session_chunks", metadata,
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("t", sa.Float, nullable=False),  # seconds since the session started
+    sa.Column("kind", sa.String(1), nullable=False),  # h header | o output | i input | r resize
+    sa.Column("data", sa.Text, nullable=False),  # secrets masked
+)
+
+# the screen text of a session (rendered through pyte), for `sessions search`; rebuilt when more chunks came
+session_screens = sa.Table(
+    "session_screens", metadata,
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("last_seq", sa.Integer, nullable=False),  # the chunk the text was rendered up to
+    sa.Column("text", sa.Text, nullable=False),
+)
+
 
 # schema (workers): a distributed run's parts, one per site, each with the lease of the worker running it
 # (remote_support/workers/leases.py), and the cancel flag the controller sets on Ctrl-C
@@ -408,6 +427,27 @@ def _migration_workers(conn: sa.Connection) -> None:
     _add_column(conn, "run_hosts", sa.Column("worker", sa.String(255)))
 
 
+def _migration_sessions(conn: sa.Connection) -> None:
+    """Recorded sessions: their asciicast events (session_chunks) and rendered screen text (session_screens).
+    Self-contained, so it can take any number when merged."""
+    m = sa.MetaData()
+    sa.Table("runs", m, sa.Column("id", sa.String(40), primary_key=True))  # for the foreign keys only
+    sa.Table(
+        "session_chunks", m,
+        sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("seq", sa.Integer, primary_key=True),
+        sa.Column("t", sa.Float, nullable=False),
+        sa.Column("kind", sa.String(1), nullable=False),
+        sa.Column("data", sa.Text, nullable=False),
+    ).create(conn)
+    sa.Table(
+        "session_screens", m,
+        sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("last_seq", sa.Integer, nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+    ).create(conn)
+
+
 def _add_column(conn: sa.Connection, table: str, column: sa.Column) -> None:
     sa.Table(table, sa.MetaData(), column)  # CreateColumn compiles a column of a table
     ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
@@ -417,7 +457,7 @@ def _add_column(conn: sa.Connection, table: str, column: sa.Column) -> None:
 #: The schema's history, oldest first: MIGRATIONS[n] takes a journal from version n to n + 1.
 #: Never change one that has shipped; append a new one.
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [_migration_1, _migration_2, _migration_3,
-                                                         _migration_4, _migration_workers]
+                                                         _migration_4, _migration_workers, _migration_sessions]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -1069,7 +1109,7 @@ class Journal:
 
     def list_runs(self, *, host: str | None = None, ticket: str | None = None, task: str | None = None,
                   status: str | None = None, since: datetime | None = None, operator: str | None = None,
-                  limit: int = 50) -> list[RunRecord]:
+                  limit: int = 50, kind: str | None = None) -> list[RunRecord]:
         """Runs, newest first. Text filters match exactly, or as a glob with ``*``; ``operator`` matches
         the ``--operator`` name or the OS user; ``since`` naive means local time."""
         query = sa.select(runs)
@@ -1085,6 +1125,8 @@ class Journal:
             query = query.where(runs.c.started_at >= since)
         if operator:
             query = query.where(sa.or_(_match(runs.c.operator, operator), _match(runs.c.os_user, operator)))
+        if kind:
+            query = query.where(runs.c.kind == kind)
         query = query.order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit)
         with self._read() as conn:
             records = [_run_record(r) for r in conn.execute(query)]
@@ -1147,6 +1189,53 @@ class Journal:
             return list(conn.execute(sa.select(run_hosts.c.host).where(
                 run_hosts.c.run_id == run_id, run_hosts.c.status.in_(RETRY)).order_by(run_hosts.c.position)).scalars())
 
+
+    # -- recorded sessions (remote_support/sessions/)
+
+    def add_session_chunks(self, run_id: str, chunks: Sequence[tuple[int, float, str, str]]) -> None:
+        """Append a session's events ``(seq, t, kind, data)``, masked; committed before returning."""
+        if chunks:
+            with self._write() as conn:
+                conn.execute(session_chunks.insert(), [{"run_id": run_id, "seq": seq, "t": t, "kind": kind,
+                                                        "data": _text(data)} for seq, t, kind, data in chunks])
+
+    def session_chunks(self, run_id: str, after: int = -1) -> list[tuple[int, float, str, str]]:
+        """A session's events ``(seq, t, kind, data)`` in order (those after ``after``)."""
+        with self._read() as conn:
+            run_id = self._resolve(conn, run_id)
+            return [tuple(r) for r in conn.execute(
+                sa.select(session_chunks.c.seq, session_chunks.c.t, session_chunks.c.kind, session_chunks.c.data)
+                .where(session_chunks.c.run_id == run_id, session_chunks.c.seq > after)
+                .order_by(session_chunks.c.seq))]
+
+    def session_screen(self, run_id: str) -> tuple[int, str] | None:
+        """The stored screen text of a session and the chunk it was rendered up to, if any."""
+        with self._read() as conn:
+            row = conn.execute(sa.select(session_screens.c.last_seq, session_screens.c.text)
+                               .where(session_screens.c.run_id == run_id)).first()
+        return (row.last_seq, row.text) if row else None
+
+    def store_session_screen(self, run_id: str, last_seq: int, text: str) -> None:
+        with self._write() as conn:
+            conn.execute(session_screens.delete().where(session_screens.c.run_id == run_id))
+            conn.execute(session_screens.insert().values(run_id=run_id, last_seq=last_seq, text=_text(text)))
+
+    def stale_session_screens(self) -> list[str]:
+        """Sessions with a recording whose screen text is missing or older than their last event."""
+        last = (sa.select(session_chunks.c.run_id, sa.func.max(session_chunks.c.seq).label("seq"))
+                .group_by(session_chunks.c.run_id).subquery())
+        query = (sa.select(last.c.run_id).outerjoin(session_screens, session_screens.c.run_id == last.c.run_id)
+                 .where(sa.or_(session_screens.c.last_seq.is_(None), session_screens.c.last_seq < last.c.seq)))
+        with self._read() as conn:
+            return list(conn.execute(query).scalars())
+
+    def search_session_screens(self, text: str, limit: int = 50) -> list[str]:
+        """Ids of sessions whose stored screen text holds ``text`` (case-insensitive), newest first."""
+        query = (sa.select(runs.c.id).join_from(session_screens, runs, session_screens.c.run_id == runs.c.id)
+                 .where(session_screens.c.text.ilike(f"%{_like_escape(text)}%", escape="\\"))
+                 .order_by(runs.c.started_at.desc()).limit(limit))
+        with self._read() as conn:
+            return list(conn.execute(query).scalars())
 
     # -- network device configs
 
@@ -1491,6 +1580,10 @@ def _scrub(value: Any, secret: bool = False) -> Any:
 
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _match(column: sa.ColumnElement, value: str) -> sa.ColumnElement:

@@ -707,7 +707,7 @@ def test_migrates_a_version_2_journal_to_config_backups(journal_url):
         jmod.MIGRATIONS[1](conn)
     engine.dispose()
     with Journal.open(journal_url) as journal:
-        assert journal.version() == SCHEMA_VERSION
+        assert journal.version() == SCHEMA_VERSION == len(jmod.MIGRATIONS)
         run_id = start(journal, hosts=["sw-1"])
         journal.record_host(run_id, host("sw-1", Status.OK, [backup_step("hostname sw-1\n")]))
         assert [v.version for v in journal.config_versions("sw-1")] == [1]

@@ -540,6 +540,21 @@ class SSHConnection(Connection):
             stderr = become_session.clean(stderr)
         return CommandResult(command, stdout, stderr, rc if rc >= 0 else None, time.monotonic() - started)
 
+    def open_shell(self, term: str, cols: int, rows: int, command: str | None = None) -> paramiko.Channel:
+        """An interactive terminal on this connection's Transport (``remote-support shell``): a pty of
+        ``cols`` x ``rows`` running the login shell, or ``command`` (e.g. sudo -i). The caller owns it."""
+        transport = self._require_transport()
+        try:
+            chan = transport.open_session(timeout=30)
+            chan.get_pty(term=term, width=cols, height=rows)
+            if command:
+                chan.exec_command(command)
+            else:
+                chan.invoke_shell()
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise ConnectionLost(self.host.name, f"unreachable: cannot open a terminal: {exc}") from None
+        return chan
+
     @staticmethod
     def _stop(chan: paramiko.Channel) -> None:
         """Ask sshd to kill the command (RFC 4254 'signal'), then drop the channel."""
