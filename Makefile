@@ -7,8 +7,9 @@ LAB_NETWORK ?= 127.42.0.0
 # What the demo needs: sshd for the lab hosts, sudo for --become.
 DEMO_APT := openssh-server openssh-client sudo iproute2 procps util-linux
 # What the tests need on top: PostgreSQL for the shared journal, an MIT KDC and libkrb5-dev + gcc to
-# build the Kerberos extras for the WinRM Kerberos tests.
-TEST_APT := $(DEMO_APT) postgresql krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc
+# build the Kerberos extras for the WinRM Kerberos tests; Debian's chromium and its driver for the web view's
+# browser tests (Selenium drives them; nothing is downloaded).
+TEST_APT := $(DEMO_APT) postgresql krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc chromium chromium-driver
 
 .PHONY: demo-deps test-deps demo test bench clean
 
