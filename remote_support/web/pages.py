@@ -100,7 +100,9 @@ def register(app: FastAPI) -> None:
         return render(request, "run.html", title=f"Run {record.id}", run=record, counts=counts,
                       compliance=_compliance(record), live=handle is not None and not handle.done,
                       can_cancel=handle is not None and not handle.done and who.user.level >= 1,
-                      needs_approval=needs_approval)
+                      needs_approval=needs_approval, running=record.status == "running",
+                      done=sum(n for s, n in record.counts.items() if s != "pending"),
+                      total=sum(record.counts.values()))
 
     @app.get("/runs/{run_id}/progress", response_class=HTMLResponse, include_in_schema=False)
     def run_progress(request: Request, run_id: str):
