@@ -69,7 +69,7 @@ def serve(listen, cert, key, inventories, journal_url) -> None:
                    err=True)
     try:
         uvicorn.run(app, host=host, port=port, ssl_certfile=cert, ssl_keyfile=key, log_level="warning",
-                    access_log=False)
+                    access_log=False, timeout_graceful_shutdown=5)
     finally:
         app.state.registry.stop_all()
         journal.close()
