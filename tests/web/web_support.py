@@ -46,7 +46,7 @@ def record_sample(journal: Journal, *, ticket: str = "INC-1001") -> list[str]:
                    stdout=f"jdoe locked {HOSTILE}\n"),
         StepResult("smb check", Status.FAILED, command="smbclient -L fs01", rc=1,
                    stderr="session setup failed: NT_STATUS_ACCOUNT_LOCKED_OUT\n", reason="rc 1")),
-        "step 2 failed", time.time(), time.time() + 0.01))
+        "step 2 failed", time.time() - 0.01, time.time()))
     journal.finish_run(first, _result(journal, first))
     journal.add_note(first, f"user called back {HOSTILE}", author="alice")
     second = journal.start_run(kind="task", name="net-backup", command="/tasks/net-backup.yml", params={},
@@ -55,7 +55,7 @@ def record_sample(journal: Journal, *, ticket: str = "INC-1001") -> list[str]:
     for config in ("hostname sw-1\nvlan 10\n", "hostname sw-1\nvlan 10\nvlan 20\n"):
         journal.record_host(second, HostResult("sw-1", Status.OK, (
             StepResult("backup", Status.OK, data={"config_backup": {"device": "sw-1"}, "config": config}),),
-            "", time.time(), time.time() + 0.01))
+            "", time.time() - 0.01, time.time()))
     journal.finish_run(second, _result(journal, second))
     journal.add_escalation(second, "L3", "vlan 20 appeared, please check", author="bob")
     return [first, second]
