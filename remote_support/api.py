@@ -256,6 +256,7 @@ def prepare(request: RunRequest, *, journal: "Journal | None" = None, resume_of:
 
         journal = Journal.open(request.journal)
     name = task.name if task else request.what
+    check_level(request, task, journal)
     approval = check_approval(request, task, hosts, journal)
     if resume_of:
         only = set(journal.resume_run(resume_of))
@@ -314,6 +315,26 @@ def request_fingerprint(request: RunRequest, task: "Task | None", hosts: Sequenc
             "tags": sorted(request.tags), "skip_tags": sorted(request.skip_tags), "become": request.become,
             "become_user": request.become_user}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def check_level(request: RunRequest, task: "Task | None", journal: "Journal") -> None:
+    """When the operator is an account of the journal (the team's web view and API), the task's declared
+    ``level`` (ad-hoc commands: level 2) must be at most theirs; PermissionRefused otherwise. A run by
+    someone who is not an account is an administrator's, with the journal's own credentials."""
+    if not request.operator:
+        return
+    from .errors import PermissionRefused
+    from .journal_people import People
+
+    user = People(journal).find_user(request.operator)
+    if user is None:
+        return
+    from .tasks import DEFAULT_LEVEL
+
+    needed = task.level if task is not None else DEFAULT_LEVEL
+    if not user.may_run(needed):
+        raise PermissionRefused(f"{user.name} ({user.role}) may not run {task.name if task else 'ad-hoc commands'}: "
+                                f"it needs level {needed} or higher")
 
 
 def check_approval(request: RunRequest, task: "Task | None", hosts: Sequence["Host"],

@@ -243,6 +243,12 @@ class People:
             raise UsageError(f"no user {name!r}: see `remote-support users list`")
         return _user(row)
 
+    def find_user(self, name: str) -> User | None:
+        """The account ``name``, or None (also when the journal has no accounts table yet)."""
+        with self.journal._read() as conn:
+            row = conn.execute(sa.select(users).where(users.c.name == name)).first()
+        return _user(row) if row is not None else None
+
     def list_users(self) -> list[User]:
         with self.journal._read() as conn:
             return [_user(r) for r in conn.execute(sa.select(users).order_by(users.c.name))]

@@ -12,6 +12,7 @@ index; :func:`search` asks either with the same words.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Sequence
@@ -96,6 +97,10 @@ class SearchHit:
                 "started_at": self.started_at.isoformat() if self.started_at else None}
 
 
+# PostgreSQL marks each part of NT_STATUS_ACCOUNT_LOCKED_OUT on its own: one mark over the whole word
+_JOINED = re.compile(f"{MARK_END}((?:[^\\s\\w]|_){{1,3}}){MARK_START}")
+
+
 def _fts5_query(words: Sequence[str]) -> str:
     # every word a quoted phrase: FTS5 operators and punctuation in the user's text mean nothing, and
     # NT_STATUS_ACCOUNT_LOCKED_OUT matches as the sequence of its parts
@@ -140,10 +145,11 @@ def search(journal: "Journal", text: str, *, kind: str | None = None, limit: int
                                                         runs.c.started_at).where(runs.c.id.in_(ids)))} if ids else {}
     hits = []
     for r in rows:
+        snippet = _JOINED.sub(r"\1", r.snippet or "")
         run = info.get(r.run_id)
         if run is None:  # the run was deleted; its FTS5 rows have no foreign key
             continue
-        hits.append(SearchHit(kind=r.kind, run_id=r.run_id, host=r.host, ref=r.ref, snippet=r.snippet or "",
+        hits.append(SearchHit(kind=r.kind, run_id=r.run_id, host=r.host, ref=r.ref, snippet=snippet,
                               ticket=run.ticket, run_name=run.name, run_status=run.status,
                               started_at=run.started_at))
     return hits

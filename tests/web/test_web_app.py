@@ -173,14 +173,15 @@ def test_a_note_with_the_token_is_added_and_audited(app, sample):
 
 @pytest.mark.parametrize("path", ["/runs", "/runs/{first}", "/runs/{second}", "/tickets/INC-1001", "/hosts/pc-042",
                                   "/escalations", "/search?q=locked", "/search?q=called", "/audit"])
-def test_html_in_recorded_text_is_escaped(app, sample, path):
+def test_html_in_recorded_text_is_escaped(app, journal, sample, path):
     c = login(app, "viewer")
     sample[0].audit("viewer", "test", HOSTILE, HOSTILE)
     page = c.get(path.format(first=sample[1][0], second=sample[1][1]))
     assert page.status_code == 200
     assert "<script>alert" not in page.text and "<img src=x" not in page.text
-    if path in ("/runs/{first}", "/search?q=locked", "/search?q=called", "/audit"):
-        assert "&lt;script&gt;alert" in page.text  # shown, as text
+    # shown, as text (PostgreSQL's search snippets leave out what its parser takes for markup)
+    if path in ("/runs/{first}", "/audit") or (journal.is_sqlite and path.startswith("/search")):
+        assert "&lt;script&gt;alert" in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
 
 
