@@ -159,3 +159,42 @@ def test_report_and_escalate_a_whole_ticket(journal_path, tmp_path):
                        if n.kind == "escalation"]
         assert any("both runs" in n.text and n.bundle == str(out) for n in escalations)
     assert HOSTILE  # the sample's hostile text is in the journal (checked escaped above)
+
+
+def test_run_through_the_server_obeys_the_token_users_level(lab, tmp_path):
+    """`run TASK --server URL` with a token: the run happens in the server (recorded there, audited), and a
+    viewer's token is refused with exit 5."""
+    from remote_support.journal_people import People
+    from web_support import add_users
+
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    (tasks / "web-whoami.yml").write_text("name: Who am I\nsteps:\n  - name: who\n    command: id -un\n"
+                                          "    changed_when: false\n")
+    journal_path = tmp_path / "server.sqlite"
+    with Journal.open(str(journal_path)) as journal:
+        people = add_users(journal)
+        tokens = {name: people.new_token(name) for name in ("viewer", "bob")}
+    server = Server(f"sqlite:///{journal_path}", inventory=str(lab.inventory_path),
+                    env={"REMOTE_SUPPORT_TASKS": str(tasks)})
+    host = lab.status()[93].name
+    local = tmp_path / "local.sqlite"  # the client's own journal stays empty: the server records the run
+    try:
+        refused = cli("run", "web-whoami", "-l", host, "--server", server.url, journal_path=local,
+                      env={"REMOTE_SUPPORT_TOKEN": tokens["viewer"]})
+        assert refused.returncode == 5 and "may not run" in refused.stderr
+        done = cli("run", "web-whoami", "-l", host, "--server", server.url, "--ticket", "INC-77", "--json",
+                   journal_path=local, env={"REMOTE_SUPPORT_TOKEN": tokens["bob"]})
+        assert done.returncode == 0, done.stderr
+        record = json.loads(done.stdout)
+        assert record["operator"] == "bob" and record["ticket"] == "INC-77" and record["hosts"][0]["host"] == host
+        no_token = cli("run", "web-whoami", "-l", host, "--server", server.url, journal_path=local,
+                       env={"REMOTE_SUPPORT_TOKEN": ""})
+        assert no_token.returncode == 5 and "REMOTE_SUPPORT_TOKEN" in no_token.stderr
+    finally:
+        server.stop()
+    with Journal.open(str(journal_path)) as journal:
+        assert journal.get_run(record["id"]).hosts[0].steps[0].stdout.strip() == lab.user
+        assert "run.start" in [e["action"] for e in People(journal).audit_log()]
+    with Journal.open(str(local)) as journal:
+        assert journal.list_runs() == []
