@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from ..tasks import Task
 
 
+#: handles of finished runs kept (for their pages' last progress poll); older ones are read from the journal
+KEEP_FINISHED = 50
+
+
 @dataclass
 class TaskChoice:
     short_name: str
@@ -91,6 +95,9 @@ class RunRegistry:
         require_level(Caller(user, None), choice.task.level, f"task {choice.short_name}")
         run = api.prepare(request, journal=self.journal)
         with self._lock:
+            finished = [k for k, r in self._runs.items() if r.done]
+            for key in finished[:-KEEP_FINISHED]:  # the journal has them; the handles are only for live runs
+                del self._runs[key]
             self._runs[run.id] = run
         run.start()
         return run
