@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from ..errors import UnknownRunError
-from ..journal import config_backups, notes, run_hosts, runs
+from ..journal import config_backups, notes, run_hosts, runs, steps
 
 if TYPE_CHECKING:
     from ..journal import Journal
@@ -39,6 +39,10 @@ def ticket(journal: "Journal", ticket_id: str) -> dict[str, Any]:
                                  .order_by(notes.c.created_at, notes.c.id)).all()
         host_rows = conn.execute(sa.select(run_hosts.c.run_id, run_hosts.c.host, run_hosts.c.status)
                                  .where(run_hosts.c.run_id.in_(ids)).order_by(run_hosts.c.position)).all()
+        file_rows = conn.execute(sa.select(run_hosts.c.run_id, run_hosts.c.host, run_hosts.c.ended_at, steps.c.name,
+                                           steps.c.data)
+                                 .join_from(steps, run_hosts, steps.c.host_id == run_hosts.c.id)
+                                 .where(run_hosts.c.run_id.in_(ids), steps.c.data.like('%"checksum"%'))).all()
         config_rows = conn.execute(sa.select(config_backups.c.device, config_backups.c.version,
                                              config_backups.c.run_id, config_backups.c.taken_at,
                                              config_backups.c.sha256)
@@ -54,10 +58,18 @@ def ticket(journal: "Journal", ticket_id: str) -> dict[str, Any]:
     for row in note_rows:
         events.append({"at": row.created_at, "kind": row.kind, "run_id": row.run_id, "author": row.author,
                        "text": row.text, "escalated_to": row.escalated_to, "bundle": row.bundle, "note_id": row.id})
+    for row in file_rows:  # files fetched from the hosts (fetch steps) and kept on the controller
+        try:
+            data = json.loads(row.data or "{}")
+        except ValueError:
+            continue
+        if isinstance(data, dict) and data.get("src") and data.get("dest"):
+            events.append({"at": row.ended_at, "kind": "file", "run_id": row.run_id, "host": row.host,
+                           "step": row.name, "src": data["src"], "dest": data["dest"], "size": data.get("size")})
     for row in config_rows:
         events.append({"at": row.taken_at, "kind": "config", "run_id": row.run_id, "device": row.device,
                        "version": row.version, "sha256": row.sha256})
-    events.sort(key=lambda e: (e["at"], 0 if e["kind"] == "run" else 1))
+    events.sort(key=lambda e: (e["at"] or datetime.min.replace(tzinfo=timezone.utc), 0 if e["kind"] == "run" else 1))
     return {"ticket": ticket_id, "runs": records, "events": events, "hosts": touched}
 
 
@@ -115,8 +127,6 @@ def close_escalations(journal: "Journal", run_id: str, author: str, text: str) -
 def compliance(journal: "Journal", *, scan: int = 5000) -> dict[str, Any]:
     """Devices x rules from each device's latest compliance step (of the last ``scan`` compliance steps),
     and every device's latest config backup and its age."""
-    from ..journal import steps
-
     with journal._read() as conn:
         rows = conn.execute(sa.select(run_hosts.c.host, run_hosts.c.run_id, run_hosts.c.ended_at, steps.c.data)
                             .join_from(steps, run_hosts, steps.c.host_id == run_hosts.c.id)

@@ -204,7 +204,8 @@ def test_the_ticket_page_has_every_run_note_escalation_and_config_in_time_order(
                                      f'href="/runs/{second}">{second}', "sw-1</a> v1", "vlan 20 appeared")]
     assert order == sorted(order)
     data = c.get("/api/tickets/INC-1001").json()
-    assert [e["kind"] for e in data["events"]] == ["run", "note", "run", "config", "config", "escalation"]
+    assert [e["kind"] for e in data["events"]] == ["run", "file", "note", "run", "config", "config", "escalation"]
+    assert data["events"][1]["src"] == "/var/log/auth.log" and "/srv/evidence/auth.log" in page
     assert set(data["hosts"]) == {"pc-042", "sw-1"}
 
 

@@ -45,7 +45,9 @@ def record_sample(journal: Journal, *, ticket: str = "INC-1001") -> list[str]:
         StepResult("read the lock status", Status.OK, command="faillock --user jdoe", rc=0,
                    stdout=f"jdoe locked {HOSTILE}\n"),
         StepResult("smb check", Status.FAILED, command="smbclient -L fs01", rc=1,
-                   stderr="session setup failed: NT_STATUS_ACCOUNT_LOCKED_OUT\n", reason="rc 1")),
+                   stderr="session setup failed: NT_STATUS_ACCOUNT_LOCKED_OUT\n", reason="rc 1"),
+        StepResult("fetch the auth log", Status.CHANGED, data={"src": "/var/log/auth.log", "dest": "/srv/evidence/auth.log",
+                                                               "size": 2048, "checksum": "ab" * 32})),
         "step 2 failed", time.time() - 0.01, time.time()))
     journal.finish_run(first, _result(journal, first))
     journal.add_note(first, f"user called back {HOSTILE}", author="alice")
