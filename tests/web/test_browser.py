@@ -248,3 +248,6 @@ def test_search_and_other_pages_for_the_readme(site):
     driver.get(url + "/escalations")
     assert "vlan 20 appeared" in by_id(driver, "escalations").text
     screenshot(driver, "escalations")
+    driver.get(url + "/compliance")
+    assert "FAIL" in by_id(driver, "compliance").text
+    screenshot(driver, "compliance")

@@ -257,3 +257,15 @@ def test_escalations_inbox_and_closing(app, sample):
     assert c.post(f"/escalations/{second}/close", data={"csrf": csrf_of(c)}).status_code == 303
     assert "vlan 20 appeared" not in c.get("/escalations").text
     assert "vlan 20 appeared" in c.get("/escalations?all=true").text
+
+
+def test_compliance_is_devices_by_rules_with_the_latest_backup(app):
+    c = login(app, "viewer")
+    data = c.get("/api/compliance").json()
+    assert data["rules"] == ["no telnet", "ssh v2"]
+    [device] = data["devices"]
+    assert device["device"] == "sw-1" and device["compliant"] is False
+    assert device["rules"] == {"no telnet": True, "ssh v2": False}
+    assert device["backup"]["version"] == 2 and device["backup"]["age_hours"] < 1
+    page = c.get("/compliance").text
+    assert "FAIL" in page and "v2" in page

@@ -54,9 +54,13 @@ def record_sample(journal: Journal, *, ticket: str = "INC-1001") -> list[str]:
     second = journal.start_run(kind="task", name="net-backup", command="/tasks/net-backup.yml", params={},
                                inventory=["inv.yml"], pattern="sw-1", check=False, diff=False, ticket=ticket,
                                operator="bob", hosts=["sw-1"], tool_version="t")
+    rules = [{"name": "no telnet", "kind": "forbid", "passed": True, "offending": []},
+             {"name": "ssh v2", "kind": "require", "passed": False, "offending": ["ip ssh version 2"]}]
     for config in ("hostname sw-1\nvlan 10\n", "hostname sw-1\nvlan 10\nvlan 20\n"):
         journal.record_host(second, HostResult("sw-1", Status.OK, (
-            StepResult("backup", Status.OK, data={"config_backup": {"device": "sw-1"}, "config": config}),),
+            StepResult("backup", Status.OK, data={"config_backup": {"device": "sw-1"}, "config": config}),
+            StepResult("compliance", Status.FAILED, ignored=True, reason="1 of 2 rules failed",
+                       data={"rules": rules, "compliance": {"passed": 1, "failed": 1, "total": 2}})),
             "", time.time() - 0.01, time.time()))
     journal.finish_run(second, _result(journal, second))
     journal.add_escalation(second, "L3", "vlan 20 appeared, please check", author="bob")
