@@ -269,3 +269,14 @@ def test_compliance_is_devices_by_rules_with_the_latest_backup(app):
     assert device["backup"]["version"] == 2 and device["backup"]["age_hours"] < 1
     page = c.get("/compliance").text
     assert "FAIL" in page and "v2" in page
+
+
+def test_a_secret_parameter_takes_only_a_reference_from_the_form(app, sample):
+    c = login(app, "alice")  # reset-password is a level-1 task
+    form = c.get("/tasks/reset-password").text
+    assert 'name="param.new_password"' in form and "env:NAME or file:PATH" in form
+    answer = c.post("/tasks/reset-password/run", data={"csrf": csrf_of(c), "pattern": "pc-042", "check": "on",
+                                                       "param.user": "jdoe", "param.new_password": "Summer2026!"})
+    assert answer.status_code == 400 and "give a reference" in answer.text
+    assert "Summer2026!" not in answer.text
+    assert "Summer2026!" not in str(sample[0].audit_log())
