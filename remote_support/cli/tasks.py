@@ -45,6 +45,8 @@ def tasks_show(task_name: str) -> None:
         click.echo(f"\n{task.description.strip()}")
     if task.os_families or task.connections:
         click.echo(f"\nsupports: {', '.join(task.os_families + task.connections)}")
+    click.echo(f"\nlevel: {task.level} (the lowest support level allowed to run it)"
+               + ("; requires approval: real runs need an approver's approval" if task.requires_approval else ""))
     if task.params:
         click.echo("\nparameters:")
         for p in task.params:
