@@ -258,6 +258,12 @@ def prepare(request: RunRequest, *, journal: "Journal | None" = None, resume_of:
     name = task.name if task else request.what
     check_level(request, task, journal)
     approval = check_approval(request, task, hosts, journal)
+    if approval is not None:
+        from .journal_people import People
+
+        # spent before the run is recorded: two runs racing for one approval never both start
+        if not People(journal).use_approval(approval, None):
+            raise ApprovalRequired(f"approval {approval} was used by another run meanwhile: ask for a new one")
     if resume_of:
         only = set(journal.resume_run(resume_of))
         if not only:
@@ -272,10 +278,7 @@ def prepare(request: RunRequest, *, journal: "Journal | None" = None, resume_of:
                                    ticket=request.ticket, operator=request.operator, hosts=[h.name for h in hosts],
                                    tool_version=__version__, parent_run=parent, request=request.to_record())
     if approval is not None:
-        from .journal_people import People
-
-        if not People(journal).use_approval(approval, run_id):
-            raise ApprovalRequired(f"approval {approval} was used by another run meanwhile: ask for a new one")
+        People(journal).link_approval(approval, run_id)
         journal.add_note(run_id, f"approved: approval {approval} covers this exact request", author=request.operator)
     warnings = list(getattr(task_run, "warnings", ()) or ())
     if task_run is not None and (request.tags or request.skip_tags) and not task_run.selects_any():

@@ -425,8 +425,13 @@ class People:
                     return _approval(row)
         return None
 
-    def use_approval(self, approval_id: int, run_id: str) -> bool:
-        """Spend an approval on a run (once); False if another run took it first."""
+    def link_approval(self, approval_id: int, run_id: str) -> None:
+        """Record which run a spent approval started."""
+        with self.journal._write() as conn:
+            conn.execute(approvals.update().where(approvals.c.id == approval_id).values(used_by_run=run_id))
+
+    def use_approval(self, approval_id: int, run_id: str | None) -> bool:
+        """Spend an approval (once), on ``run_id`` when known; False if another run took it first."""
         with self.journal._write() as conn:
             return bool(conn.execute(approvals.update().where(approvals.c.id == approval_id,
                                                               approvals.c.status == "approved")

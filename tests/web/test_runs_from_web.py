@@ -125,6 +125,7 @@ def test_check_run_then_approval_by_another_approver_then_the_exact_request_runs
     assert not applied.check and applied.status == "changed"
     assert sorted(p.name for p in out.iterdir()) == sorted(f"motd-{h}" for h in hosts)
     assert people.approval(approval_id).status == "used"
+    assert people.approval(approval_id).used_by_run == applied.id
     assert any("approval" in n.text for n in applied.notes)
     again = bob.post(f"/approvals/{approval_id}/run", data={"csrf": csrf(bob)})
     assert again.status_code == 403  # spent: one approval, one run
