@@ -10,9 +10,11 @@ DEMO_APT := openssh-server openssh-client sudo iproute2 procps util-linux
 # build the Kerberos extras for the WinRM Kerberos tests; crontab, unzip, openssl, curl and
 # update-ca-certificates for the system step kinds and the repair tasks; RabbitMQ and Redis for the
 # site-worker tests (started by the tests on loopback; the install must not start them as services:
-# see policy-rc.d below); tmux drives the recorded-session tests.
+# see policy-rc.d below); tmux drives the recorded-session
+# tests; Debian's chromium and its driver for the web view's browser tests (Selenium; nothing downloaded).
 TEST_APT := $(DEMO_APT) postgresql krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc \
-            cron unzip openssl curl ca-certificates rabbitmq-server redis-server tmux
+            cron unzip openssl curl ca-certificates rabbitmq-server redis-server tmux \
+            chromium chromium-driver
 
 .PHONY: demo-deps test-deps demo test bench clean
 

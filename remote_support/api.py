@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 from . import __version__
-from .errors import CommandTimeout, UsageError
+from .errors import ApprovalRequired, CommandTimeout, UsageError
 from .results import JSON_FORMAT_VERSION, CommandResult, HostResult, Outcome, RunResult, Status, StepResult
 
 if TYPE_CHECKING:
@@ -294,6 +294,14 @@ def prepare(request: RunRequest, *, journal: "Journal | None" = None, resume_of:
 
         journal = Journal.open(request.journal)
     name = task.name if task else request.what
+    check_level(request, task, journal)
+    approval = check_approval(request, task, hosts, journal)
+    if approval is not None:
+        from .journal_people import People
+
+        # spent before the run is recorded: two runs racing for one approval never both start
+        if not People(journal).use_approval(approval, None):
+            raise ApprovalRequired(f"approval {approval} was used by another run meanwhile: ask for a new one")
     warnings: list[str] = list(getattr(inventory, "warnings", ()))  # host_vars of no host, ...
     if part_of:
         run_id = journal.resolve(part_of)
@@ -318,6 +326,9 @@ def prepare(request: RunRequest, *, journal: "Journal | None" = None, resume_of:
                                    pattern=request.pattern, check=request.check, diff=request.diff,
                                    ticket=request.ticket, operator=request.operator, hosts=[h.name for h in hosts],
                                    tool_version=__version__, parent_run=parent, request=request.to_record())
+    if approval is not None:
+        People(journal).link_approval(approval, run_id)
+        journal.add_note(run_id, f"approved: approval {approval} covers this exact request", author=request.operator)
     warnings += list(getattr(task_run, "warnings", ()) or ())
     if task_run is not None and (request.tags or request.skip_tags) and not task_run.selects_any():
         warnings.append(f"the tags given ({', '.join(request.tags) or '-'}; skipped: "
@@ -353,6 +364,71 @@ def _changing_marker(journal: "Journal", run_id: str, warn: Callable[[str], None
                 warn(f"journal: could not note {host} as in flight: {exc}")
 
     return mark
+
+
+# --------------------------------------------------------------------------------------------- approval
+
+
+def approval_needed(task: "Task | None", hosts: Sequence["Host"]) -> bool:
+    """A run needs approval when its task says ``requires_approval: true`` or any of its hosts (or their
+    groups) has the variable ``requires_approval`` set."""
+    from .steps.base import as_bool
+
+    return bool(task is not None and task.requires_approval) or any(
+        as_bool(h.vars.get("requires_approval", False)) for h in hosts)
+
+
+def request_fingerprint(request: RunRequest, task: "Task | None", hosts: Sequence["Host"]) -> str:
+    """The SHA-256 an approval covers: what runs (the task file or the command), on exactly which hosts,
+    with which parameters (secrets as the references given), check or not, and how (tags, become)."""
+    import hashlib
+    import json
+
+    what = str(task.path.resolve()) if task is not None else request.what
+    data = {"kind": request.kind, "what": what, "hosts": sorted(h.name for h in hosts),
+            "variables": dict(request.variables), "check": request.check, "diff": request.diff,
+            "tags": sorted(request.tags), "skip_tags": sorted(request.skip_tags), "become": request.become,
+            "become_user": request.become_user}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def check_level(request: RunRequest, task: "Task | None", journal: "Journal") -> None:
+    """When the operator is an account of the journal (the team's web view and API), the task's declared
+    ``level`` (ad-hoc commands: level 2) must be at most theirs; PermissionRefused otherwise. A run by
+    someone who is not an account is an administrator's, with the journal's own credentials."""
+    if not request.operator:
+        return
+    from .errors import PermissionRefused
+    from .journal_people import People
+
+    user = People(journal).find_user(request.operator)
+    if user is None:
+        return
+    from .tasks import DEFAULT_LEVEL
+
+    needed = task.level if task is not None else DEFAULT_LEVEL
+    if not user.may_run(needed):
+        raise PermissionRefused(f"{user.name} ({user.role}) may not run {task.name if task else 'ad-hoc commands'}: "
+                                f"it needs level {needed} or higher")
+
+
+def check_approval(request: RunRequest, task: "Task | None", hosts: Sequence["Host"],
+                   journal: "Journal") -> int | None:
+    """The id of the approval that covers this request when it needs one (None when it needs none); raise
+    ApprovalRequired otherwise. A check-mode run changes nothing and needs no approval: it is the dry run
+    whose diff goes with the request for approval."""
+    if request.check or not approval_needed(task, hosts):
+        return None
+    from .journal_people import People
+
+    digest = request_fingerprint(request, task, hosts)
+    found = People(journal).valid_approval(digest, request.operator)
+    if found is None:
+        raise ApprovalRequired(
+            f"{task.name if task else request.what!r} on {len(hosts)} host(s) requires approval (requires_approval: "
+            f"true on the task or a host): run it with --check first, then ask an approver other than yourself "
+            f"to approve exactly this request (request {digest[:12]}) in the web view")
+    return found.id
 
 
 # --------------------------------------------------------------------------------------------- the handle

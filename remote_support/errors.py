@@ -158,3 +158,19 @@ class BrokerError(WorkerError):
     """The message broker of the site workers cannot be reached (nothing was sent: nothing ran)."""
 
     exit_code = 5
+
+
+class LoginError(RemoteSupportError):
+    """A login, API token or web session that is not valid (the web view answers 401)."""
+
+    exit_code = 5
+
+
+class PermissionRefused(RemoteSupportError):
+    """A known user asking for what their level or role does not allow (the web view answers 403)."""
+
+    exit_code = 5
+
+
+class ApprovalRequired(PermissionRefused):
+    """A run marked requires_approval without a valid approval of exactly this request."""

@@ -448,6 +448,84 @@ def _migration_sessions(conn: sa.Connection) -> None:
     ).create(conn)
 
 
+def _migration_5(conn: sa.Connection) -> None:
+    """The team's web view (issue 14): people (users, api_tokens, web_sessions), the audit trail, approvals
+    of runs, and one full-text table over step output, notes and escalations (search_index: SQLite FTS5,
+    PostgreSQL a tsvector column with a GIN index). Self-contained: written out, not derived from the model."""
+    m = sa.MetaData()
+    users = sa.Table(
+        "users", m,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("name", sa.String(200), nullable=False, unique=True),
+        sa.Column("password_hash", sa.Text, nullable=False),  # argon2id
+        sa.Column("level", sa.Integer, nullable=False),  # 0 viewer, 1..3 support level
+        sa.Column("approver", sa.Boolean, nullable=False),
+        sa.Column("disabled", sa.Boolean, nullable=False),
+        sa.Column("failed_logins", sa.Integer, nullable=False),
+        sa.Column("locked_until", UTCDateTime),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+    )
+    sa.Table(
+        "api_tokens", m,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("token_hash", sa.String(64), nullable=False, unique=True),  # SHA-256 of the token
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("expires_at", UTCDateTime),
+        sa.Column("last_used_at", UTCDateTime),
+    )
+    sa.Table(
+        "web_sessions", m,
+        sa.Column("token_hash", sa.String(64), primary_key=True),  # SHA-256 of the cookie
+        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("csrf", sa.String(64), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("expires_at", UTCDateTime, nullable=False),
+    )
+    audit = sa.Table(
+        "audit", m,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("at", UTCDateTime, nullable=False),
+        sa.Column("actor", sa.String(200), nullable=False),
+        sa.Column("action", sa.String(60), nullable=False),
+        sa.Column("target", sa.Text, nullable=False),
+        sa.Column("detail", sa.Text, nullable=False),
+        sa.Column("remote", sa.String(100), nullable=False),
+    )
+    approvals = sa.Table(
+        "approvals", m,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        sa.Column("request", sa.Text, nullable=False),  # JSON: what is approved (references only)
+        sa.Column("summary", sa.Text, nullable=False),
+        sa.Column("requested_by", sa.String(200), nullable=False),
+        sa.Column("requested_at", UTCDateTime, nullable=False),
+        sa.Column("check_run", sa.String(40)),
+        sa.Column("diff", sa.Text, nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),  # pending | approved | refused | used
+        sa.Column("decided_by", sa.String(200)),
+        sa.Column("decided_at", UTCDateTime),
+        sa.Column("expires_at", UTCDateTime),
+        sa.Column("used_by_run", sa.String(40)),
+    )
+    m.create_all(conn)
+    sa.Index("ix_audit_at", audit.c.at).create(conn)
+    sa.Index("ix_approvals_hash", approvals.c.request_hash).create(conn)
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(
+            "CREATE VIRTUAL TABLE search_index USING fts5(body, kind UNINDEXED, run_id UNINDEXED, "
+            "host UNINDEXED, ref UNINDEXED, created_at UNINDEXED, tokenize = 'unicode61')")
+    else:
+        conn.exec_driver_sql(
+            "CREATE TABLE search_index (id BIGSERIAL PRIMARY KEY, body TEXT NOT NULL, kind VARCHAR(20) NOT NULL, "
+            "run_id VARCHAR(40) NOT NULL REFERENCES runs(id) ON DELETE CASCADE, host VARCHAR(255), "
+            "ref VARCHAR(40), created_at TIMESTAMP NOT NULL, "
+            "tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', body)) STORED)")
+        conn.exec_driver_sql("CREATE INDEX ix_search_index_tsv ON search_index USING GIN (tsv)")
+        conn.exec_driver_sql("CREATE INDEX ix_search_index_run ON search_index (run_id)")
+
+
 def _add_column(conn: sa.Connection, table: str, column: sa.Column) -> None:
     sa.Table(table, sa.MetaData(), column)  # CreateColumn compiles a column of a table
     ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
@@ -457,7 +535,8 @@ def _add_column(conn: sa.Connection, table: str, column: sa.Column) -> None:
 #: The schema's history, oldest first: MIGRATIONS[n] takes a journal from version n to n + 1.
 #: Never change one that has shipped; append a new one.
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [_migration_1, _migration_2, _migration_3,
-                                                         _migration_4, _migration_workers, _migration_sessions]
+                                                         _migration_4, _migration_workers, _migration_sessions,
+                                                         _migration_5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -864,6 +943,7 @@ class Journal:
                 row["data"] = _json(data)
             host_id = self._fresh.pop((run_id, result.host), None)
             fresh = host_id is not None
+            replaced = 0
             if host_id is None:
                 host_id = conn.execute(sa.select(run_hosts.c.id).where(
                     run_hosts.c.run_id == run_id, run_hosts.c.host == result.host)).scalar()
@@ -885,7 +965,10 @@ class Journal:
                 if not fresh:  # recorded before (a resumed run): its steps are replaced
                     old = sa.select(steps.c.id).where(steps.c.host_id == host_id)
                     conn.execute(blobs.delete().where(blobs.c.step_id.in_(old)))
-                    conn.execute(steps.delete().where(steps.c.host_id == host_id))
+                    replaced = conn.execute(steps.delete().where(steps.c.host_id == host_id)).rowcount
+            from .journal_search import index_steps
+
+            index_steps(conn, run_id, result.host, step_rows, values["ended_at"], replace=replaced > 0)
             if step_rows:
                 for row in step_rows:
                     row["host_id"] = host_id
@@ -1019,6 +1102,10 @@ class Journal:
                   "text": _text(text), "kind": kind, "escalated_to": _text(escalated_to) if escalated_to else None,
                   "bundle": bundle}
         note_id = conn.execute(notes.insert().values(**values).returning(notes.c.id)).scalar_one()
+        if kind in ("note", "escalation"):
+            from .journal_search import index_text
+
+            index_text(conn, run_id, kind, values["text"], values["created_at"], ref=str(note_id))
         values.pop("run_id")
         return NoteRecord(id=note_id, **values)
 
@@ -1109,7 +1196,7 @@ class Journal:
 
     def list_runs(self, *, host: str | None = None, ticket: str | None = None, task: str | None = None,
                   status: str | None = None, since: datetime | None = None, operator: str | None = None,
-                  limit: int = 50, kind: str | None = None) -> list[RunRecord]:
+                  limit: int = 50, kind: str | None = None, offset: int = 0) -> list[RunRecord]:
         """Runs, newest first. Text filters match exactly, or as a glob with ``*``; ``operator`` matches
         the ``--operator`` name or the OS user; ``since`` naive means local time."""
         query = sa.select(runs)
@@ -1127,7 +1214,7 @@ class Journal:
             query = query.where(sa.or_(_match(runs.c.operator, operator), _match(runs.c.os_user, operator)))
         if kind:
             query = query.where(runs.c.kind == kind)
-        query = query.order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit)
+        query = query.order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit).offset(offset)
         with self._read() as conn:
             records = [_run_record(r) for r in conn.execute(query)]
             counts = self._counts(conn, [r.id for r in records])

@@ -311,7 +311,10 @@ def _every_text_in_the_journal(url: str) -> str:
             for row in conn.execute(sa.text(f"SELECT * FROM {table}")):
                 for value in row:
                     if isinstance(value, (bytes, memoryview)):
-                        value = zlib.decompress(bytes(value)).decode()
+                        try:
+                            value = zlib.decompress(bytes(value)).decode()
+                        except zlib.error:  # the full-text index's own pages: its tokens, raw
+                            value = bytes(value).decode("latin-1")
                     parts.append(str(value))
     engine.dispose()
     return "\n".join(parts)

@@ -107,11 +107,23 @@ def _split(values: Sequence[str]) -> tuple[str, ...]:
 @click.option("-t", "--tags", multiple=True, help="Only steps with these tags.")
 @click.option("--skip-tags", multiple=True, help="Skip steps with these tags.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every step's output for every host.")
+@click.option("--server", metavar="URL", help="Run it through the team's server (remote-support serve), as the "
+                                               "user of the API token in $REMOTE_SUPPORT_TOKEN.")
 @connection_options
 def run(task_name: str, inventories, pattern: str, extra_vars, check: bool, diff: bool, tags, skip_tags,
-        verbose: bool, **opts) -> None:
+        verbose: bool, server: str | None, **opts) -> None:
     """Run a TASK (a path, or a name from `tasks list`) on the hosts matching --limit."""
     from ..api import RunRequest
+
+    if server:
+        from ..errors import UsageError
+        from .remote import run_on_server
+
+        if tags or skip_tags:
+            raise UsageError("--server runs a library task with its parameters: --tags/--skip-tags are not sent")
+        run_on_server(server, task=task_name, pattern=pattern, params=parse_extra_vars(extra_vars), check=check,
+                      ticket=opts.get("ticket"), as_json=opts["as_json"])
+        return
 
     request = RunRequest(kind="task", what=task_name, inventory=tuple(inventories), pattern=pattern,
                          variables=parse_extra_vars(extra_vars), check=check, diff=diff, tags=_split(tags),
