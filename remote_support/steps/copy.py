@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..connections.shells import WINDOWS_SHELLS
 from ..errors import TaskError
 from .base import Arg, Outcome, StepContext, StepKind, as_bool
 from .files import FILE_ARGS, FileState, check_file_args, check_path, inspect_file, refusal, write_file
@@ -119,6 +120,9 @@ class Copy(StepKind):
 def _read_host_file(ctx: StepContext, src: str) -> FileState | Outcome:
     """``src`` on the host with its bytes (``.data``), read as the step's user, or the failed Outcome."""
     data = {"src": src, "remote_src": True}
+    if ctx.connection.shell in WINDOWS_SHELLS:
+        return Outcome(failed=True, data=data, msg=f"copy remote_src reads src on POSIX hosts only; on this "
+                       f"Windows host copy {src} with a powershell step (Copy-Item)")
     try:
         check_path(src, ctx.where, "copy", "src")
     except TaskError as exc:
