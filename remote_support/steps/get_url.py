@@ -33,7 +33,7 @@ from typing import Any
 
 from ..errors import TaskError
 from .base import Arg, Outcome, StepContext, StepKind, as_bool
-from .files import REFUSED_RC, fill_script, parse_mode, refusal, walk_script, write_failure
+from .files import REFUSED_RC, attributes_script, fill_script, parse_mode, refusal, walk_script, write_failure
 from .probing import SBIN_PATH, last_line, pairs, root_hint
 
 #: where proxies are looked up when the login environment has none (set-proxy writes it)
@@ -81,7 +81,6 @@ class GetUrl(StepKind):
             mode = parse_mode(args.get("mode"), ctx.where, self.name)
         except TaskError as exc:
             return Outcome(failed=True, msg=str(exc))
-        q = shlex.quote
         url, dest = str(args["url"]), str(args["dest"])
         tool = f"{algorithm}sum"
         fields = _probe(ctx, dest, tool)
@@ -121,11 +120,11 @@ class GetUrl(StepKind):
         if ctx.check:
             return Outcome(changed=True, msg=f"check mode: would {'; '.join(changes)} to {path}", diff=diff, data=data)
         if not fresh:
-            from .files import attributes_script
-
             result = ctx.run(walk_script(path, refuse_rc=REFUSED_RC) + attributes_script(mode, owner, group))
             if result.rc >= 90:
-                return write_failure(result, path)
+                failed = write_failure(result, path)
+                failed.data.update(data)
+                return failed
             if result.rc != 0:
                 return Outcome(failed=True, rc=result.rc, stderr=result.stderr, data=data,
                                msg=f"cannot set {', '.join(attributes)} on {path}: {last_line(result)}{root_hint(ctx)}")

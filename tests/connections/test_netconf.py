@@ -78,7 +78,6 @@ def test_host_keys_are_checked_strictly(multilab, tmp_path):
 def test_known_hosts_with_marker_lines_is_read_and_a_revoked_key_refused(multilab, tmp_path):
     """As for CLI devices (test_netdevice.py): marker lines no longer break NETCONF hosts, and a revoked
     key is refused before the password is sent."""
-    host = model_host(multilab, "junos")
     lab_lines = multilab.known_hosts_path.read_text()
     device_key = " ".join(lab_lines.split()[1:3])  # the lab's switches share one host key
     ca = "@cert-authority *.corp ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"

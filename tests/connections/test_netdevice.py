@@ -152,7 +152,6 @@ def test_known_hosts_with_marker_lines_is_read_and_a_revoked_key_refused(netlab,
     """Issue 10 item 1 for network devices: `@cert-authority` and `@revoked` lines are read as ssh reads
     them (paramiko.HostKeys cannot: every device failed with an internal error), and a revoked device key
     is refused even though it is also listed as the device's key."""
-    host = netlab_hosts(netlab, [0])[0]
     lab_lines = netlab.known_hosts_path.read_text()
     device_key = " ".join(lab_lines.split()[1:3])  # the lab's switches share one host key
     marked = tmp_path / "marked_known_hosts"
