@@ -4,7 +4,8 @@
 A host source is read on the host by the step's user (``become`` applies), reached as every path is
 reached (files.inspect_file: only links of root or the step's user are followed, so another user cannot
 point ``src`` at a file they may not read), and written to ``dest`` through files.write_file like any
-other content: check mode, diff, backup, mode/owner/group and idempotency are the same. Without ``mode``
+other content: check mode, diff, backup, mode/owner/group and idempotency are the same, and a diff does
+not show a src the login user may not read. Without ``mode``
 a file it replaces takes src's mode and a new one the umask's, as Ansible's module does (tested against
 it); unlike Ansible's, a replaced file keeps its owner and group (Ansible's gives it to the step's user). It is one file,
 at most :data:`REMOTE_LIMIT` bytes (it travels through the connection twice); a directory is refused.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +83,7 @@ class Copy(StepKind):
 
     def run(self, ctx: StepContext, args: dict[str, Any]) -> Outcome:
         mode = args.get("mode")
+        hidden_src = ""
         if as_bool(args.get("remote_src")) and args.get("content") is not None:
             return Outcome(failed=True, msg="copy remote_src needs src (a file on the host), not content")
         if args.get("content") is not None:
@@ -93,6 +96,9 @@ class Copy(StepKind):
             if isinstance(found, Outcome):
                 return found
             content = found.data
+            if ctx.become and (ctx.diff or ctx.check) and \
+                    ctx.run(f"test -r {shlex.quote(found.path)}", become=False).rc != 0:
+                hidden_src = found.path
             if mode is None:
                 # as Ansible's copy with remote_src: a file it replaces takes src's mode (a new one the umask's)
                 old = inspect_file(ctx, args["dest"], follow=as_bool(args.get("follow")))
@@ -114,6 +120,10 @@ class Copy(StepKind):
         if args.get("src") is not None:
             outcome.data["src"] = str(args["src"])
             outcome.data["remote_src"] = as_bool(args.get("remote_src"))
+        if hidden_src and outcome.diff:
+            # as for the old file (files.py): a diff never shows what the login user could not read
+            outcome.diff = (f"{args['dest']}: changed, content not shown (the login user may not read src "
+                            f"{hidden_src}; {len(content)} bytes)\n")
         return outcome
 
 

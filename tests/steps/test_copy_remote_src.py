@@ -122,7 +122,13 @@ def test_root_only_src_is_read_with_become_check_diff_backup_idempotent(lab, tmp
     task = copy_task(tmp_path, src, dest, extra=', backup: true, mode: "0640", owner: rslab')
     step = steps_of(run_task(task, host, check=True, diff=True))["copy"]
     assert step.status is Status.CHANGED and step.reason == f"check mode: would update {dest}", step.reason
-    assert "-setting = 1\n+setting = 2\n" in step.diff and dest.read_text() == "setting = 1\n"
+    # the login user may not read src: its content stays out of the diff, as the old file's would
+    assert "setting = 2" not in step.diff and f"the login user may not read src {src}" in step.diff
+    assert dest.read_text() == "setting = 1\n"
+    os.chmod(src, 0o644)
+    step = steps_of(run_task(task, host, check=True, diff=True))["copy"]
+    assert "-setting = 1\n+setting = 2\n" in step.diff, step.diff
+    os.chmod(src, 0o600)
     step = steps_of(run_task(task, host, diff=True))["copy"]
     assert step.status is Status.CHANGED, step.reason
     assert dest.read_text() == "setting = 2\n" and stat.S_IMODE(dest.stat().st_mode) == 0o640
