@@ -150,7 +150,8 @@ def build(shape: Shape, path: Path) -> dict[str, Any]:
     import sqlalchemy as sa
 
     from remote_support import __version__
-    from remote_support.journal import Journal, _run_outcome, run_hosts, runs, steps
+    from remote_support.journal import Journal, run_hosts, runs, steps
+    from remote_support.results import outcome_of
 
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".building")
@@ -238,7 +239,8 @@ def build(shape: Shape, path: Path) -> dict[str, Any]:
                 host_rows.append({"id": host_id, "run_id": run_id, "position": position, "host": host,
                                   "status": status, "reason": reason, "started_at": h_start, "ended_at": h_end,
                                   "duration": round(h_duration + 0.5, 3), "facts": None})
-            run_status, exit_code = _run_outcome(statuses, False, False)
+            run_status, exit_code = outcome_of(statuses)
+            run_status = run_status.value
             ticket = f"INC-{rng.randint(100000, 999999)}" if rng.random() < 0.6 else None
             run_rows.append({
                 "id": run_id, "kind": "task", "name": task, "command": None, "params": "{}",

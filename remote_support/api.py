@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 from . import __version__
-from .errors import CommandTimeout, UsageError
+from .errors import ApprovalRequired, CommandTimeout, UsageError
 from .results import JSON_FORMAT_VERSION, CommandResult, HostResult, Outcome, RunResult, Status, StepResult
 
 if TYPE_CHECKING:
@@ -79,6 +79,7 @@ class RunRequest:
     journal: str | None = None  # journal URL; never recorded (it may hold a password)
     hosts: tuple[str, ...] | None = None  # only these of the pattern's hosts (resume, retry)
     shell: str | None = None  # exec: posix, cmd or powershell; None: each host's default (winrm_shell)
+    site: str | None = None  # only the hosts of this site (their `site` variable): see remote_support.workers
 
     def __post_init__(self) -> None:
         for name in ("inventory", "tags", "skip_tags", "known_hosts"):
@@ -137,7 +138,7 @@ def load_hosts(inventory: Sequence[str], pattern: str | None) -> tuple["Inventor
     return loaded, loaded.select(pattern)
 
 
-def _check_secret_variables(request: RunRequest, task: "Task | None") -> dict[str, Any]:
+def _check_secret_variables(request: RunRequest, task: "Task | None", resolve: bool = True) -> dict[str, Any]:
     """-e values fit to run with: a secret-named value must be a reference (it is recorded), and is
     resolved here; a secret parameter's reference is resolved by the task itself."""
     from .secrets import SecretRef, is_secret_name
@@ -153,7 +154,8 @@ def _check_secret_variables(request: RunRequest, task: "Task | None") -> dict[st
                 raise UsageError(f"-e {name}: a secret is recorded with the run, so give a reference, not the "
                                  f"value: -e {name}=env:NAME, -e {name}=file:PATH or -e {name}=prompt")
             spec = value if not value.startswith("prompt") else "prompt:" + (value.partition(":")[2] or name)
-            resolved[name] = SecretRef(spec).resolve()
+            # a run whose hosts are all at sites leaves the reference to the site workers to resolve
+            resolved[name] = SecretRef(spec).resolve() if resolve else value
         else:
             resolved[name] = value
     return resolved
@@ -215,12 +217,17 @@ def command_work(text: str, *, timeout: float | None, become: bool,
 
 
 def prepare(request: RunRequest, *, journal: "Journal | None" = None, resume_of: str | None = None,
-            parent: str | None = None, debug: bool = False, include_in_flight: bool = False) -> "Run":
+            parent: str | None = None, debug: bool = False, include_in_flight: bool = False,
+            part_of: str | None = None) -> "Run":
     """Check everything that can be checked before a host is touched, open the run in the journal and
     return its handle. Bad input raises :class:`~remote_support.errors.UsageError` (exit 5) and records
     nothing. ``resume_of`` continues that recorded run on its unfinished hosts; ``parent`` links a retry;
     ``debug`` puts tracebacks into the reasons of hosts that met an internal error; a resume leaves out
-    the hosts that were in flight (they may be half-changed) unless ``include_in_flight``."""
+    the hosts that were in flight (they may be half-changed) unless ``include_in_flight``.
+
+    Hosts with a ``site`` variable (or ``request.site``) make a distributed run: one part per site, sent to
+    that site's workers (:mod:`remote_support.workers`); ``part_of`` is how a site worker runs its part
+    of the recorded run ``part_of`` (no new record; the controller that split the run closes it)."""
     from .connections.base import ConnectOptions
     from .runner import parse_serial
 
@@ -241,26 +248,34 @@ def prepare(request: RunRequest, *, journal: "Journal | None" = None, resume_of:
         for mark in changing:
             mark(host)
 
+    inventory, hosts = load_hosts(request.inventory, request.pattern)
+    if request.hosts is not None:
+        wanted = set(request.hosts)
+        hosts = [h for h in hosts if h.name in wanted]
+    plan = None
+    if part_of is None:  # the site split; None (the local path, unchanged) when no host has a site
+        from .workers.routing import plan_sites
+
+        plan = plan_sites(request, hosts)
+        if plan is not None:
+            hosts = plan.hosts
+    resolve = plan is None or bool(plan.local)  # remote hosts' secrets are resolved by their workers
     if request.kind == "task":
         from .executor import TaskRun
         from .tasks import find_task, load_task
 
         task = load_task(find_task(request.what))
-        variables = _check_secret_variables(request, task)
+        variables = _check_secret_variables(request, task, resolve)
         task_run = TaskRun(task, extra_vars=variables, check=request.check, diff=request.diff,
                            tags=request.tags, skip_tags=request.skip_tags)
         task_run.on_changing = on_changing
         work = task_run.work
     else:
-        _check_secret_variables(request, None)
+        _check_secret_variables(request, None, resolve)
         work = command_work(request.what, timeout=request.command_timeout, become=request.become,
                             on_changing=on_changing, shell=request.shell)
-    inventory, hosts = load_hosts(request.inventory, request.pattern)
-    if request.hosts is not None:
-        wanted = set(request.hosts)
-        hosts = [h for h in hosts if h.name in wanted]
     become_password = None
-    if request.become_password:
+    if request.become_password and resolve:
         from .secrets import SecretRef
 
         spec = request.become_password
@@ -280,8 +295,18 @@ def prepare(request: RunRequest, *, journal: "Journal | None" = None, resume_of:
 
         journal = journal_sqlite.open_journal(request.journal)
     name = task.name if task else request.what
+    check_level(request, task, journal)
+    approval = check_approval(request, task, hosts, journal)
+    if approval is not None:
+        from .journal_people import People
+
+        # spent before the run is recorded: two runs racing for one approval never both start
+        if not People(journal).use_approval(approval, None):
+            raise ApprovalRequired(f"approval {approval} was used by another run meanwhile: ask for a new one")
     warnings: list[str] = list(getattr(inventory, "warnings", ()))  # host_vars of no host, ...
-    if resume_of:
+    if part_of:
+        run_id = journal.resolve(part_of)
+    elif resume_of:
         run_id = journal.resolve(resume_of)
         in_flight = [] if include_in_flight else journal.in_flight(run_id)
         only = set(journal.resume_run(run_id, include_in_flight=include_in_flight))
@@ -293,6 +318,8 @@ def prepare(request: RunRequest, *, journal: "Journal | None" = None, resume_of:
             raise UsageError(f"run {run_id}: no host to run again ("
                              + ("all finished" if not in_flight else "the unfinished ones were in flight") + ")")
         hosts = [h for h in hosts if h.name in only]
+        if plan is not None:
+            plan = plan.only(h.name for h in hosts)
     else:
         run_id = journal.start_run(kind=request.kind, name=name,
                                    command=str(task.path.resolve()) if task else request.what,
@@ -300,6 +327,9 @@ def prepare(request: RunRequest, *, journal: "Journal | None" = None, resume_of:
                                    pattern=request.pattern, check=request.check, diff=request.diff,
                                    ticket=request.ticket, operator=request.operator, hosts=[h.name for h in hosts],
                                    tool_version=__version__, parent_run=parent, request=request.to_record())
+    if approval is not None:
+        People(journal).link_approval(approval, run_id)
+        journal.add_note(run_id, f"approved: approval {approval} covers this exact request", author=request.operator)
     warnings += list(getattr(task_run, "warnings", ()) or ())
     if task_run is not None and (request.tags or request.skip_tags) and not task_run.selects_any():
         warnings.append(f"the tags given ({', '.join(request.tags) or '-'}; skipped: "
@@ -309,9 +339,12 @@ def prepare(request: RunRequest, *, journal: "Journal | None" = None, resume_of:
         journal.add_note(run_id, "run with --insecure: TLS certificates of WinRM hosts were not verified",
                          author=request.operator)
         warnings.append("--insecure: TLS certificates of WinRM hosts are not verified (noted in the journal)")
-    run = Run(request, run_id=run_id, name=name, task=task, hosts=hosts, work=work, options=options,
-              serial=serial, journal=journal, facts_of=task_run.facts.get if task_run else None,
-              warnings=warnings, debug=debug, resumed=bool(resume_of))
+    kind = plan.run_class() if plan is not None else Run
+    run = kind(request, run_id=run_id, name=name, task=task, hosts=hosts, work=work, options=options,
+               serial=serial, journal=journal, facts_of=task_run.facts.get if task_run else None,
+               warnings=warnings, debug=debug, resumed=bool(resume_of), part=bool(part_of))
+    if plan is not None:
+        run.plan = plan
     changing.append(_changing_marker(journal, run_id, run._warn))
     return run
 
@@ -334,6 +367,71 @@ def _changing_marker(journal: "Journal", run_id: str, warn: Callable[[str], None
     return mark
 
 
+# --------------------------------------------------------------------------------------------- approval
+
+
+def approval_needed(task: "Task | None", hosts: Sequence["Host"]) -> bool:
+    """A run needs approval when its task says ``requires_approval: true`` or any of its hosts (or their
+    groups) has the variable ``requires_approval`` set."""
+    from .steps.base import as_bool
+
+    return bool(task is not None and task.requires_approval) or any(
+        as_bool(h.vars.get("requires_approval", False)) for h in hosts)
+
+
+def request_fingerprint(request: RunRequest, task: "Task | None", hosts: Sequence["Host"]) -> str:
+    """The SHA-256 an approval covers: what runs (the task file or the command), on exactly which hosts,
+    with which parameters (secrets as the references given), check or not, and how (tags, become)."""
+    import hashlib
+    import json
+
+    what = str(task.path.resolve()) if task is not None else request.what
+    data = {"kind": request.kind, "what": what, "hosts": sorted(h.name for h in hosts),
+            "variables": dict(request.variables), "check": request.check, "diff": request.diff,
+            "tags": sorted(request.tags), "skip_tags": sorted(request.skip_tags), "become": request.become,
+            "become_user": request.become_user}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def check_level(request: RunRequest, task: "Task | None", journal: "Journal") -> None:
+    """When the operator is an account of the journal (the team's web view and API), the task's declared
+    ``level`` (ad-hoc commands: level 2) must be at most theirs; PermissionRefused otherwise. A run by
+    someone who is not an account is an administrator's, with the journal's own credentials."""
+    if not request.operator:
+        return
+    from .errors import PermissionRefused
+    from .journal_people import People
+
+    user = People(journal).find_user(request.operator)
+    if user is None:
+        return
+    from .tasks import DEFAULT_LEVEL
+
+    needed = task.level if task is not None else DEFAULT_LEVEL
+    if not user.may_run(needed):
+        raise PermissionRefused(f"{user.name} ({user.role}) may not run {task.name if task else 'ad-hoc commands'}: "
+                                f"it needs level {needed} or higher")
+
+
+def check_approval(request: RunRequest, task: "Task | None", hosts: Sequence["Host"],
+                   journal: "Journal") -> int | None:
+    """The id of the approval that covers this request when it needs one (None when it needs none); raise
+    ApprovalRequired otherwise. A check-mode run changes nothing and needs no approval: it is the dry run
+    whose diff goes with the request for approval."""
+    if request.check or not approval_needed(task, hosts):
+        return None
+    from .journal_people import People
+
+    digest = request_fingerprint(request, task, hosts)
+    found = People(journal).valid_approval(digest, request.operator)
+    if found is None:
+        raise ApprovalRequired(
+            f"{task.name if task else request.what!r} on {len(hosts)} host(s) requires approval (requires_approval: "
+            f"true on the task or a host): run it with --check first, then ask an approver other than yourself "
+            f"to approve exactly this request (request {digest[:12]}) in the web view")
+    return found.id
+
+
 # --------------------------------------------------------------------------------------------- the handle
 
 
@@ -343,7 +441,7 @@ class Run:
     def __init__(self, request: RunRequest, *, run_id: str, name: str, task: "Task | None", hosts: list["Host"],
                  work: Callable, options: Any, serial: list[str], journal: "Journal",
                  facts_of: Callable[[str], Any] | None, warnings: Sequence[str] = (), debug: bool = False,
-                 resumed: bool = False):
+                 resumed: bool = False, part: bool = False):
         from .journal_sqlite import JournalRecorder
         from .runner import Runner
 
@@ -366,6 +464,7 @@ class Run:
         self.error: BaseException | None = None
         self._resumed = resumed  # a resume: the whole record decides the exit code, not only this part
         self._recorded_exit: int | None = None
+        self._part = part  # a site worker's part of a distributed run: the controller closes the record
 
     # -- events
 
@@ -399,7 +498,12 @@ class Run:
         """Run on every host in this thread (Ctrl-C here interrupts the run cleanly); record; return."""
         try:
             result = self._runner.run(self.hosts, self._work)
-            self._recorder.finish(result)
+            if self._part:
+                from .workers.leases import record_unrecorded
+
+                record_unrecorded(self.journal, self.id, result)
+            else:
+                self._recorder.finish(result)
             self.result = result
             if self._resumed:
                 self._recorded_exit = self.journal.get_run(self.id, host=None).exit_code

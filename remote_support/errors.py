@@ -148,3 +148,29 @@ class WinLabError(LabError):
 
 class WinRMCommandError(HostError):
     """The Windows host answered but refused the request (a WS-Man fault, a command it cannot take)."""
+
+
+class WorkerError(RemoteSupportError):
+    """A distributed run cannot go on: a site worker refused its part, or a part found no worker."""
+
+
+class BrokerError(WorkerError):
+    """The message broker of the site workers cannot be reached (nothing was sent: nothing ran)."""
+
+    exit_code = 5
+
+
+class LoginError(RemoteSupportError):
+    """A login, API token or web session that is not valid (the web view answers 401)."""
+
+    exit_code = 5
+
+
+class PermissionRefused(RemoteSupportError):
+    """A known user asking for what their level or role does not allow (the web view answers 403)."""
+
+    exit_code = 5
+
+
+class ApprovalRequired(PermissionRefused):
+    """A run marked requires_approval without a valid approval of exactly this request."""

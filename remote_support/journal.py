@@ -143,6 +143,7 @@ run_hosts = sa.Table(
     # schema 4: when the host's first step that may change it started (None: it changed nothing yet), so
     # `runs resume` knows which interrupted hosts were in flight and may be half-changed
     sa.Column("changing_at", UTCDateTime),
+    sa.Column("worker", sa.String(255)),  # schema (workers): the site worker that ran the host, if any
     sa.UniqueConstraint("run_id", "host", name="uq_run_hosts_run_host"),
 )
 # schema 2: `hosts history H` walks this index backwards and stops after `limit` rows
@@ -199,6 +200,54 @@ config_backups = sa.Table(  # schema 3
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("text", sa.Text, nullable=False),  # secrets masked
     sa.UniqueConstraint("device", "version", name="uq_config_backups_device_version"),
+)
+
+# recorded sessions (`remote-support shell`, remote_support/sessions/): the asciicast v2 events of a run of
+# kind "session", written as the session goes; seq 0 is the header (kind "h", JSON)
+session_chunks = sa.Table(
+    "session_chunks", metadata,
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("t", sa.Float, nullable=False),  # seconds since the session started
+    sa.Column("kind", sa.String(1), nullable=False),  # h header | o output | i input | r resize
+    sa.Column("data", sa.Text, nullable=False),  # secrets masked
+)
+
+# the screen text of a session (rendered through pyte), for `sessions search`; rebuilt when more chunks came
+session_screens = sa.Table(
+    "session_screens", metadata,
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("last_seq", sa.Integer, nullable=False),  # the chunk the text was rendered up to
+    sa.Column("text", sa.Text, nullable=False),
+)
+
+
+# schema (workers): a distributed run's parts, one per site, each with the lease of the worker running it
+# (remote_support/workers/leases.py), and the cancel flag the controller sets on Ctrl-C
+run_parts = sa.Table(
+    "run_parts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("site", sa.String(100), nullable=False),
+    sa.Column("hosts", sa.Text, nullable=False),  # JSON list, inventory order
+    sa.Column("round", sa.Integer, nullable=False),  # 1, +1 each time the part is sent again (runs resume)
+    sa.Column("status", sa.String(20), nullable=False),  # queued | running | done | failed | refused | timed_out
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("worker", sa.String(255)),  # the lease holder
+    sa.Column("deliveries", sa.Integer, nullable=False),  # claims so far, a redelivery counts
+    sa.Column("sent_at", UTCDateTime, nullable=False),
+    sa.Column("claimed_at", UTCDateTime),
+    sa.Column("heartbeat_at", UTCDateTime),
+    sa.Column("expires_at", UTCDateTime),  # the lease ends here unless the heartbeat moves it
+    sa.Column("ended_at", UTCDateTime),
+    sa.UniqueConstraint("run_id", "site", name="uq_run_parts_run_site"),
+)
+
+run_cancels = sa.Table(
+    "run_cancels", metadata,
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("requested_at", UTCDateTime, nullable=False),
+    sa.Column("requested_by", sa.String(200), nullable=False),
 )
 
 
@@ -333,6 +382,137 @@ def _migration_4(conn: sa.Connection) -> None:
     _add_column(conn, "run_hosts", sa.Column("changing_at", UTCDateTime))
 
 
+def _migration_workers(conn: sa.Connection) -> None:
+    """Site workers (remote_support/workers/): the parts of a distributed run with their leases
+    (run_parts), the cancel flag of a run (run_cancels), and the worker that ran each host."""
+    m = sa.MetaData()
+    sa.Table("runs", m, sa.Column("id", sa.String(40), primary_key=True))  # for the foreign keys only
+    sa.Table(
+        "run_parts", m,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("site", sa.String(100), nullable=False),
+        sa.Column("hosts", sa.Text, nullable=False),
+        sa.Column("round", sa.Integer, nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("worker", sa.String(255)),
+        sa.Column("deliveries", sa.Integer, nullable=False),
+        sa.Column("sent_at", UTCDateTime, nullable=False),
+        sa.Column("claimed_at", UTCDateTime),
+        sa.Column("heartbeat_at", UTCDateTime),
+        sa.Column("expires_at", UTCDateTime),
+        sa.Column("ended_at", UTCDateTime),
+        sa.UniqueConstraint("run_id", "site", name="uq_run_parts_run_site"),
+    ).create(conn)
+    sa.Table(
+        "run_cancels", m,
+        sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("requested_at", UTCDateTime, nullable=False),
+        sa.Column("requested_by", sa.String(200), nullable=False),
+    ).create(conn)
+    _add_column(conn, "run_hosts", sa.Column("worker", sa.String(255)))
+
+
+def _migration_sessions(conn: sa.Connection) -> None:
+    """Recorded sessions: their asciicast events (session_chunks) and rendered screen text (session_screens).
+    Self-contained, so it can take any number when merged."""
+    m = sa.MetaData()
+    sa.Table("runs", m, sa.Column("id", sa.String(40), primary_key=True))  # for the foreign keys only
+    sa.Table(
+        "session_chunks", m,
+        sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("seq", sa.Integer, primary_key=True),
+        sa.Column("t", sa.Float, nullable=False),
+        sa.Column("kind", sa.String(1), nullable=False),
+        sa.Column("data", sa.Text, nullable=False),
+    ).create(conn)
+    sa.Table(
+        "session_screens", m,
+        sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("last_seq", sa.Integer, nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+    ).create(conn)
+
+
+def _migration_5(conn: sa.Connection) -> None:
+    """The team's web view (issue 14): people (users, api_tokens, web_sessions), the audit trail, approvals
+    of runs, and one full-text table over step output, notes and escalations (search_index: SQLite FTS5,
+    PostgreSQL a tsvector column with a GIN index). Self-contained: written out, not derived from the model."""
+    m = sa.MetaData()
+    users = sa.Table(
+        "users", m,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("name", sa.String(200), nullable=False, unique=True),
+        sa.Column("password_hash", sa.Text, nullable=False),  # argon2id
+        sa.Column("level", sa.Integer, nullable=False),  # 0 viewer, 1..3 support level
+        sa.Column("approver", sa.Boolean, nullable=False),
+        sa.Column("disabled", sa.Boolean, nullable=False),
+        sa.Column("failed_logins", sa.Integer, nullable=False),
+        sa.Column("locked_until", UTCDateTime),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+    )
+    sa.Table(
+        "api_tokens", m,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("token_hash", sa.String(64), nullable=False, unique=True),  # SHA-256 of the token
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("expires_at", UTCDateTime),
+        sa.Column("last_used_at", UTCDateTime),
+    )
+    sa.Table(
+        "web_sessions", m,
+        sa.Column("token_hash", sa.String(64), primary_key=True),  # SHA-256 of the cookie
+        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("csrf", sa.String(64), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("expires_at", UTCDateTime, nullable=False),
+    )
+    audit = sa.Table(
+        "audit", m,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("at", UTCDateTime, nullable=False),
+        sa.Column("actor", sa.String(200), nullable=False),
+        sa.Column("action", sa.String(60), nullable=False),
+        sa.Column("target", sa.Text, nullable=False),
+        sa.Column("detail", sa.Text, nullable=False),
+        sa.Column("remote", sa.String(100), nullable=False),
+    )
+    approvals = sa.Table(
+        "approvals", m,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        sa.Column("request", sa.Text, nullable=False),  # JSON: what is approved (references only)
+        sa.Column("summary", sa.Text, nullable=False),
+        sa.Column("requested_by", sa.String(200), nullable=False),
+        sa.Column("requested_at", UTCDateTime, nullable=False),
+        sa.Column("check_run", sa.String(40)),
+        sa.Column("diff", sa.Text, nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),  # pending | approved | refused | used
+        sa.Column("decided_by", sa.String(200)),
+        sa.Column("decided_at", UTCDateTime),
+        sa.Column("expires_at", UTCDateTime),
+        sa.Column("used_by_run", sa.String(40)),
+    )
+    m.create_all(conn)
+    sa.Index("ix_audit_at", audit.c.at).create(conn)
+    sa.Index("ix_approvals_hash", approvals.c.request_hash).create(conn)
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(
+            "CREATE VIRTUAL TABLE search_index USING fts5(body, kind UNINDEXED, run_id UNINDEXED, "
+            "host UNINDEXED, ref UNINDEXED, created_at UNINDEXED, tokenize = 'unicode61')")
+    else:
+        conn.exec_driver_sql(
+            "CREATE TABLE search_index (id BIGSERIAL PRIMARY KEY, body TEXT NOT NULL, kind VARCHAR(20) NOT NULL, "
+            "run_id VARCHAR(40) NOT NULL REFERENCES runs(id) ON DELETE CASCADE, host VARCHAR(255), "
+            "ref VARCHAR(40), created_at TIMESTAMP NOT NULL, "
+            "tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', body)) STORED)")
+        conn.exec_driver_sql("CREATE INDEX ix_search_index_tsv ON search_index USING GIN (tsv)")
+        conn.exec_driver_sql("CREATE INDEX ix_search_index_run ON search_index (run_id)")
+
+
 def _add_column(conn: sa.Connection, table: str, column: sa.Column) -> None:
     sa.Table(table, sa.MetaData(), column)  # CreateColumn compiles a column of a table
     ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
@@ -342,7 +522,8 @@ def _add_column(conn: sa.Connection, table: str, column: sa.Column) -> None:
 #: The schema's history, oldest first: MIGRATIONS[n] takes a journal from version n to n + 1.
 #: Never change one that has shipped; append a new one.
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [_migration_1, _migration_2, _migration_3,
-                                                         _migration_4]
+                                                         _migration_4, _migration_workers, _migration_sessions,
+                                                         _migration_5]
 SCHEMA_VERSION = len(MIGRATIONS)
 if SCHEMA_VERSION != journal_sqlite.SCHEMA_VERSION:  # a new migration needs the sqlite3 writer taught too
     raise ImportError(f"journal schema {SCHEMA_VERSION} but journal_sqlite writes {journal_sqlite.SCHEMA_VERSION}: "
@@ -741,6 +922,7 @@ class Journal:
                 row["data"] = _json(data)
             host_id = self._fresh.pop((run_id, result.host), None)
             fresh = host_id is not None
+            replaced = 0
             if host_id is None:
                 host_id = conn.execute(sa.select(run_hosts.c.id).where(
                     run_hosts.c.run_id == run_id, run_hosts.c.host == result.host)).scalar()
@@ -762,7 +944,10 @@ class Journal:
                 if not fresh:  # recorded before (a resumed run): its steps are replaced
                     old = sa.select(steps.c.id).where(steps.c.host_id == host_id)
                     conn.execute(blobs.delete().where(blobs.c.step_id.in_(old)))
-                    conn.execute(steps.delete().where(steps.c.host_id == host_id))
+                    replaced = conn.execute(steps.delete().where(steps.c.host_id == host_id)).rowcount
+            from .journal_search import index_steps
+
+            index_steps(conn, run_id, result.host, step_rows, values["ended_at"], replace=replaced > 0)
             if step_rows:
                 for row in step_rows:
                     row["host_id"] = host_id
@@ -896,6 +1081,10 @@ class Journal:
                   "text": _text(text), "kind": kind, "escalated_to": _text(escalated_to) if escalated_to else None,
                   "bundle": bundle}
         note_id = conn.execute(notes.insert().values(**values).returning(notes.c.id)).scalar_one()
+        if kind in ("note", "escalation"):
+            from .journal_search import index_text
+
+            index_text(conn, run_id, kind, values["text"], values["created_at"], ref=str(note_id))
         values.pop("run_id")
         return NoteRecord(id=note_id, **values)
 
@@ -986,7 +1175,7 @@ class Journal:
 
     def list_runs(self, *, host: str | None = None, ticket: str | None = None, task: str | None = None,
                   status: str | None = None, since: datetime | None = None, operator: str | None = None,
-                  limit: int = 50) -> list[RunRecord]:
+                  limit: int = 50, kind: str | None = None, offset: int = 0) -> list[RunRecord]:
         """Runs, newest first. Text filters match exactly, or as a glob with ``*``; ``operator`` matches
         the ``--operator`` name or the OS user; ``since`` naive means local time."""
         query = sa.select(runs)
@@ -1002,7 +1191,9 @@ class Journal:
             query = query.where(runs.c.started_at >= since)
         if operator:
             query = query.where(sa.or_(_match(runs.c.operator, operator), _match(runs.c.os_user, operator)))
-        query = query.order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit)
+        if kind:
+            query = query.where(runs.c.kind == kind)
+        query = query.order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit).offset(offset)
         with self._read() as conn:
             records = [_run_record(r) for r in conn.execute(query)]
             counts = self._counts(conn, [r.id for r in records])
@@ -1064,6 +1255,53 @@ class Journal:
             return list(conn.execute(sa.select(run_hosts.c.host).where(
                 run_hosts.c.run_id == run_id, run_hosts.c.status.in_(RETRY)).order_by(run_hosts.c.position)).scalars())
 
+
+    # -- recorded sessions (remote_support/sessions/)
+
+    def add_session_chunks(self, run_id: str, chunks: Sequence[tuple[int, float, str, str]]) -> None:
+        """Append a session's events ``(seq, t, kind, data)``, masked; committed before returning."""
+        if chunks:
+            with self._write() as conn:
+                conn.execute(session_chunks.insert(), [{"run_id": run_id, "seq": seq, "t": t, "kind": kind,
+                                                        "data": _text(data)} for seq, t, kind, data in chunks])
+
+    def session_chunks(self, run_id: str, after: int = -1) -> list[tuple[int, float, str, str]]:
+        """A session's events ``(seq, t, kind, data)`` in order (those after ``after``)."""
+        with self._read() as conn:
+            run_id = self._resolve(conn, run_id)
+            return [tuple(r) for r in conn.execute(
+                sa.select(session_chunks.c.seq, session_chunks.c.t, session_chunks.c.kind, session_chunks.c.data)
+                .where(session_chunks.c.run_id == run_id, session_chunks.c.seq > after)
+                .order_by(session_chunks.c.seq))]
+
+    def session_screen(self, run_id: str) -> tuple[int, str] | None:
+        """The stored screen text of a session and the chunk it was rendered up to, if any."""
+        with self._read() as conn:
+            row = conn.execute(sa.select(session_screens.c.last_seq, session_screens.c.text)
+                               .where(session_screens.c.run_id == run_id)).first()
+        return (row.last_seq, row.text) if row else None
+
+    def store_session_screen(self, run_id: str, last_seq: int, text: str) -> None:
+        with self._write() as conn:
+            conn.execute(session_screens.delete().where(session_screens.c.run_id == run_id))
+            conn.execute(session_screens.insert().values(run_id=run_id, last_seq=last_seq, text=_text(text)))
+
+    def stale_session_screens(self) -> list[str]:
+        """Sessions with a recording whose screen text is missing or older than their last event."""
+        last = (sa.select(session_chunks.c.run_id, sa.func.max(session_chunks.c.seq).label("seq"))
+                .group_by(session_chunks.c.run_id).subquery())
+        query = (sa.select(last.c.run_id).outerjoin(session_screens, session_screens.c.run_id == last.c.run_id)
+                 .where(sa.or_(session_screens.c.last_seq.is_(None), session_screens.c.last_seq < last.c.seq)))
+        with self._read() as conn:
+            return list(conn.execute(query).scalars())
+
+    def search_session_screens(self, text: str, limit: int = 50) -> list[str]:
+        """Ids of sessions whose stored screen text holds ``text`` (case-insensitive), newest first."""
+        query = (sa.select(runs.c.id).join_from(session_screens, runs, session_screens.c.run_id == runs.c.id)
+                 .where(session_screens.c.text.ilike(f"%{_like_escape(text)}%", escape="\\"))
+                 .order_by(runs.c.started_at.desc()).limit(limit))
+        with self._read() as conn:
+            return list(conn.execute(query).scalars())
 
     # -- network device configs
 
@@ -1164,6 +1402,10 @@ def _inflate(data: bytes, limit: int | None = FULL_OUTPUT_LIMIT) -> str:
     omitted = sizes["total"] - sizes["head"] - len(ending)
     return ("".join(head) + f"\n[... {omitted} characters not shown here: the whole text ({sizes['total']} "
             "characters) is in the journal: Journal.output(step_id, stream) ...]\n" + ending)
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _match(column: sa.ColumnElement, value: str) -> sa.ColumnElement:

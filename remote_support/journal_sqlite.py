@@ -47,7 +47,24 @@ if TYPE_CHECKING:
 
 #: the schema version this module writes; remote_support.journal refuses to load if its migrations
 #: reach another one, so a new migration cannot ship without this writer learning its columns
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 7
+
+#: characters of one step (or note) kept for searching (remote_support.journal_search, schema 5)
+SEARCH_LIMIT = 8 * 1024
+
+
+def _capped(text: str) -> str:
+    if len(text) <= SEARCH_LIMIT:
+        return text
+    half = SEARCH_LIMIT // 2
+    return text[:half] + "\n...\n" + text[-half:]
+
+
+def step_body(row: dict[str, Any]) -> str:
+    """The searchable text of a stored step row (already masked by the journal)."""
+    parts = [row.get("name") or "", row.get("command") or "", row.get("reason") or "", row.get("stdout") or "",
+             row.get("stderr") or ""]
+    return _capped("\n".join(p for p in parts if p))
 
 #: the environment variable naming the journal when ``--journal`` is not given
 ENV_VAR = "REMOTE_SUPPORT_JOURNAL"
@@ -538,6 +555,7 @@ class SQLiteJournal:
                 row["data"] = _json(data)
             host_id = self._fresh.pop((run_id, result.host), None)
             fresh = host_id is not None
+            replaced = 0
             if host_id is None:
                 found = conn.execute("SELECT id FROM run_hosts WHERE run_id = ? AND host = ?",
                                      (run_id, result.host)).fetchone()
@@ -563,7 +581,16 @@ class SQLiteJournal:
                 if not fresh:  # recorded before (a resumed run): its steps are replaced
                     conn.execute("DELETE FROM blobs WHERE step_id IN (SELECT id FROM steps WHERE host_id = ?)",
                                  (host_id,))
-                    conn.execute("DELETE FROM steps WHERE host_id = ?", (host_id,))
+                    replaced = conn.execute("DELETE FROM steps WHERE host_id = ?", (host_id,)).rowcount
+            # the search index (journal_search.index_steps), in the same transaction
+            if replaced > 0:
+                conn.execute("DELETE FROM search_index WHERE run_id = ? AND host = ? AND kind = 'step'",
+                             (run_id, result.host))
+            indexed = [(body, "step", run_id, result.host, str(row["position"]), ended_at)
+                       for row in step_rows if (body := step_body(row)).strip()]
+            if indexed:
+                conn.executemany("INSERT INTO search_index (body, kind, run_id, host, ref, created_at) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)", indexed)
             if not step_rows:
                 return
             params = [(host_id, r["position"], r["name"], r["status"], r["command"], r["rc"], r["stdout"],
@@ -633,6 +660,10 @@ class SQLiteJournal:
                                      "VALUES (?, ?, ?, ?, ?, ?, ?)",
                                      (run_id, _stored_time(created), values["author"], values["text"], "note",
                                       None, None)).lastrowid
+                if values["text"] and values["text"].strip():  # journal_search.index_text
+                    conn.execute("INSERT INTO search_index (body, kind, run_id, host, ref, created_at) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)", (_capped(values["text"]), "note", run_id, None,
+                                                               str(found), _stored_time(created)))
         if found is None:
             return self.__getattr__("add_note")(run_id, text, author)
         from .journal import NoteRecord  # the record type lives with the queries

@@ -25,7 +25,7 @@ from .secrets import MASK
 
 if TYPE_CHECKING:
     from .journal import RunRecord
-    from .results import HostResult as HostRecord
+    from .results import HostResult
 
 #: statuses in the order the summary lists them, worst first
 STATUS_ORDER = ("unreachable", "failed", "interrupted", "changed", "ok", "skipped", "pending", "running")
@@ -70,7 +70,7 @@ def _xml(text: Any) -> str:
     return _printable("" if text is None else str(text))
 
 
-def _cases(host: "HostRecord") -> list[tuple[str, str, str, float, str, str, str]]:
+def _cases(host: "HostResult") -> list[tuple[str, str, str, float, str, str, str]]:
     """(name, status, message, seconds, command, stdout, stderr) per test case of a host: its steps, and
     a ``(host)`` case when the host's status is not explained by a step (unreachable, lost, not run)."""
     cases = [(f"{s.number:02d} {s.name}", "ok" if s.ignored else s.status, s.reason, s.duration or 0.0,

@@ -38,9 +38,12 @@ PARAM_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list": lis
 STEP_KEYWORDS = ("name", "when", "loop", "loop_var", "register", "become", "become_user", "timeout", "retries",
                  "delay", "until", "ignore_errors", "changed_when", "failed_when", "notify", "tags",
                  "check_mode", "vars")
-TASK_KEYS = ("name", "description", "topic", "supports", "params", "steps", "handlers", "vars")
+TASK_KEYS = ("name", "description", "topic", "supports", "params", "steps", "handlers", "vars", "level",
+             "requires_approval")
 #: where a task without ``topic:`` is listed
 DEFAULT_TOPIC = "other"
+#: support level a task needs when it declares none (1: the front line's fixes; 3: the critical ones)
+DEFAULT_LEVEL = 2
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,8 @@ class Task:
     os_families: tuple[str, ...] = ()  # empty: any
     connections: tuple[str, ...] = ()  # empty: any
     topic: str = DEFAULT_TOPIC  # what `tasks list` groups it under: accounts, disk, network...
+    level: int = DEFAULT_LEVEL  # the lowest support level allowed to run it
+    requires_approval: bool = False  # an approver other than the operator must approve each real run
 
     @property
     def short_name(self) -> str:
@@ -284,7 +289,12 @@ def load_task(path: str | Path) -> Task:
     if not isinstance(supports, dict):
         raise TaskError("`supports` is a mapping: {os_family: [...], connection: [...]}", source=src,
                         line=data.line_of("supports"))
+    level = data.get("level", DEFAULT_LEVEL)
+    if level not in (1, 2, 3) or isinstance(level, bool):
+        raise TaskError(f"`level: {level}`: the support level a task needs is 1, 2 or 3", source=src,
+                        line=data.line_of("level"))
     task = Task(name=str(data.get("name") or path.stem), path=path, description=str(data.get("description") or ""),
+                level=level, requires_approval=as_bool(data.get("requires_approval", False)),
                 params=_params(data.get("params"), src, data.line_of("params")), steps=tuple(steps),
                 handlers=tuple(handlers), vars=dict(data.get("vars") or {}),
                 os_families=tuple(_strings(supports.get("os_family"))),

@@ -43,6 +43,14 @@ def test_help_of_every_command_shows_an_example():
                     ["tasks", "show"]):
         result = cli(*command, "--help", check=0)
         assert "Examples:" in result.stdout, command
+        # each example on a line of its own, as written (click would re-wrap them into one paragraph)
+        examples = result.stdout.split("Examples:", 1)[1].strip("\n").splitlines()
+        assert all(line.startswith("  ") and "remote-support " in line for line in examples), (command, examples)
+    for command in (["runs"], ["runs", "list"], ["runs", "resume"], ["runs", "retry"], ["hosts", "history"],
+                    ["report"], ["config", "diff"]):
+        result = cli(*command, "--help", check=0)
+        examples = result.stdout.split("Examples:", 1)[1].strip("\n").splitlines()
+        assert len(examples) >= 1 and all(line.startswith("  ") for line in examples), (command, examples)
 
 
 def test_exec_prints_each_host_output_and_a_summary(lab, small_inventory):

@@ -311,7 +311,10 @@ def _every_text_in_the_journal(url: str) -> str:
             for row in conn.execute(sa.text(f"SELECT * FROM {table}")):
                 for value in row:
                     if isinstance(value, (bytes, memoryview)):
-                        value = zlib.decompress(bytes(value)).decode()
+                        try:
+                            value = zlib.decompress(bytes(value)).decode()
+                        except zlib.error:  # the full-text index's own pages: its tokens, raw
+                            value = bytes(value).decode("latin-1")
                     parts.append(str(value))
     engine.dispose()
     return "\n".join(parts)
@@ -707,7 +710,7 @@ def test_migrates_a_version_2_journal_to_config_backups(journal_url):
         jmod.MIGRATIONS[1](conn)
     engine.dispose()
     with Journal.open(journal_url) as journal:
-        assert journal.version() == SCHEMA_VERSION == 4
+        assert journal.version() == SCHEMA_VERSION == len(jmod.MIGRATIONS)
         run_id = start(journal, hosts=["sw-1"])
         journal.record_host(run_id, host("sw-1", Status.OK, [backup_step("hostname sw-1\n")]))
         assert [v.version for v in journal.config_versions("sw-1")] == [1]

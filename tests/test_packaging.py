@@ -48,3 +48,12 @@ def test_a_plain_install_needs_no_compiler(wheel):
     compiled = ("kerberos", "gssapi", "krb5", "pykerberos")
     assert plain and not [line for line in plain if any(c in line.lower() for c in compiled)]
     assert any("extra == \"kerberos\"" in line for line in metadata.splitlines())
+
+
+def test_the_wheel_carries_the_web_views_pages_and_htmx_and_the_web_extra(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    web = REPO / "remote_support" / "web"
+    for folder in ("templates", "static"):
+        assert {f"remote_support/web/{folder}/{p.name}" for p in (web / folder).iterdir()} <= names
+    metadata = next(zipfile.ZipFile(wheel).open(n).read().decode() for n in names if n.endswith(".dist-info/METADATA"))
+    assert any(line.startswith("Requires-Dist: fastapi") and 'extra == "web"' in line for line in metadata.splitlines())

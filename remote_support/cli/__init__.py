@@ -1,7 +1,8 @@
 """The `remote-support` command line: option parsing and printing over :mod:`remote_support.api`.
 
 One module per command group (``run`` for exec/run/resume/retry, ``tasks``, ``journal`` for runs/hosts/
-report, ``inventory``, ``lab``, ``config``). Only click is imported at start-up; everything else is
+report, ``inventory``, ``lab``, ``config``, ``session`` for shell/sessions, ``serve`` for the web view, ``users`` for its
+accounts, ``workers`` for site workers). Only click is imported at start-up; everything else is
 imported by the command that needs it, so `remote-support --help` stays fast.
 """
 
@@ -36,9 +37,9 @@ def cli(debug: bool) -> None:
         logging.getLogger("paramiko").setLevel(logging.INFO)
 
 
-from . import config, inventory, journal, lab, run, tasks  # noqa: E402 - each adds its commands to `cli`
+from . import config, inventory, journal, lab, run, serve, session, tasks, users, workers  # noqa: E402 - each adds its commands
 
-for _module in (run, tasks, journal, inventory, lab, config):
+for _module in (run, tasks, journal, inventory, lab, config, workers, session, serve, users):
     _module.register(cli)
 
 

@@ -76,6 +76,7 @@ def connection_options(func=None, *, rerun: bool = False):
             click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout."),
             click.option("--ticket", metavar="ID", help="Ticket this run is for (recorded in the journal)."),
             click.option("--operator", metavar="NAME", help="Who runs this, if not the OS user (recorded)."),
+            click.option("--site", metavar="NAME", help="Only the hosts at this site (their `site` variable)."),
             journal_option,
         ]
         for option in reversed(options):
@@ -89,7 +90,7 @@ def request_fields(opts: dict[str, Any]) -> dict[str, Any]:
     """The RunRequest fields the shared options give (None where an option was not given)."""
     fields = {name: opts.get(name) for name in (
         "forks", "serial", "max_fail_percentage", "become", "become_user", "command_timeout", "connect_timeout",
-        "host_timeout", "accept_new_host_keys", "ssh_config", "insecure", "ticket", "operator")}
+        "host_timeout", "accept_new_host_keys", "ssh_config", "insecure", "ticket", "operator", "site")}
     if opts.get("known_hosts"):
         fields["known_hosts"] = tuple(opts["known_hosts"])
     if opts.get("ask_become_pass"):

@@ -6,11 +6,11 @@ import json
 
 import click
 
-from .common import journal_option
+from .common import Group, journal_option
 from .journal import _journal
 
 
-@click.group(epilog="""Examples:
+@click.group(cls=Group, epilog="""Examples:
   remote-support run net-backup -l switches
   remote-support config history sw-001
   remote-support config diff sw-001

@@ -6,10 +6,10 @@ import json
 
 import click
 
-from .common import consoles, inventory_option
+from .common import Group, consoles, inventory_option
 
 
-@click.group(epilog="""Examples:
+@click.group(cls=Group, epilog="""Examples:
   remote-support inventory list -i inventories/example.yml --vars""")
 def inventory() -> None:
     """Look at inventories: which hosts, which groups, which variables."""

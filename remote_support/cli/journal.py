@@ -6,7 +6,8 @@ import json
 
 import click
 
-from .common import consoles, journal_option
+from .common import Command, Group, consoles, journal_option
+
 
 def _journal(url: str | None):
     from ..journal import Journal
@@ -34,7 +35,7 @@ def _since(text: str | None):
         raise UsageError(f"--since {text!r}: write 2d, 12h, 30m or a date such as 2026-11-24") from None
 
 
-@click.group(epilog="""Examples:
+@click.group(cls=Group, epilog="""Examples:
   remote-support runs list --ticket INC-1234
   remote-support runs show 20261124-2213 --host pc-042
   remote-support runs resume 20261124-2213-7f3a""")
@@ -114,8 +115,10 @@ def runs_note(run_id, text, operator, journal_url) -> None:
 
 @runs.command(name="escalate", epilog="""Examples:
   remote-support runs escalate 20261124-2213 --to L3 --note "disk errors on sda, needs hardware check"
+  remote-support runs escalate --ticket INC-1234 --to L3 --note "four runs, still locked out"
   remote-support runs escalate 20261124-2213 --to vendor --note "..." -o ~/tickets/INC-1234/""")
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="[RUN]", required=False)
+@click.option("--ticket", help="Escalate every run of this ticket in one bundle (instead of RUN).")
 @click.option("--to", "to", required=True, help="Who takes over: L3, vendor, network team...")
 @click.option("--note", required=True, help="What they need to know.")
 @click.option("--file", "files", multiple=True, type=click.Path(exists=True, dir_okay=False),
@@ -123,16 +126,52 @@ def runs_note(run_id, text, operator, journal_url) -> None:
 @click.option("-o", "--output", type=click.Path(), help="Directory or .zip path for the evidence bundle.")
 @click.option("--operator", metavar="NAME", help="Who escalates, if not the OS user.")
 @journal_option
-def runs_escalate(run_id, to, note, files, output, operator, journal_url) -> None:
-    """Record an escalation and write an evidence bundle (zip: report, raw outputs, facts, files)."""
-    from ..handover import escalate
+def runs_escalate(run_id, ticket, to, note, files, output, operator, journal_url) -> None:
+    """Record an escalation and write an evidence bundle (zip: report, raw outputs, facts, files) of a run,
+    or of every run of a ticket."""
+    from ..errors import UsageError
+    from ..handover import escalate, escalate_ticket
 
+    if bool(run_id) == bool(ticket):
+        raise UsageError("runs escalate: give a RUN or --ticket T (one of them)")
     journal = _journal(journal_url)
+    if ticket:
+        bundle = escalate_ticket(journal, ticket, to, note, author=operator, files=list(files), out=output)
+        click.echo(f"escalated ticket {ticket} to {to}; evidence: {bundle}")
+        return
     bundle = escalate(journal, run_id, to, note, author=operator, files=list(files), out=output)
     click.echo(f"escalated run {journal.resolve(run_id)} to {to}; evidence: {bundle}")
 
 
-@click.group(epilog="""Examples:
+@runs.command(name="search", epilog="""Examples:
+  remote-support runs search NT_STATUS_ACCOUNT_LOCKED_OUT
+  remote-support runs search "disk full" --kind note --json""")
+@click.argument("text")
+@click.option("--kind", type=click.Choice(["step", "note", "escalation", "session"]),
+              help="Only step output, notes, escalations or session screen text.")
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@journal_option
+def runs_search(text, kind, limit, as_json, journal_url) -> None:
+    """Search past work: step output, notes and escalations, best matches first, with their ticket."""
+    from ..journal_search import search
+
+    hits = search(_journal(journal_url), text, kind=kind, limit=limit)
+    if as_json:
+        click.echo(json.dumps([h.to_dict() for h in hits], indent=2))
+        return
+    if not hits:
+        click.echo(f"nothing found for {text!r}", err=True)
+        return
+    for hit in hits:
+        data = hit.to_dict()
+        where = f"{hit.kind}" + (f" {hit.host} step {hit.ref}" if hit.kind == "step" else "")
+        click.echo(f"{hit.run_id}  {hit.ticket or '-':<12} {hit.run_name}  ({where})")
+        for line in " ".join(data["snippet"].split()).splitlines() or [""]:
+            click.echo(f"    {line[:200]}")
+
+
+@click.group(cls=Group, epilog="""Examples:
   remote-support hosts history pc-042""")
 def hosts() -> None:
     """What was done to hosts, across all runs."""
@@ -156,22 +195,37 @@ def hosts_history(host, limit, as_json, journal_url) -> None:
     print_history(consoles()[0], host, entries)
 
 
-@click.command(epilog="""Examples:
+@click.command(cls=Command, epilog="""Examples:
   remote-support report 20261124-2213 -o INC-1234.html
+  remote-support report --ticket INC-1234 -o INC-1234.html
   remote-support report 20261124-2213 --format junit -o results.xml""")
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="[RUN]", required=False)
+@click.option("--ticket", help="Every run of this ticket in one report, oldest first (html or json).")
 @click.option("--format", "fmt", type=click.Choice(["html", "json", "junit"]), default="html", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="File to write (default: stdout).")
 @journal_option
-def report(run_id, fmt, output, journal_url) -> None:
-    """Write a run as a self-contained HTML page for a ticket, JSON, or JUnit XML for CI systems."""
+def report(run_id, ticket, fmt, output, journal_url) -> None:
+    """Write a run (or a whole ticket) as a self-contained HTML page, JSON, or JUnit XML for CI systems."""
     from .. import report as reports
+    from ..errors import UsageError
 
-    record = _journal(journal_url).get_run(run_id, full_output=True)
-    text = {"html": reports.render_html, "json": reports.render_json, "junit": reports.render_junit}[fmt](record)
+    if bool(run_id) == bool(ticket):
+        raise UsageError("report: give a RUN or --ticket T (one of them)")
+    if ticket:
+        from ..handover import render_ticket_html, render_ticket_json, ticket_runs
+
+        if fmt == "junit":
+            raise UsageError("report --ticket writes html or json; JUnit is per run: report RUN --format junit")
+        records = ticket_runs(_journal(journal_url), ticket)
+        text = (render_ticket_html if fmt == "html" else render_ticket_json)(ticket, records)
+        what = f"ticket {ticket} ({len(records)} runs)"
+    else:
+        record = _journal(journal_url).get_run(run_id, full_output=True)
+        text = {"html": reports.render_html, "json": reports.render_json, "junit": reports.render_junit}[fmt](record)
+        what = f"run {record.id}"
     if output:
         reports.write_report(output, text)  # 0600: raw outputs, as the evidence zip
-        click.echo(f"report of run {record.id} written to {output}", err=True)
+        click.echo(f"report of {what} written to {output}", err=True)
     else:
         click.echo(text)
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from .common import Group
 
-@click.group(epilog="""Examples:
+
+@click.group(cls=Group, epilog="""Examples:
   remote-support lab up 20 && remote-support lab status
   remote-support exec all -i "$(remote-support lab inventory)" -- uptime
   remote-support lab down""")

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import click
 
-from .common import State, connection_options, consoles, inventory_option, request_fields
+from .common import (
+    Command,
+    State,
+    connection_options,
+    consoles,
+    inventory_option,
+    request_fields,
+)
 
 if TYPE_CHECKING:
     from ..api import Run, RunRequest
@@ -19,7 +26,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(run)
 
 
-@click.command(name="exec", epilog="""Examples:
+@click.command(cls=Command, name="exec", epilog="""Examples:
   remote-support exec all -i inventories/example.yml -- uptime
   remote-support exec 'workstations:!pc-042' -f 50 --timeout 30 -- ipconfig /flushdns
   remote-support exec lab --become -K --group -- 'apt-get -s upgrade | tail -1'""")
@@ -85,7 +92,7 @@ def _split(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(t for v in values for t in v.split(",") if t)
 
 
-@click.command(epilog="""Examples:
+@click.command(cls=Command, epilog="""Examples:
   remote-support run tasks/flush-dns.yml -l pc-042 --ticket INC-1234
   remote-support run restart-service -l 'web:!web-03' -e service=nginx --check --diff
   remote-support run install-packages -l workstations -e packages=htop,curl -f 50 --serial 25%""")
@@ -100,11 +107,23 @@ def _split(values: Sequence[str]) -> tuple[str, ...]:
 @click.option("-t", "--tags", multiple=True, help="Only steps with these tags.")
 @click.option("--skip-tags", multiple=True, help="Skip steps with these tags.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every step's output for every host.")
+@click.option("--server", metavar="URL", help="Run it through the team's server (remote-support serve), as the "
+                                               "user of the API token in $REMOTE_SUPPORT_TOKEN.")
 @connection_options
 def run(task_name: str, inventories, pattern: str, extra_vars, check: bool, diff: bool, tags, skip_tags,
-        verbose: bool, **opts) -> None:
+        verbose: bool, server: str | None, **opts) -> None:
     """Run a TASK (a path, or a name from `tasks list`) on the hosts matching --limit."""
     from ..api import RunRequest
+
+    if server:
+        from ..errors import UsageError
+        from .remote import run_on_server
+
+        if tags or skip_tags:
+            raise UsageError("--server runs a library task with its parameters: --tags/--skip-tags are not sent")
+        run_on_server(server, task=task_name, pattern=pattern, params=parse_extra_vars(extra_vars), check=check,
+                      ticket=opts.get("ticket"), as_json=opts["as_json"])
+        return
 
     request = RunRequest(kind="task", what=task_name, inventory=tuple(inventories), pattern=pattern,
                          variables=parse_extra_vars(extra_vars), check=check, diff=diff, tags=_split(tags),
@@ -184,7 +203,7 @@ class _terminate_as_interrupt:
 def rerun_command(name: str, doc: str, epilog: str) -> click.Command:
     """``runs resume`` / ``runs retry``: the recorded request again; options given here override it."""
 
-    @click.command(name=name, help=doc, epilog=epilog)
+    @click.command(cls=Command, name=name, help=doc, epilog=epilog)
     @click.argument("run_id", metavar="RUN")
     @click.option("-e", "--extra-vars", multiple=True, metavar="NAME=VALUE|@FILE",
                   help="Give secrets again (as references), or change a variable.")

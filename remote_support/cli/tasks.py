@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from .common import Group
 
-@click.group(epilog="""Examples:
+
+@click.group(cls=Group, epilog="""Examples:
   remote-support tasks list
   remote-support tasks show diagnose""")
 def tasks() -> None:
@@ -40,6 +42,8 @@ def tasks_show(task_name: str) -> None:
     click.echo(f"\ntopic: {task.topic}")
     if task.os_families or task.connections:
         click.echo(f"\nsupports: {', '.join(task.os_families + task.connections)}")
+    click.echo(f"\nlevel: {task.level} (the lowest support level allowed to run it)"
+               + ("; requires approval: real runs need an approver's approval" if task.requires_approval else ""))
     if task.params:
         click.echo("\nparameters:")
         for p in task.params:

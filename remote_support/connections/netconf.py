@@ -2,7 +2,8 @@
 
 Hosts say ``connection: netconf`` (Ansible's ``ansible_connection: netconf``); ``device_type`` defaults to
 ``juniper_junos``. Address, port, user, password and known_hosts resolve as for SSH hosts; host keys are
-checked strictly (unknown: refused unless ``--accept-new-host-keys``, then recorded; changed: refused).
+checked as for SSH hosts, from the same known_hosts lines (``@revoked`` and ``@cert-authority`` included):
+unknown: refused unless ``--accept-new-host-keys``, then recorded; changed or revoked: refused.
 
 Configuration is by commit, as on the device: ``commit_config(lines)`` loads ``set``/``delete`` lines into
 the candidate (``<edit-config>``, converted by :func:`.junos.set_to_xml`) under a lock, then either
@@ -16,7 +17,10 @@ Tested against fake-switches' Juniper models (NETCONF only) in the lab: tests/co
 
 from __future__ import annotations
 
+import atexit
+import hashlib
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -30,7 +34,8 @@ from .base import Connection, ConnectOptions
 from .junos import SetSyntaxError, configuration_element, curly_to_set, rpc_error_text, set_to_xml, xml_to_curly
 from ..errors import DeviceCommandError, NotSupportedError
 from .netdevice import NetworkCommandResult
-from .ssh import SSHSettings, _fingerprint, _record_host_key, resolve_settings
+from .known_hosts import KnownKey
+from .ssh import SSHSettings, known_host_lines, resolve_settings, verify_host_key
 
 if TYPE_CHECKING:
     from ..inventory import Host
@@ -73,31 +78,40 @@ class NetconfConnection(Connection):
         self.start_clock()
         self.settings = s = resolve_settings(self.host, self.options)
         MASK.add(s.password or "")
-        known = _known_keys(s)
+        known = known_host_lines(s)
         seen: list[str] = []
+        verdicts: list[str] = []
 
         def unknown_host(host: str, fingerprint: str) -> bool:
-            # ncclient checks ~/.ssh/known_hosts itself and asks here otherwise, before authenticating;
-            # the host's other known_hosts files (the inventory's, the tool's) are checked here
+            # ncclient is given no known_hosts of its own (_NO_KNOWN_HOSTS: paramiko.HostKeys cannot read
+            # marker lines), so it asks here for every key, before authenticating; ncclient shows only the
+            # MD5 fingerprint: the full key is checked again once connected
             seen.append(fingerprint)
-            if any(_md5(key) == fingerprint.lower() for key in known):
-                return True
-            return not known and self.options.accept_new_host_keys
+            verdicts.append(_verdict_by_md5(fingerprint.lower(), known))
+            return verdicts[-1] == "ok" or (verdicts[-1] == "unknown" and self.options.accept_new_host_keys)
 
         where = f"{s.address}:{s.port}"
         try:
             self._manager = manager.connect(
                 host=s.address, port=s.port, username=s.user, password=s.password or "",
-                hostkey_verify=True, unknown_host_cb=unknown_host, allow_agent=False, look_for_keys=False,
+                hostkey_verify=True, unknown_host_cb=unknown_host, ssh_config=str(_no_known_hosts_config()),
+                allow_agent=False, look_for_keys=False,
                 key_filename=str(self.host.get("private_key_file")) if self.host.get("private_key_file") else None,
                 timeout=s.connect_timeout, device_params={"name": "junos"}, manager_params={"timeout": 30})
         except SSHUnknownHostError:
             fingerprint = seen[0] if seen else "?"
-            if known:
+            verdict = verdicts[0] if verdicts else "unknown"
+            if verdict == "revoked":
+                revoked = next(e for e in known if e.marker == "revoked" and _md5_blob(e.blob) == fingerprint.lower())
+                raise HostKeyError(self.host.name, f"host key revoked for {self.host.name}: refusing",
+                                   f"the host key is marked @revoked in {revoked.where}; it presents MD5 "
+                                   f"{fingerprint}: this may be a stolen key impersonating the host") from None
+            if verdict == "changed":
+                entry = next(e for e in known if e.marker == "")
                 raise HostKeyError(self.host.name, f"host key changed for {self.host.name}: refusing",
-                                   f"it now presents MD5 {fingerprint}, known_hosts holds {_fingerprint(known[0])}; if "
+                                   f"it now presents MD5 {fingerprint}, {entry.where} holds another; if "
                                    f"the change is expected, remove the old key with "
-                                   f"`ssh-keygen -R {s.host_key_names[0]} -f <file>`") from None
+                                   f"`ssh-keygen -R {s.host_key_names[0]} -f {entry.path}`") from None
             raise HostKeyError(self.host.name, f"host key unknown for {self.host.name}: refusing",
                                f"verify MD5 {fingerprint} and re-run with --accept-new-host-keys, "
                                "or add it to known_hosts") from None
@@ -112,8 +126,13 @@ class NetconfConnection(Connection):
             raise UnreachableError(self.host.name, f"unreachable: {where}: {text}") from None
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise UnreachableError(self.host.name, f"unreachable: {where}: {exc or type(exc).__name__}") from None
-        if not known and seen and self.options.accept_new_host_keys:
-            _record_host_key(s, self._manager._session._transport.get_remote_server_key())
+        try:
+            # the whole key, as ssh checks it (records it with --accept-new-host-keys when it was unknown)
+            verify_host_key(self.host.name, self._manager._session._transport.get_remote_server_key(), known, s,
+                            self.options.accept_new_host_keys)
+        except HostKeyError:
+            self.close()
+            raise
         capabilities = set(self._manager.server_capabilities)
         if not any(c.startswith("urn:ietf:params:netconf:capability:candidate") or
                    c.startswith("urn:ietf:params:xml:ns:netconf:capability:candidate") for c in capabilities):
@@ -275,25 +294,31 @@ def _discard_quietly(manager) -> None:
         pass
 
 
-def _md5(key: paramiko.PKey) -> str:
-    """A key's MD5 fingerprint as ncclient shows it (aa:bb:...)."""
-    digest = key.get_fingerprint().hex()
+def _md5_blob(blob: bytes) -> str:
+    digest = hashlib.md5(blob).hexdigest()  # noqa: S324 - ncclient names keys by their MD5 fingerprint
     return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
 
 
-def _known_keys(s: SSHSettings) -> list[paramiko.PKey]:
-    """The host's keys in all its known_hosts files."""
-    found: list[paramiko.PKey] = []
-    for path in s.known_hosts:
-        if not Path(path).is_file():
-            continue
-        keys = paramiko.HostKeys()
-        try:
-            keys.load(path)
-        except (OSError, paramiko.SSHException):
-            continue
-        for name in s.host_key_names:
-            entry = keys.lookup(name)
-            if entry:
-                found.extend(entry.values())
-    return found
+def _verdict_by_md5(fingerprint: str, known: list[KnownKey]) -> str:
+    """known_hosts.check_host_key's answer for a plain key known only by its MD5 fingerprint."""
+    if any(e.marker == "revoked" and _md5_blob(e.blob) == fingerprint for e in known):
+        return "revoked"
+    plain = [e for e in known if e.marker == ""]
+    if any(_md5_blob(e.blob) == fingerprint for e in plain):
+        return "ok"
+    return "changed" if plain else "unknown"
+
+
+def _no_known_hosts_config() -> Path:
+    """An ssh_config for ncclient that points its own known_hosts at /dev/null (the check is ours)."""
+    global _NO_KNOWN_HOSTS
+    if _NO_KNOWN_HOSTS is None or not _NO_KNOWN_HOSTS.is_file():
+        handle = tempfile.NamedTemporaryFile("w", prefix="rs-ncclient-", suffix=".ssh_config", delete=False)
+        with handle:
+            handle.write("Host *\n  UserKnownHostsFile /dev/null\n")
+        _NO_KNOWN_HOSTS = Path(handle.name)
+        atexit.register(_NO_KNOWN_HOSTS.unlink, missing_ok=True)
+    return _NO_KNOWN_HOSTS
+
+
+_NO_KNOWN_HOSTS: Path | None = None

@@ -3,9 +3,10 @@
 One netmiko session per device for the whole run (the runner opens one Connection per host). Hosts say
 ``connection: network`` and ``device_type`` (a netmiko name such as ``cisco_ios``; Ansible's
 ``ansible_network_os`` is mapped by the inventory). Address, port, user and password, ~/.ssh/config and
-the known_hosts files are resolved exactly as for SSH hosts (:func:`.ssh.resolve_settings`); host keys
-are checked strictly: an unknown key is refused unless ``--accept-new-host-keys`` (then recorded in the
-tool's known_hosts), a changed key is always refused.
+the known_hosts files are resolved exactly as for SSH hosts (:func:`.ssh.resolve_settings`), and read and
+decided as for SSH hosts (:func:`.ssh.verify_host_key`, ``@revoked`` and ``@cert-authority`` lines
+included): an unknown key is refused unless ``--accept-new-host-keys`` (then recorded in the tool's
+known_hosts), a changed or revoked key is always refused.
 
 ``run`` sends one CLI command (``send_command``); a CLI error (``% Invalid input ...``) gives rc 1 with the
 error line in stderr. Network devices add ``send_config(lines)``, ``save_config()`` and ``get_config()``.
@@ -29,7 +30,8 @@ from ..errors import (AuthError, CommandTimeout, ConnectError, DeviceCommandErro
 from ..results import CommandResult
 from ..secrets import MASK
 from .base import Connection, ConnectOptions
-from .ssh import SSHSettings, _fingerprint, _record_host_key, resolve_settings, tool_known_hosts
+from .known_hosts import KnownKey
+from .ssh import SSHConnection, SSHSettings, known_host_lines, resolve_settings, verify_host_key
 
 if TYPE_CHECKING:
     from ..inventory import Host
@@ -93,19 +95,18 @@ def resolve_device_type(host: "Host") -> str:
 
 
 class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
-    """No known key for the device: refuse, or record it with --accept-new-host-keys."""
+    """Every device key is decided here, as for SSH hosts (ssh.verify_host_key): the paramiko client is
+    given no known keys, because paramiko.HostKeys cannot read ``@cert-authority`` / ``@revoked`` lines
+    and would accept a revoked key that is also listed plainly."""
 
-    def __init__(self, host: str, settings: SSHSettings, accept_new: bool):
+    def __init__(self, host: str, settings: SSHSettings, accept_new: bool, known: list[KnownKey]):
         self.host = host
         self.settings = settings
         self.accept_new = accept_new
+        self.known = known
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        if not self.accept_new:
-            raise HostKeyError(self.host, f"host key unknown for {self.host}: refusing",
-                               f"verify {_fingerprint(key)} and re-run with --accept-new-host-keys, "
-                               "or add it to known_hosts")
-        _record_host_key(self.settings, key)
+        verify_host_key(self.host, key, self.known, self.settings, self.accept_new)
 
 
 class NetworkConnection(Connection):
@@ -144,13 +145,12 @@ class NetworkConnection(Connection):
         MASK.add(enable)
         no_log = {name: value for name, value in (("password", s.password), ("secret", enable)) if value}
         explicit_key = str(self.host.get("private_key_file") or "")
-        alt_file = str(self.host.get("known_hosts_file") or tool_known_hosts())
         params = dict(
             device_type=self.device_type, host=s.address, port=s.port, username=s.user,
             password=s.password or "", secret=enable,
             conn_timeout=s.connect_timeout, auth_timeout=s.connect_timeout, banner_timeout=s.connect_timeout,
-            # strict host keys: ~/.ssh/known_hosts, the host's (or the tool's) file, then the rest below
-            ssh_strict=True, system_host_keys=True, alt_host_keys=True, alt_key_file=alt_file,
+            # host keys: none loaded by netmiko/paramiko, every key is decided by _HostKeyPolicy below
+            ssh_strict=True, system_host_keys=False, alt_host_keys=False,
             use_keys=bool(explicit_key), key_file=explicit_key or None, allow_agent=False,
             session_log=SessionLog(buffered_io=self._log, no_log=no_log),
             keepalive=s.keepalive, auto_connect=False,
@@ -161,16 +161,22 @@ class NetworkConnection(Connection):
             raise UsageError(f"host {self.host.name}: {exc}") from None
         build = session._build_ssh_client
 
+        known = known_host_lines(s)
+
         def build_client() -> paramiko.SSHClient:
             client = build()
-            loaded = {str(Path(alt_file).expanduser())}
-            for path in s.known_hosts:
-                if path not in loaded and Path(path).is_file():
-                    try:
-                        client.get_host_keys().load(path)
-                    except (OSError, paramiko.SSHException):
-                        pass  # an unreadable file contributes nothing, as for SSH hosts
-            client.set_missing_host_key_policy(_HostKeyPolicy(self.host.name, s, self.options.accept_new_host_keys))
+            client.set_missing_host_key_policy(
+                _HostKeyPolicy(self.host.name, s, self.options.accept_new_host_keys, known))
+            connect = client.connect
+
+            def transport(*args, **kwargs) -> paramiko.Transport:
+                made = paramiko.Transport(*args, **kwargs)
+                # ask for the key types known_hosts holds, as ssh does (else a device with an RSA and an
+                # ed25519 key could present the one not listed, which reads as a changed key)
+                SSHConnection._prefer_known_key_types(made, known)
+                return made
+
+            client.connect = lambda *args, **kwargs: connect(*args, transport_factory=transport, **kwargs)
             return client
 
         session._build_ssh_client = build_client
@@ -184,11 +190,6 @@ class NetworkConnection(Connection):
                             "check user and password (a secret reference) in the inventory") from None
         except NetmikoTimeoutException as exc:
             cause = exc.__context__
-            if isinstance(cause, paramiko.BadHostKeyException):
-                raise HostKeyError(self.host.name, f"host key changed for {self.host.name}: refusing",
-                                   f"it now presents {_fingerprint(cause.key)}, known_hosts holds another; "
-                                   f"if the change is expected, remove the old key with "
-                                   f"`ssh-keygen -R {s.host_key_names[0]} -f <file>`") from None
             first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
             if isinstance(cause, (ConnectionRefusedError, paramiko.ssh_exception.NoValidConnectionsError)):
                 raise UnreachableError(self.host.name, f"unreachable: connection refused by {where}",

@@ -400,13 +400,7 @@ class SSHConnection(Connection):
     # -- host keys
 
     def _known_keys(self, s: SSHSettings) -> list[KnownKey]:
-        """Every known_hosts line (keys, @cert-authority, @revoked) that names this host."""
-        found: list[KnownKey] = []
-        for path in s.known_hosts:
-            keys = _known_hosts.get(path)
-            if keys is not None:
-                found += keys.lookup(s.host_key_names)
-        return found
+        return known_host_lines(s)
 
     @staticmethod
     def _prefer_known_key_types(transport: "_Transport", known: list[KnownKey]) -> None:
@@ -425,29 +419,7 @@ class SSHConnection(Connection):
             options.key_types = tuple(preferred) + tuple(k for k in options.key_types if k not in preferred)
 
     def _verify_host_key(self, key: paramiko.PKey, known: list[KnownKey], s: SSHSettings) -> None:
-        verdict = check_host_key(key, known, s.principal_names)
-        if verdict.status == "ok":
-            return
-        if verdict.status == "revoked":
-            raise HostKeyError(self.host.name, f"host key revoked for {self.host.name}: refusing",
-                               f"{verdict.detail}; it presents {_fingerprint(key)}: this may be a stolen key "
-                               "impersonating the host")
-        if verdict.status == "changed":
-            entry = verdict.found
-            if entry.key_type == key.get_name():
-                hint = (f"it now presents {_fingerprint(key)}, {entry.where} holds another; if the "
-                        f"change is expected, remove the old key with "
-                        f"`ssh-keygen -R {s.host_key_names[0]} -f {entry.path}`")
-            else:
-                hint = (f"it presents a {key.get_name()} key where {entry.where} knows a "
-                        f"{entry.key_type} key")
-            raise HostKeyError(self.host.name, f"host key changed for {self.host.name}: refusing",
-                               verdict.detail + hint)
-        if not self.options.accept_new_host_keys:
-            raise HostKeyError(self.host.name, f"host key unknown for {self.host.name}: refusing",
-                               f"{verdict.detail}verify {_fingerprint(key)} and re-run with "
-                               "--accept-new-host-keys, or add it to known_hosts")
-        _record_host_key(s, key)
+        verify_host_key(self.host.name, key, known, s, self.options.accept_new_host_keys)
 
     # -- authentication
 
@@ -560,6 +532,21 @@ class SSHConnection(Connection):
         if become_session:
             stderr = become_session.clean(stderr)
         return CommandResult(command, stdout, stderr, rc if rc >= 0 else None, time.monotonic() - started)
+
+    def open_shell(self, term: str, cols: int, rows: int, command: str | None = None) -> paramiko.Channel:
+        """An interactive terminal on this connection's Transport (``remote-support shell``): a pty of
+        ``cols`` x ``rows`` running the login shell, or ``command`` (e.g. sudo -i). The caller owns it."""
+        transport = self._require_transport()
+        try:
+            chan = transport.open_session(timeout=30)
+            chan.get_pty(term=term, width=cols, height=rows)
+            if command:
+                chan.exec_command(command)
+            else:
+                chan.invoke_shell()
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise ConnectionLost(self.host.name, f"unreachable: cannot open a terminal: {exc}") from None
+        return chan
 
     @staticmethod
     def _stop(chan: paramiko.Channel) -> None:
@@ -878,3 +865,42 @@ class _Become:
 
     def clean(self, stderr: str) -> str:
         return stderr.replace(self.prompt, "")
+
+
+def known_host_lines(s: SSHSettings) -> list[KnownKey]:
+    """Every known_hosts line (keys, @cert-authority, @revoked) that names this host, in all its files."""
+    found: list[KnownKey] = []
+    for path in s.known_hosts:
+        keys = _known_hosts.get(path)
+        if keys is not None:
+            found += keys.lookup(s.host_key_names)
+    return found
+
+
+def verify_host_key(name: str, key: paramiko.PKey, known: list[KnownKey], s: SSHSettings, accept_new: bool) -> None:
+    """Accept ``key`` for host ``name`` as OpenSSH would (see known_hosts.check_host_key), or raise
+    HostKeyError: revoked and changed keys always, unknown ones unless ``accept_new`` (then recorded).
+    Shared by SSH hosts and network devices (netdevice.py, netconf.py)."""
+    verdict = check_host_key(key, known, s.principal_names)
+    if verdict.status == "ok":
+        return
+    if verdict.status == "revoked":
+        raise HostKeyError(name, f"host key revoked for {name}: refusing",
+                           f"{verdict.detail}; it presents {_fingerprint(key)}: this may be a stolen key "
+                           "impersonating the host")
+    if verdict.status == "changed":
+        entry = verdict.found
+        if entry.key_type == key.get_name():
+            hint = (f"it now presents {_fingerprint(key)}, {entry.where} holds another; if the "
+                    f"change is expected, remove the old key with "
+                    f"`ssh-keygen -R {s.host_key_names[0]} -f {entry.path}`")
+        else:
+            hint = (f"it presents a {key.get_name()} key where {entry.where} knows a "
+                    f"{entry.key_type} key")
+        raise HostKeyError(name, f"host key changed for {name}: refusing",
+                           verdict.detail + hint)
+    if not accept_new:
+        raise HostKeyError(name, f"host key unknown for {name}: refusing",
+                           f"{verdict.detail}verify {_fingerprint(key)} and re-run with "
+                           "--accept-new-host-keys, or add it to known_hosts")
+    _record_host_key(s, key)

@@ -13,6 +13,8 @@ The API, for step kinds:
 - :func:`walk_script` ``(path, follow=..., refuse_rc=..., mkdir=..., keep_link=...)``: the shell prologue the
   other two use, for kinds that act on a path with their own commands (``file``): it leaves the shell in
   the path's directory, with ``$rs_name`` the last component; :func:`refusal` words its ``rs-state=`` lines.
+- :func:`fill_script` ``(fill, mode=, owner=, group=, exists=)``: after :func:`walk_script`, the same safe
+  write with content the host makes itself (``get_url``); :func:`write_failure` words its exit codes.
 - :func:`parse_mode` an octal mode as an int (for kinds that need a number); ``mode`` arguments of
   ``write_file`` may also be symbolic (``u=rw,g=r,o=``, see steps/modes.py).
 
@@ -461,8 +463,22 @@ def attributes_script(mode: int | None, owner: str | None, group: str | None) ->
     return "\n".join(lines) + "\n"
 
 
+def fill_script(fill: str, *, mode: int | None, owner: str | None, group: str | None, exists: bool) -> str:
+    """After :func:`walk_script`: make ``$rs_name`` hold what the shell ``fill`` writes to descriptor 3, as
+    :func:`write_file` writes (a temporary file created exclusively beside it, attributes set through the
+    descriptor, renamed over the name). ``fill`` must exit non-zero (with its own code, below 90) when
+    the content is not the right one; nothing is replaced then. For kinds whose content comes from the
+    host itself (``get_url`` downloads it); :func:`write_failure` words the other exit codes."""
+    return _write_script("", mode, owner, group, False, None, exists, fill=fill)
+
+
+def write_failure(result, path: str, dest: str = "") -> Outcome:
+    """The failed Outcome for an exit code of :func:`fill_script` or :func:`walk_script` (90 and above)."""
+    return _write_failure(result, path, None, {"dest": dest or path, "path": path}, dest)
+
+
 def _write_script(checksum: str, mode: int | None, owner: str | None, group: str | None,
-                  backup: bool, validate: str | None, exists: bool) -> str:
+                  backup: bool, validate: str | None, exists: bool, fill: str | None = None) -> str:
     q = shlex.quote
     fd = "/proc/self/fd/3"
     lines = [
@@ -477,10 +493,14 @@ def _write_script(checksum: str, mode: int | None, owner: str | None, group: str
         # the descriptor is the file we created, not a link swapped in before it was opened (lstat the name)
         f'[ "$(stat -c %d:%i:%u:%h -- "$t")" = "$(stat -L -c %d:%i:%u:%h {fd})" ] || '
         f'{{ echo "rs-state=raced"; exit {_RACED}; }}',
-        f'cat >&3 || exit {_UPLOAD_FAILED}',
-        f'h=$(sha256sum < {fd}) || exit 1',
-        f'[ "${{h%% *}}" = {checksum} ] || {{ echo "the content arrived incomplete" >&2; exit {_UPLOAD_FAILED}; }}',
     ]
+    if fill is not None:
+        lines.append(fill)
+    else:
+        lines += [f'cat >&3 || exit {_UPLOAD_FAILED}',
+                  f'h=$(sha256sum < {fd}) || exit 1',
+                  f'[ "${{h%% *}}" = {checksum} ] || {{ echo "the content arrived incomplete" >&2; '
+                  f'exit {_UPLOAD_FAILED}; }}']
     # attributes not asked for: keep the old file's, or a new file gets what the umask allows
     if exists:
         if mode is None:

@@ -8,6 +8,10 @@ cannot verify.
    temporary file beside the destination, checks the checksum, sets mode/owner/group, and ``mv``\\ s it
    over the destination: a wrong or partial download never replaces anything.
 
+The destination is reached and written as every file-writing kind writes (steps/files.py: ``walk_script``
+and ``fill_script``): a symbolic link at or above it that another user could have planted is refused, never
+followed, and the download lands in a file created exclusively and written through its descriptor.
+
 Proxies come from the host, as Ansible's would: the login user's environment (``http_proxy``,
 ``https_proxy``, ``no_proxy``...), else /etc/environment. They are handed to the download on stdin, so
 ``become`` (sudo resets the environment) keeps them and a proxy password never shows in a process list.
@@ -29,7 +33,7 @@ from typing import Any
 
 from ..errors import TaskError
 from .base import Arg, Outcome, StepContext, StepKind, as_bool
-from .files import parse_mode
+from .files import REFUSED_RC, attributes_script, fill_script, parse_mode, refusal, walk_script, write_failure
 from .probing import SBIN_PATH, last_line, pairs, root_hint
 
 #: where proxies are looked up when the login environment has none (set-proxy writes it)
@@ -37,7 +41,8 @@ ENVIRONMENT_FILE = "/etc/environment"
 ALGORITHMS = {"sha256": 64, "sha512": 128, "sha1": 40, "md5": 32}
 _PROXY_VARS = ("http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "no_proxy")
 _URL = re.compile(r"^(https?|ftp)://[^\s/@]+(/\S*)?$")
-_CHECKSUM_FAILED, _DOWNLOAD_FAILED, _NO_TOOL, _WRITE_FAILED = 97, 96, 95, 94
+# below the exit codes of files.fill_script / walk_script (90 and above)
+_CHECKSUM_FAILED, _DOWNLOAD_FAILED, _NO_TOOL = 83, 82, 81
 
 
 def parse_checksum(value: Any, where: str) -> tuple[str, str]:
@@ -76,23 +81,26 @@ class GetUrl(StepKind):
             mode = parse_mode(args.get("mode"), ctx.where, self.name)
         except TaskError as exc:
             return Outcome(failed=True, msg=str(exc))
-        q = shlex.quote
         url, dest = str(args["url"]), str(args["dest"])
         tool = f"{algorithm}sum"
-        probe = ctx.run(SBIN_PATH + f"""d={q(dest)}
-if [ -d "$d" ]; then d="${{d%/}}/"{q(url.rstrip('/').rsplit('/', 1)[-1].split('?')[0])}; fi
-printf 'path=%s\\n' "$d"
-[ -d "$(dirname -- "$d")" ] || {{ echo state=nodir; exit 0; }}
-if [ -f "$d" ]; then echo state=file; echo "sum=$({tool} < "$d" | cut -d' ' -f1)"; stat -c 'stat=%a %U %G %u %g' -- "$d"
-elif [ -e "$d" ]; then echo state=other; else echo state=absent; fi""")
-        fields = pairs(probe.stdout)
-        if probe.rc != 0 or "state" not in fields:
-            return Outcome(failed=True, msg=f"cannot inspect {dest}: {last_line(probe)}{root_hint(ctx)}")
-        path = fields["path"]
+        fields = _probe(ctx, dest, tool)
+        if fields.get("state") == "dir":  # a directory: the URL's file name in it, as Ansible's
+            name = url.rstrip("/").rsplit("/", 1)[-1].split("?")[0]
+            fields = _probe(ctx, fields["path"].rstrip("/") + "/" + name, tool)
+        path = fields.get("path", dest)
         data = {"url": url, "dest": path, "checksum": f"{algorithm}:{digest}"}
+        if fields.get("error"):
+            return Outcome(failed=True, msg=f"cannot inspect {dest}: {fields['error']}{root_hint(ctx)}", data=data)
         if fields["state"] == "nodir":
             return Outcome(failed=True, msg=f"cannot download to {path}: its directory does not exist", data=data)
-        if fields["state"] == "other":
+        refused = refusal(fields, path)
+        if fields["state"] == "link":
+            refused = (f"refusing {path}: it is a symbolic link to {fields.get('target')!r} (owner "
+                       f"{fields.get('owner')}); get_url never downloads through a link: give the real path, "
+                       "or remove the link")
+        if refused:
+            return Outcome(failed=True, msg=refused, data=data)
+        if fields["state"] in ("other", "dir"):
             return Outcome(failed=True, msg=f"cannot download to {path}: it is not a regular file", data=data)
         have = fields.get("stat", "").split()
         owner, group = args.get("owner"), args.get("group")
@@ -111,29 +119,34 @@ elif [ -e "$d" ]; then echo state=other; else echo state=absent; fi""")
         diff = f"{path}: {'; '.join(changes)}\n" if (ctx.diff or ctx.check) else ""
         if ctx.check:
             return Outcome(changed=True, msg=f"check mode: would {'; '.join(changes)} to {path}", diff=diff, data=data)
-        chown = (owner or "") + (f":{group}" if group else "")
         if not fresh:
-            command = " && ".join(([f"chown -- {q(chown)} {q(path)}"] if chown else [])
-                                  + ([f"chmod -- {mode:04o} {q(path)}"] if mode is not None else []))
-            result = ctx.run(command)
+            result = ctx.run(walk_script(path, refuse_rc=REFUSED_RC) + attributes_script(mode, owner, group))
+            if result.rc >= 90:
+                failed = write_failure(result, path)
+                failed.data.update(data)
+                return failed
             if result.rc != 0:
                 return Outcome(failed=True, rc=result.rc, stderr=result.stderr, data=data,
                                msg=f"cannot set {', '.join(attributes)} on {path}: {last_line(result)}{root_hint(ctx)}")
-            return Outcome(changed=True, command=command, rc=0, msg=f"set {', '.join(attributes)} on {path}",
-                           diff=diff if ctx.diff else "", data=data)
+            return Outcome(changed=True, command=f"set {', '.join(attributes)} on {path}", rc=0,
+                           msg=f"set {', '.join(attributes)} on {path}", diff=diff if ctx.diff else "", data=data)
         proxies = _host_proxies(ctx) if as_bool(args.get("use_proxy")) else {}
         script = _download_script(url, path, tool, digest, int(args["timeout"]), as_bool(args.get("validate_certs")),
-                                  as_bool(args.get("use_proxy")), mode, chown, fields["state"] == "file")
+                                  as_bool(args.get("use_proxy")), mode, owner, group, fields["state"] == "file")
         stdin = "".join(f"{k}={v}\n" for k, v in proxies.items())
         result = ctx.run(SBIN_PATH + script, stdin=stdin, timeout=float(args["timeout"]) + 30)
         data["proxy"] = sorted(proxies)
+        if result.rc >= 90:
+            failed = write_failure(result, path)
+            failed.data.update(data)
+            return failed
         if result.rc != 0:
             reason = last_line(result)
             msg = {_CHECKSUM_FAILED: f"the download of {url} does not match {algorithm}:{digest[:12]}...: {reason}; "
                                      f"{path} left as it was",
                    _DOWNLOAD_FAILED: f"cannot download {url}: {reason}",
                    _NO_TOOL: "the host has neither curl, wget nor python3 to download with",
-                   }.get(result.rc, f"cannot write {path}: {reason}{root_hint(ctx)}")
+                   }.get(result.rc, f"cannot download {url} to {path}: {reason}{root_hint(ctx)}")
             return Outcome(failed=True, rc=result.rc, stdout=result.stdout, stderr=result.stderr, data=data, msg=msg)
         return Outcome(changed=True, command=f"download {url} to {path}", rc=0, stdout=result.stdout,
                        msg=f"downloaded {url} to {path}" + (f"; {', '.join(attributes)}" if attributes else ""),
@@ -158,12 +171,27 @@ def _host_proxies(ctx: StepContext) -> dict[str, str]:
     return found
 
 
+def _probe(ctx: StepContext, path: str, tool: str) -> dict[str, str]:
+    """What is at ``path``, reached safely (files.walk_script): ``state`` (file, absent, dir, other, or a
+    refusal of the walk), ``path`` (physical), ``sum`` and ``stat`` of a file; ``error`` when it failed."""
+    script = SBIN_PATH + walk_script(path, refuse_rc=REFUSED_RC) + f"""printf 'rs-path=%s\\n' "$rs_path"
+if [ -d "$rs_name" ]; then echo rs-state=dir
+elif [ -f "$rs_name" ]; then echo rs-state=file; echo "rs-sum=$({tool} < "./$rs_name" | cut -d' ' -f1)"
+  stat -c 'rs-stat=%a %U %G %u %g' -- "$rs_name"
+elif [ -e "$rs_name" ]; then echo rs-state=other; else echo rs-state=absent; fi"""
+    result = ctx.run(script)
+    fields = {k[3:]: v for k, v in pairs(result.stdout).items() if k.startswith("rs-")}
+    if result.rc not in (0, REFUSED_RC) or "state" not in fields:
+        fields["error"] = last_line(result) or f"exit code {result.rc}"
+    return fields
+
+
 def _download_script(url: str, path: str, tool: str, digest: str, timeout: int, verify: bool, proxy: bool,
-                     mode: int | None, chown: str, exists: bool) -> str:
+                     mode: int | None, owner: str | None, group: str | None, exists: bool) -> str:
+    """Proxies from stdin, the safe walk to ``path``, then the download written through descriptor 3."""
     q = shlex.quote
-    directory, _, name = path.rpartition("/")
-    curl = ["curl", "-fsSL", "--max-time", str(timeout), "-o", '"$t"']
-    wget = ["wget", "-q", "-T", str(timeout), "-O", '"$t"']
+    curl = ["curl", "-fsSL", "--max-time", str(timeout)]
+    wget = ["wget", "-q", "-T", str(timeout), "-O", "-"]
     if not verify:
         curl.insert(1, "-k")
         wget.insert(1, "--no-check-certificate")
@@ -171,31 +199,19 @@ def _download_script(url: str, path: str, tool: str, digest: str, timeout: int, 
         curl[1:1] = ["--noproxy", "'*'"]
         wget.insert(1, "--no-proxy")
     python = ("python3 -c 'import sys, urllib.request, shutil; r = urllib.request.urlopen(sys.argv[1], "
-              f"timeout={timeout}); shutil.copyfileobj(r, open(sys.argv[2], \"wb\"))' {q(url)} \"$t\"")
-    lines = [
-        # proxy variables from stdin: exported for the downloader only
-        'while IFS= read -r line; do case "$line" in *=*) export "$line" ;; esac; done',
-        f"t=$(mktemp {q((directory or '') + '/.' + name + '.rs-XXXXXXXX')}) || exit {_WRITE_FAILED}",
-        "trap 'rm -f -- \"$t\"' EXIT",
-        f"if command -v curl >/dev/null 2>&1; then {' '.join(curl)} {q(url)} || exit {_DOWNLOAD_FAILED}",
-        f"elif command -v wget >/dev/null 2>&1; then {' '.join(wget)} {q(url)} || exit {_DOWNLOAD_FAILED}",
-        f"elif command -v python3 >/dev/null 2>&1; then {python} || exit {_DOWNLOAD_FAILED}",
+              f"timeout={timeout}); shutil.copyfileobj(r, sys.stdout.buffer)' {q(url)}")
+    # the downloader writes to the descriptor of the file fill_script created, never to a name
+    fill = "\n".join([
+        f"if command -v curl >/dev/null 2>&1; then {' '.join(curl)} {q(url)} >&3 || exit {_DOWNLOAD_FAILED}",
+        f"elif command -v wget >/dev/null 2>&1; then {' '.join(wget)} {q(url)} >&3 || exit {_DOWNLOAD_FAILED}",
+        f"elif command -v python3 >/dev/null 2>&1; then {python} >&3 || exit {_DOWNLOAD_FAILED}",
         f"else exit {_NO_TOOL}; fi",
-        f'h=$({tool} < "$t" | cut -d" " -f1)',
+        f'h=$({tool} < /proc/self/fd/3 | cut -d" " -f1)',
         f'[ "$h" = {digest} ] || {{ echo "got {tool.replace("sum", "")}:$h" >&2; exit {_CHECKSUM_FAILED}; }}',
-    ]
-    if exists and mode is None:
-        lines.append(f'chmod --reference={q(path)} -- "$t" || exit {_WRITE_FAILED}')
-    elif mode is None:
-        lines.append(f'm=$(umask); chmod -- "$(printf %o $(( 0666 & ~m )))" "$t" || exit {_WRITE_FAILED}')
-    else:
-        lines.append(f'chmod -- {mode:04o} "$t" || exit {_WRITE_FAILED}')
-    if chown:
-        lines.append(f'chown -- {q(chown)} "$t" || exit {_WRITE_FAILED}')
-    elif exists:
-        lines.append(f'chown --reference={q(path)} -- "$t" 2>/dev/null || :')
-    lines += [f'mv -f -- "$t" {q(path)} || exit {_WRITE_FAILED}', "trap - EXIT"]
-    return "\n".join(lines)
+    ])
+    proxies = 'while IFS= read -r line; do case "$line" in *=*) export "$line" ;; esac; done\n'
+    return proxies + walk_script(path, refuse_rc=REFUSED_RC) + fill_script(
+        fill, mode=mode, owner=owner or None, group=group or None, exists=exists)
 
 
 def _check(args: dict[str, Any], where: str) -> None:

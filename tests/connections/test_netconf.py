@@ -73,3 +73,20 @@ def test_host_keys_are_checked_strictly(multilab, tmp_path):
     opened(host, accept_new_host_keys=True).close()  # recorded in the tool's known_hosts
     assert host.address in recorded.read_text()[len(before):]
     opened(host).close()  # and known from now on
+
+
+def test_known_hosts_with_marker_lines_is_read_and_a_revoked_key_refused(multilab, tmp_path):
+    """As for CLI devices (test_netdevice.py): marker lines no longer break NETCONF hosts, and a revoked
+    key is refused before the password is sent."""
+    lab_lines = multilab.known_hosts_path.read_text()
+    device_key = " ".join(lab_lines.split()[1:3])  # the lab's switches share one host key
+    ca = "@cert-authority *.corp ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+    marked = tmp_path / "marked_known_hosts"
+    marked.write_text(f"{ca}\n@revoked other.corp {device_key}\n{lab_lines}")
+    opened(model_host(multilab, "junos", known_hosts_file=str(marked))).close()
+    revoked = tmp_path / "revoked_known_hosts"
+    revoked.write_text(f"{ca}\n{lab_lines}@revoked * {device_key}\n")
+    for options in ({}, {"accept_new_host_keys": True}):
+        with pytest.raises(HostKeyError, match="host key revoked for sw-005: refusing") as info:
+            opened(model_host(multilab, "junos", known_hosts_file=str(revoked)), **options)
+        assert "marked @revoked in " + str(revoked) in str(info.value)

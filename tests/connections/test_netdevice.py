@@ -143,3 +143,27 @@ def test_a_rejected_fastiron_line_is_a_failure_naming_it(multilab):
         assert "vlan 681" not in connection.get_config()
     finally:
         connection.close()
+
+
+CA_LINE = "@cert-authority *.corp ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+
+
+def test_known_hosts_with_marker_lines_is_read_and_a_revoked_key_refused(netlab, tmp_path):
+    """Issue 10 item 1 for network devices: `@cert-authority` and `@revoked` lines are read as ssh reads
+    them (paramiko.HostKeys cannot: every device failed with an internal error), and a revoked device key
+    is refused even though it is also listed as the device's key."""
+    lab_lines = netlab.known_hosts_path.read_text()
+    device_key = " ".join(lab_lines.split()[1:3])  # the lab's switches share one host key
+    marked = tmp_path / "marked_known_hosts"
+    marked.write_text(f"{CA_LINE}\n@revoked other.corp {device_key}\n{lab_lines}")
+    connection = opened(netlab_hosts(netlab, [0], known_hosts_file=str(marked))[0])
+    try:
+        assert connection.run("show version").rc == 0
+    finally:
+        connection.close()
+    revoked = tmp_path / "revoked_known_hosts"
+    revoked.write_text(f"{CA_LINE}\n{lab_lines}@revoked * {device_key}\n")
+    for options in ({}, {"accept_new_host_keys": True}):
+        with pytest.raises(HostKeyError, match="host key revoked for sw-001: refusing") as info:
+            opened(netlab_hosts(netlab, [0], known_hosts_file=str(revoked))[0], **options)
+        assert "marked @revoked in " + str(revoked) in str(info.value)

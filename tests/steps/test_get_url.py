@@ -146,3 +146,61 @@ def test_bad_get_url_arguments_are_refused_at_load(tmp_path, args, message):
     with pytest.raises(TaskError) as error:
         load_task(task)
     assert message in str(error.value) and "task.yml:3" in str(error.value)
+
+
+def _root_only(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    path.chmod(0o600)
+    return path
+
+
+def test_a_link_planted_at_or_above_the_destination_is_not_followed(lab, tmp_path, server, attacker, sticky,
+                                                                     monkeypatch):
+    """Issue 11 item 1 for get_url: another user plants links in a sticky /tmp-like directory; a get_url with
+    become must neither write into the directory a link points at, nor chmod the file a link points at
+    (even one whose content is the wanted download, where only the attributes would change)."""
+    from attack_support import SECRET, as_attacker
+
+    monkeypatch.setattr(get_url, "ENVIRONMENT_FILE", str(tmp_path / "no-environment"))
+    base, secret = sticky
+    url, requests = server
+    digest = hashlib.sha256(PAYLOAD).hexdigest()
+    host = lab_hosts(lab, [90])
+    # a directory link above the destination: /sticky/dir -> /root
+    as_attacker(attacker, "ln", "-s", str(secret.parent), str(base / "dir"))
+    planted_in_root = secret.parent / f"rs-get-{secrets.token_hex(3)}"
+    # a link at the destination to a root-only file that already holds the payload
+    same = _root_only(secret.parent / f"rs-same-{secrets.token_hex(3)}", PAYLOAD)
+    as_attacker(attacker, "ln", "-s", str(same), str(base / "agent.bin"))
+    try:
+        for check in (True, False):
+            step = steps_of(run_task(task_for(tmp_path, f"{base}/dir/{planted_in_root.name}", f"{url}/agent.bin",
+                                              f"sha256:{digest}"), host, check=check))["get"]
+            assert step.status is Status.FAILED and "on its path is a symbolic link" in step.reason, step.reason
+            assert not planted_in_root.exists()
+            for dest in (base / "agent.bin", base):  # the link itself, or the URL's name in a directory
+                step = steps_of(run_task(task_for(tmp_path, dest, f"{url}/agent.bin", f"sha256:{digest}"), host,
+                                         check=check))["get"]
+                assert step.status is Status.FAILED, step.reason
+                assert step.reason.startswith(f"refusing {base}/agent.bin: it is a symbolic link"), step.reason
+                assert stat.S_IMODE(same.stat().st_mode) == 0o600, "the linked file was not chmod-ed"
+                assert (base / "agent.bin").is_symlink()
+        assert secret.read_text() == SECRET and requests == []
+    finally:
+        planted_in_root.unlink(missing_ok=True)
+        same.unlink(missing_ok=True)
+
+
+def test_a_download_into_a_sticky_directory_is_written_there_safely(lab, tmp_path, server, sticky, monkeypatch):
+    """The same safe writer, no attack: the file is created in the sticky directory, then ok."""
+    monkeypatch.setattr(get_url, "ENVIRONMENT_FILE", str(tmp_path / "no-environment"))
+    base, _ = sticky
+    url, requests = server
+    task = task_for(tmp_path, base, f"{url}/agent.bin", f"sha256:{hashlib.sha256(PAYLOAD).hexdigest()}")
+    host = lab_hosts(lab, [91])
+    step = steps_of(run_task(task, host))["get"]
+    assert step.status is Status.CHANGED and step.data["dest"] == f"{base}/agent.bin", step.reason
+    written = base / "agent.bin"
+    assert written.read_bytes() == PAYLOAD and written.stat().st_uid == 0
+    assert stat.S_IMODE(written.stat().st_mode) == 0o640 and not list(base.glob(".agent.bin.rs-*"))
+    assert steps_of(run_task(task, host))["get"].status is Status.OK and len(requests) == 1

@@ -139,3 +139,14 @@ def test_posix_file_kinds_say_what_to_use_on_windows(tmp_path, winrm_server):
     assert "file works on POSIX (ssh, local) hosts; win-lab01 is a winrm host: use win_file" in steps["file"].reason
     assert "lineinfile works on POSIX" in steps["line"].reason and "blockinfile works on POSIX" in steps["block"].reason
     assert not any("sh" in c.split()[:1] for c in winrm_server.commands)
+
+
+def test_copy_remote_src_on_windows_is_a_clear_failure(tmp_path, winrm_server):
+    steps = _run(tmp_path, winrm_server, """
+        name: t
+        steps:
+          - name: copy
+            copy: {src: 'C:/ProgramData/app/a.txt', dest: 'C:/ProgramData/app/b.txt', remote_src: true}
+    """)
+    step = steps["copy"]
+    assert step.status is Status.FAILED and "remote_src reads src on POSIX hosts only" in step.reason, step.reason
