@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -982,6 +983,9 @@ class FakeWindows:
             name = params.get("name")
             if name is not None and str(name).lower() in key["values"]:
                 _, kind, data = key["values"][str(name).lower()]
+                if params.get("digest"):  # as the script does: an HMAC of the data under the given key
+                    text = "\0".join(map(str, data)) if isinstance(data, list) else "" if data is None else str(data)
+                    data = hmac.new(str(params["digest"]).encode(), text.encode("utf-8"), hashlib.sha256).hexdigest()
                 answer.update(exists=True, type=kind, data=data)
         return answer
 
