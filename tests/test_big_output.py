@@ -99,3 +99,28 @@ def test_exec_run_and_report_of_300_mb_stay_bounded(lab, tmp_path):
         assert rss < BOUND_MB, f"report peaked at {rss} MB"
         text = page.read_text()
         assert "the-end" in text and "characters not shown here" in text
+
+
+@pytest.mark.slow
+def test_exec_and_run_of_300_mb_on_the_local_connection_stay_bounded(tmp_path):
+    """The local connection reads the command's pipes as they fill and spills them as SSH does."""
+    env = {**os.environ, "REMOTE_SUPPORT_JOURNAL": str(tmp_path / "j.sqlite"), "TMPDIR": str(tmp_path)}
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text("hosts:\n  here: {connection: local}\n")
+    shown, stderr, rss, rc = measured("exec", "here", "-i", str(inventory), "--", "{ " + PRODUCE + "; } >&2; echo out-end",
+                                      env=env, home=tmp_path)
+    assert rc == 0, stderr
+    print(f"local exec peak RSS {rss} MB")
+    assert rss < BOUND_MB, f"local exec peaked at {rss} MB"
+    assert shown.startswith("here | ok | rc=0 >>\nout-end\nxxxx") and shown.endswith("x\nthe-end\n"), shown
+    assert (tmp_path / "stdout").stat().st_size < 2 * 1024 * 1024  # the terminal got a head and a tail
+
+    task = tmp_path / "big.yml"
+    task.write_text(f"steps:\n  - name: big\n    command: {json.dumps(PRODUCE)}\n    changed_when: false\n")
+    env["REMOTE_SUPPORT_JOURNAL"] = str(tmp_path / "run.sqlite")  # one stdout blob in it: the big one
+    shown, stderr, rss, rc = measured("run", str(task), "-i", str(inventory), env=env, home=tmp_path)
+    assert rc == 0, stderr
+    print(f"local run peak RSS {rss} MB")
+    assert rss < BOUND_MB, f"local run peaked at {rss} MB"
+    size, end = _whole_blob(env["REMOTE_SUPPORT_JOURNAL"])  # the journal keeps all of it, compressed
+    assert size == SIZE_MB * 1024 * 1024 + len("\nthe-end\n") and end.endswith("x\nthe-end\n")
