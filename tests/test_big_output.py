@@ -15,6 +15,8 @@ import textwrap
 
 import pytest
 
+from winrm_support import winrm_server  # noqa: F401 - fixture
+
 SIZE_MB = 300
 BOUND_MB = 150
 PRODUCE = f"head -c {SIZE_MB}M /dev/zero | tr '\\0' 'x'; echo; echo the-end"
@@ -124,3 +126,21 @@ def test_exec_and_run_of_300_mb_on_the_local_connection_stay_bounded(tmp_path):
     assert rss < BOUND_MB, f"local run peaked at {rss} MB"
     size, end = _whole_blob(env["REMOTE_SUPPORT_JOURNAL"])  # the journal keeps all of it, compressed
     assert size == SIZE_MB * 1024 * 1024 + len("\nthe-end\n") and end.endswith("x\nthe-end\n")
+
+
+@pytest.mark.slow
+def test_exec_of_300_mb_from_a_winrm_host_stays_bounded(tmp_path, winrm_server):
+    """The lab's Windows prints 300 MB (made as it is read); the WinRM connection spills it as SSH does."""
+    from winrm_support import cli_env, win_inventory
+
+    env = {**cli_env(tmp_path), "REMOTE_SUPPORT_JOURNAL": str(tmp_path / "j.sqlite"), "TMPDIR": str(tmp_path)}
+    inventory = win_inventory(tmp_path / "inventory.yml", winrm_server, hosts=("win-a",))
+    shown, stderr, rss, rc = measured("exec", "win-a", "-i", str(inventory), "--",
+                                      rf"type C:\lab\huge-{SIZE_MB}mb.log", env=env, home=tmp_path)
+    assert rc == 0, stderr
+    print(f"winrm exec peak RSS {rss} MB")
+    assert rss < BOUND_MB, f"winrm exec peaked at {rss} MB"
+    assert shown.startswith("win-a | ok | rc=0 >>\n0123456789 the quick") and "the-end" in shown[-100:], shown
+    assert (tmp_path / "stdout").stat().st_size < 2 * 1024 * 1024  # the terminal got a head and a tail
+    size, end = _whole_blob(env["REMOTE_SUPPORT_JOURNAL"])  # the journal keeps all of it, compressed
+    assert size == SIZE_MB * 1024 * 1024 + len("the-end\r\n") and end.endswith("dog ABCDEFGHIJKLMNOPQthe-end\r\n"[-20:])

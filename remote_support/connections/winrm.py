@@ -32,6 +32,7 @@ from ..errors import (AuthError, BecomeError, CommandTimeout, ConnectError, Host
                       UnreachableError, UsageError, WinRMCommandError)
 from ..results import CommandResult
 from ..secrets import MASK
+from ..spill import Collected, SpilledText
 from .base import Connection, ConnectOptions
 from .shells import CMD, POWERSHELL, encode_ps, ps_quote
 
@@ -161,8 +162,8 @@ _CLIXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 
 def clean_stderr(text: str) -> str:
     """powershell.exe's stderr without CLIXML: progress records dropped, error/warning text kept as text."""
-    if _CLIXML not in text:
-        return text
+    if _CLIXML not in text or isinstance(text, SpilledText):
+        return text  # a spilled stream's head and tail are no whole document: kept as it came
     import xml.etree.ElementTree as ET
 
     before, _, rest = text.partition(_CLIXML)
@@ -378,7 +379,8 @@ class WinRMConnection(Connection):
             raise CommandTimeout(self.host.name, "host timeout reached before the command could start")
         started = time.monotonic()
         deadline = started + limit if limit is not None else None
-        stdout, stderr = bytearray(), bytearray()
+        # a stream past SPILL_AT bytes goes to a temp file as it arrives (a host may print 300 MB)
+        stdout, stderr = Collected(), Collected()
         shell_id = self._call(protocol.open_shell, codepage=CODEPAGE_UTF8, noprofile=True)
         with self._active_lock:
             self._active[shell_id] = None
@@ -411,11 +413,11 @@ class WinRMConnection(Connection):
                     out, err, rc, done = self._call(protocol.get_command_output_raw, shell_id, command_id)
                 except WinRMOperationTimeoutError:
                     continue  # nothing new yet: poll again (until the deadline)
-                stdout += out
-                stderr += err
+                stdout.add(out)
+                stderr.add(err)
             self._check_open()
             if not done:
-                partial = CommandResult(command, _text(stdout), clean_stderr(_text(stderr)), None,
+                partial = CommandResult(command, stdout.text(MASK), clean_stderr(stderr.text(MASK)), None,
                                         time.monotonic() - started)
                 raise CommandTimeout(self.host.name, f"command timed out after {limit:g}s and was stopped",
                                      partial=partial)
@@ -433,7 +435,8 @@ class WinRMConnection(Connection):
                 if command_id is not None:
                     self._quietly(protocol.cleanup_command, shell_id, command_id)  # Signal terminate
                 self._quietly(protocol.close_shell, shell_id, close_session=False)
-        return CommandResult(command, _text(stdout), clean_stderr(_text(stderr)), rc, time.monotonic() - started)
+        return CommandResult(command, stdout.text(MASK), clean_stderr(stderr.text(MASK)), rc,
+                             time.monotonic() - started)
 
     def _check_open(self) -> None:
         """Stop a command whose connection was closed under it (Ctrl-C, SIGTERM): no more polling."""
@@ -615,10 +618,6 @@ def _kerberos_detail(text: str) -> str:
     """The most useful message of a pykerberos error tuple: the minor (krb5) one when there is one."""
     messages = re.findall(r"\('([^']*)', -?\d+\)", text)
     return messages[-1] if messages else _short(Exception(text))
-
-
-def _text(data: bytes | bytearray) -> str:
-    return MASK(bytes(data).decode("utf-8", "replace"))
 
 
 def _first_line(text: str) -> str:
