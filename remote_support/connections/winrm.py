@@ -256,9 +256,28 @@ class WinRMConnection(Connection):
         self.start_clock()  # a reopen (after a reboot) keeps the host's deadline
         self.settings = resolve_settings(self.host, self.options)
         self._protocol = protocol = self._new_protocol()
+        s = self.settings
+        # --host-timeout bounds the connect and the first answer too: no wait of the Identify (TCP connect,
+        # each HTTP read of the auth exchange) is longer than what is left of it
+        if self._deadline is not None:
+            left = self._deadline - time.monotonic()
+            if left <= 0:
+                raise self._host_timeout()
+            protocol.transport.read_timeout_sec = (min(s.connect_timeout, left), min(s.read_timeout, left))
         # One WS-Man Identify proves reachability, TLS trust, credentials and encryption up front, without a
         # shell: every command then opens exactly one shell.
-        self._call(protocol.send_message, _IDENTIFY)
+        try:
+            self._call(protocol.send_message, _IDENTIFY)
+        except ConnectError:
+            if self._deadline is not None and time.monotonic() >= self._deadline - 0.05:
+                raise self._host_timeout() from None
+            raise
+        finally:
+            protocol.transport.read_timeout_sec = (s.connect_timeout, s.read_timeout)
+
+    def _host_timeout(self) -> UnreachableError:
+        return UnreachableError(self.host.name, f"unreachable: host timeout ({self.options.host_timeout:g}s) "
+                                "reached while connecting", "raise --host-timeout if the host is just slow")
 
     def _new_protocol(self):
         """A pywinrm Protocol with its own transport session (authenticated on its first message)."""
