@@ -104,7 +104,7 @@ def test_exec_run_and_report_of_300_mb_stay_bounded(lab, tmp_path):
 
 
 @pytest.mark.slow
-def test_exec_and_run_of_300_mb_on_the_local_connection_stay_bounded(tmp_path):
+def test_exec_run_and_report_of_300_mb_on_the_local_connection_stay_bounded(tmp_path):
     """The local connection reads the command's pipes as they fill and spills them as SSH does."""
     env = {**os.environ, "REMOTE_SUPPORT_JOURNAL": str(tmp_path / "j.sqlite"), "TMPDIR": str(tmp_path)}
     inventory = tmp_path / "inventory.yml"
@@ -126,10 +126,24 @@ def test_exec_and_run_of_300_mb_on_the_local_connection_stay_bounded(tmp_path):
     assert rss < BOUND_MB, f"local run peaked at {rss} MB"
     size, end = _whole_blob(env["REMOTE_SUPPORT_JOURNAL"])  # the journal keeps all of it, compressed
     assert size == SIZE_MB * 1024 * 1024 + len("\nthe-end\n") and end.endswith("x\nthe-end\n")
+    _report_stays_bounded(env, tmp_path)
+
+
+def _report_stays_bounded(env, tmp_path) -> None:
+    runs = json.loads(subprocess.run([sys.executable, "-m", "remote_support", "runs", "list", "--json"],
+                                     capture_output=True, text=True, env=env, check=True).stdout)
+    assert len(runs) == 1
+    page = tmp_path / "report.html"
+    shown, stderr, rss, rc = measured("report", runs[0]["id"], "-o", str(page), env=env, home=tmp_path)
+    assert rc == 0, stderr
+    print(f"report peak RSS {rss} MB")
+    assert rss < BOUND_MB, f"report peaked at {rss} MB"
+    text = page.read_text()
+    assert "the-end" in text and "characters not shown here" in text
 
 
 @pytest.mark.slow
-def test_exec_of_300_mb_from_a_winrm_host_stays_bounded(tmp_path, winrm_server):
+def test_exec_run_and_report_of_300_mb_from_a_winrm_host_stay_bounded(tmp_path, winrm_server):
     """The lab's Windows prints 300 MB (made as it is read); the WinRM connection spills it as SSH does."""
     from winrm_support import cli_env, win_inventory
 
@@ -143,4 +157,13 @@ def test_exec_of_300_mb_from_a_winrm_host_stays_bounded(tmp_path, winrm_server):
     assert shown.startswith("win-a | ok | rc=0 >>\n0123456789 the quick") and "the-end" in shown[-100:], shown
     assert (tmp_path / "stdout").stat().st_size < 2 * 1024 * 1024  # the terminal got a head and a tail
     size, end = _whole_blob(env["REMOTE_SUPPORT_JOURNAL"])  # the journal keeps all of it, compressed
-    assert size == SIZE_MB * 1024 * 1024 + len("the-end\r\n") and end.endswith("dog ABCDEFGHIJKLMNOPQthe-end\r\n"[-20:])
+    assert size == SIZE_MB * 1024 * 1024 + len("the-end\r\n") and end.endswith("NOPQthe-end\r\n")
+
+    task = tmp_path / "big.yml"
+    task.write_text(f"steps:\n  - name: big\n    command: 'type C:\\lab\\huge-{SIZE_MB}mb.log'\n    changed_when: false\n")
+    env["REMOTE_SUPPORT_JOURNAL"] = str(tmp_path / "run.sqlite")
+    shown, stderr, rss, rc = measured("run", str(task), "-i", str(inventory), env=env, home=tmp_path)
+    assert rc == 0, stderr
+    print(f"winrm run peak RSS {rss} MB")
+    assert rss < BOUND_MB, f"winrm run peaked at {rss} MB"
+    _report_stays_bounded(env, tmp_path)
