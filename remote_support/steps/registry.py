@@ -127,14 +127,15 @@ def registry_path(value: Any) -> str:
 
 
 def normalize_data(kind: str, data: Any) -> Any:
-    """``data`` as the registry-get script reports it for a value of type ``kind``, or ValueError."""
+    """``data`` as the registry-get script reports it for a value of type ``kind``, or ValueError (whose
+    message never holds the data: it is a secret argument)."""
     if kind in ("DWord", "QWord"):
         try:
             number = int(data, 0) if isinstance(data, str) else int(data)
         except (TypeError, ValueError):
-            raise ValueError(f"{kind} data must be a number, not {data!r}") from None
+            raise ValueError(f"{kind} data must be a number (decimal or 0x...)") from None
         if isinstance(data, bool) or not 0 <= number < (2 ** 32 if kind == "DWord" else 2 ** 64):
-            raise ValueError(f"{kind} data {data!r} is out of range (0 to {2 ** 32 - 1 if kind == 'DWord' else 2 ** 64 - 1})")
+            raise ValueError(f"{kind} data is out of range (0 to {2 ** 32 - 1 if kind == 'DWord' else 2 ** 64 - 1})")
         return number
     if kind == "MultiString":
         if not isinstance(data, (list, tuple)):
@@ -143,7 +144,7 @@ def normalize_data(kind: str, data: Any) -> Any:
     if kind == "Binary":
         text = str(data or "").lower().replace(" ", "").removeprefix("0x")
         if not re.fullmatch(r"(?:[0-9a-f]{2})*", text):
-            raise ValueError(f"binary data {data!r} must be hex digits in pairs, e.g. \"01ff\"")
+            raise ValueError("binary data must be hex digits in pairs, e.g. \"01ff\"")
         return text
     return "" if data is None else str(data)
 

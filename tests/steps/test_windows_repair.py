@@ -89,6 +89,17 @@ def test_bad_arguments_fail_when_the_task_is_loaded(tmp_path):
             load_task(task)
 
 
+def test_a_bad_registry_data_error_never_echoes_the_data(tmp_path):
+    for step in ("registry: {path: 'HKLM:\\x', name: a, type: dword, data: Pin-notanumber-4411}",
+                 "registry: {path: 'HKLM:\\x', name: a, type: qword, data: '99999999999999999999999'}",
+                 "registry: {path: 'HKLM:\\x', name: a, type: binary, data: Pin-nothex-4412}"):
+        task = write_task(tmp_path, f"name: t\nsteps:\n  - {{name: s, {step}}}\n")
+        with pytest.raises(TaskError) as caught:
+            load_task(task)
+        assert "4411" not in str(caught.value) and "4412" not in str(caught.value), caught.value
+        assert "99999999999" not in str(caught.value), caught.value
+
+
 # ---------------------------------------------------------------- registry
 
 
