@@ -267,13 +267,38 @@ class WinRMConnection(Connection):
         # One WS-Man Identify proves reachability, TLS trust, credentials and encryption up front, without a
         # shell: every command then opens exactly one shell.
         try:
-            self._call(protocol.send_message, _IDENTIFY)
+            if self._deadline is None:
+                self._call(protocol.send_message, _IDENTIFY)
+            else:
+                self._identify_by_deadline(protocol)
         except ConnectError:
             if self._deadline is not None and time.monotonic() >= self._deadline - 0.05:
                 raise self._host_timeout() from None
             raise
         finally:
             protocol.transport.read_timeout_sec = (s.connect_timeout, s.read_timeout)
+
+    def _identify_by_deadline(self, protocol) -> None:
+        """The Identify in a thread of its own, given up at the host deadline: a server that trickles its
+        answer a byte at a time never lets a read time out. The abandoned thread ends with its socket."""
+        outcome: dict[str, BaseException] = {}
+
+        def identify() -> None:
+            try:
+                self._call(protocol.send_message, _IDENTIFY)
+            except BaseException as exc:  # noqa: BLE001 - handed to the opening thread, which raises it
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=identify, name=f"winrm-identify-{self.host.name}", daemon=True)
+        worker.start()
+        while worker.is_alive() and time.monotonic() < self._deadline and not self._closing.is_set():
+            worker.join(min(0.2, max(0.0, self._deadline - time.monotonic())))
+        if worker.is_alive():
+            self._protocol = None  # still in use by the abandoned thread: never again by us
+            self._check_open()
+            raise self._host_timeout()
+        if "error" in outcome:
+            raise outcome["error"]
 
     def _host_timeout(self) -> UnreachableError:
         return UnreachableError(self.host.name, f"unreachable: host timeout ({self.options.host_timeout:g}s) "

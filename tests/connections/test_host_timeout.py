@@ -3,7 +3,7 @@
 Three servers that hold a client: one whose accept queue is full (the TCP connect hangs), one that
 accepts and never speaks, one that trickles a banner a byte at a time. With --connect-timeout 60 and
 --host-timeout 2 the host must be unreachable because of the host timeout, long before 60 s. A WinRM host
-is held the same way (its port never accepting, or accepting and never answering HTTP).
+is held the same way (its port never accepting, never answering HTTP, or trickling an answer).
 """
 
 from __future__ import annotations
@@ -101,9 +101,10 @@ def test_host_timeout_bounds_connect_and_handshake(mode, tmp_path):
     assert elapsed < 40  # the bound itself is what is under test; 2 s plus start-up is expected
 
 
-@pytest.mark.parametrize("mode", ["full-backlog", "silent"])
+@pytest.mark.parametrize("mode", ["full-backlog", "silent", "trickle"])
 def test_host_timeout_bounds_the_winrm_connect_and_first_answer(mode, tmp_path):
-    """A WinRM host whose port never accepts, or accepts and never answers HTTP: the host timeout holds."""
+    """A WinRM host whose port never accepts, accepts and never answers HTTP, or trickles an answer a byte at
+    a time (no read ever times out): the host timeout holds."""
     server = HoldingServer(mode)
     try:
         inv = tmp_path / "inv.yml"
