@@ -109,8 +109,8 @@ def test_exec_run_and_report_of_300_mb_on_the_local_connection_stay_bounded(tmp_
     env = {**os.environ, "REMOTE_SUPPORT_JOURNAL": str(tmp_path / "j.sqlite"), "TMPDIR": str(tmp_path)}
     inventory = tmp_path / "inventory.yml"
     inventory.write_text("hosts:\n  here: {connection: local}\n")
-    shown, stderr, rss, rc = measured("exec", "here", "-i", str(inventory), "--", "{ " + PRODUCE + "; } >&2; echo out-end",
-                                      env=env, home=tmp_path)
+    both = "{ " + PRODUCE + "; } >&2; echo out-end"  # 300 MB on stderr, a line on stdout
+    shown, stderr, rss, rc = measured("exec", "here", "-i", str(inventory), "--", both, env=env, home=tmp_path)
     assert rc == 0, stderr
     print(f"local exec peak RSS {rss} MB")
     assert rss < BOUND_MB, f"local exec peaked at {rss} MB"
@@ -160,7 +160,8 @@ def test_exec_run_and_report_of_300_mb_from_a_winrm_host_stay_bounded(tmp_path, 
     assert size == SIZE_MB * 1024 * 1024 + len("the-end\r\n") and end.endswith("NOPQthe-end\r\n")
 
     task = tmp_path / "big.yml"
-    task.write_text(f"steps:\n  - name: big\n    command: 'type C:\\lab\\huge-{SIZE_MB}mb.log'\n    changed_when: false\n")
+    task.write_text(f"steps:\n  - name: big\n    command: 'type C:\\lab\\huge-{SIZE_MB}mb.log'\n"
+                    "    changed_when: false\n")
     env["REMOTE_SUPPORT_JOURNAL"] = str(tmp_path / "run.sqlite")
     shown, stderr, rss, rc = measured("run", str(task), "-i", str(inventory), env=env, home=tmp_path)
     assert rc == 0, stderr

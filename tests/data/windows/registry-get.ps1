@@ -23,7 +23,8 @@ if (Test-Path -LiteralPath $path) {
                 # connection masks) can be compared and the data itself never comes back
                 $text = if ($r.data -is [array]) { $r.data -join [char]0 } else { [string]$r.data }
                 $hmac = [Security.Cryptography.HMACSHA256]::new([Text.Encoding]::UTF8.GetBytes($digest))
-                $r.data = -join ($hmac.ComputeHash([Text.Encoding]::UTF8.GetBytes($text)) | ForEach-Object { $_.ToString('x2') })
+                $sum = $hmac.ComputeHash([Text.Encoding]::UTF8.GetBytes($text))
+                $r.data = -join ($sum | ForEach-Object { $_.ToString('x2') })
             }
         }
     }
