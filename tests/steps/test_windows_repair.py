@@ -408,3 +408,31 @@ def test_real_windows_host_answers_the_read_only_scripts_within_their_contracts(
         assert run_script(ctx, "win-user-get", {"name": "Administrator"})["exists"] in (True, False)
         run_script(ctx, "win-task-get", {"name": "Scheduled Start", "folder": "\\Microsoft\\Windows\\WindowsUpdate\\"})
         run_script(ctx, "win-feature-get", {"name": "TelnetClient", "kind": "optional"})
+
+
+def test_a_clear_value_given_with_e_that_a_step_declares_secret_leaves_no_trace_in_the_record(tmp_path,
+                                                                                              winrm_server):
+    """-e licence=VALUE is recorded with the run's request before any step runs; once the registry step
+    declared it secret, the record is masked again when the run ends."""
+    import subprocess
+    import sys
+
+    from test_secrets import _journal_text
+    from winrm_support import cli_env, win_inventory
+
+    secret = "Licence-Key-5J2K-77PL"
+    service = r"HKLM:\SOFTWARE\Contoso\Agent2"
+    inventory = win_inventory(tmp_path / "inventory.yml", winrm_server, hosts=("win-a",))
+    task = write_task(tmp_path, rf"""
+        name: licence by -e
+        params: [{{name: licence, type: str, required: true}}]
+        steps:
+          - {{name: licence, registry: {{path: '{service}', name: Licence, data: '{{{{ licence }}}}'}}}}
+    """)
+    journal = tmp_path / "j.sqlite"
+    env = {**cli_env(tmp_path), "REMOTE_SUPPORT_JOURNAL": str(journal)}
+    done = subprocess.run([sys.executable, "-m", "remote_support", "run", str(task), "-i", str(inventory),
+                           "-e", f"licence={secret}"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert winrm_server.windows.registry[service.lower()]["values"]["licence"][2] == secret
+    assert secret not in _journal_text(journal) and secret not in done.stdout + done.stderr
