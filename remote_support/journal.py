@@ -998,8 +998,12 @@ class Journal:
                                         .distinct()).scalars())
             status, exit_code = outcome_of(statuses, interrupted=result.interrupted,
                                            aborted=bool(result.aborted_reason))
+            # a value given in clear that a step declared secret only while running (its data, a password
+            # under a harmless name) was recorded with the request at the start: mask it there now
+            recorded = conn.execute(sa.select(runs.c.params, runs.c.request).where(runs.c.id == run_id)).one()
             conn.execute(runs.update().where(runs.c.id == run_id).values(
-                status=status.value, exit_code=exit_code, ended_at=now, aborted_reason=_text(result.aborted_reason)))
+                status=status.value, exit_code=exit_code, ended_at=now, aborted_reason=_text(result.aborted_reason),
+                params=_text(recorded.params), request=_text(recorded.request) if recorded.request else None))
 
     def recover(self) -> list[str]:
         """Mark ``interrupted`` the runs left ``running`` on this controller by a process that is gone

@@ -113,3 +113,25 @@ class Spool:
         fd, self._fd = self._fd, None
         assert fd is not None
         return SpilledText(head + marker + tail, fd, self.size)
+
+
+class Collected:
+    """One stream of a command as it arrives, for connections that read it themselves (local, WinRM): kept in
+    memory up to :data:`SPILL_AT` bytes, then spilled; :meth:`text` is the masked text, or a SpilledText."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.spool = Spool()
+
+    def add(self, data: bytes | bytearray) -> None:
+        self.buffer += data
+        if len(self.buffer) > SPILL_AT or (self.spool.spilled and len(self.buffer) >= _READ):
+            self.spool.write(self.buffer)
+            self.buffer.clear()
+
+    def text(self, mask: Callable[[str], str]) -> str:
+        if self.spool.spilled:
+            self.spool.write(self.buffer)
+            self.buffer.clear()
+            return self.spool.text(mask)
+        return mask(self.buffer.decode("utf-8", "replace"))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import selectors
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import BinaryIO
@@ -12,6 +14,7 @@ from typing import BinaryIO
 from ..errors import BecomeError, CommandTimeout, HostError
 from ..results import CommandResult
 from ..secrets import MASK
+from ..spill import Collected
 from .base import Connection
 
 
@@ -41,17 +44,13 @@ class LocalConnection(Connection):
         # start_new_session: on timeout the whole process group is killed, not just the shell
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 start_new_session=True)
-        try:
-            out, err = proc.communicate(data or b"", timeout=limit)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            out, err = proc.communicate()
+        streams = {proc.stdout: Collected(), proc.stderr: Collected()}
+        finished = _collect(proc, data or b"", streams, None if limit is None else started + limit)
+        out, err = streams[proc.stdout].text(MASK), streams[proc.stderr].text(MASK)
+        if not finished:
             raise CommandTimeout(self.host.name, f"command timed out after {limit:g}s and was stopped",
-                                 partial=CommandResult(command, MASK(out.decode("utf-8", "replace")),
-                                                       MASK(err.decode("utf-8", "replace")), None,
-                                                       time.monotonic() - started)) from None
-        return CommandResult(command, MASK(out.decode("utf-8", "replace")), MASK(err.decode("utf-8", "replace")),
-                             proc.returncode, time.monotonic() - started)
+                                 partial=CommandResult(command, out, err, None, time.monotonic() - started)) from None
+        return CommandResult(command, out, err, proc.returncode, time.monotonic() - started)
 
     def _become(self, argv: list[str], stdin: bytes | str | None) -> tuple[list[str], bytes | str | None]:
         user = str(self.host.get("become_user") or "root")
@@ -89,4 +88,48 @@ class LocalConnection(Connection):
             raise HostError(self.host.name, f"cannot read {remote_path}: {exc.strerror}") from None
 
 
+def _collect(proc: subprocess.Popen, data: bytes, streams: dict, deadline: float | None) -> bool:
+    """Feed ``data`` to the command and read its stdout and stderr as they come (spilled past a size, so that
+    300 MB of output is not held); False if the deadline passed, after the process group is killed."""
+    def feed() -> None:
+        try:
+            if data:
+                proc.stdin.write(data)
+        except (BrokenPipeError, OSError):
+            pass  # the command did not read it all: its business
+        finally:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
 
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    finished = True
+    with selectors.DefaultSelector() as selector:
+        for stream in streams:
+            selector.register(stream, selectors.EVENT_READ)
+        while selector.get_map():
+            wait = None if deadline is None else deadline - time.monotonic()
+            if wait is not None and wait <= 0:
+                if not finished:
+                    break  # something outside the group holds the pipes open: stop waiting for it
+                finished = False
+                try:
+                    os.killpg(proc.pid, 9)
+                except ProcessLookupError:
+                    pass
+                deadline = time.monotonic() + 5  # read what is left: the pipes close as the group dies
+                continue
+            for key, _ in selector.select(wait):
+                chunk = os.read(key.fd, 1024 * 1024)
+                if chunk:
+                    streams[key.fileobj].add(chunk)
+                else:
+                    selector.unregister(key.fileobj)
+                    key.fileobj.close()
+    for stream in streams:
+        stream.close()
+    proc.wait()
+    writer.join(1)
+    return finished

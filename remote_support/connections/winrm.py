@@ -32,6 +32,7 @@ from ..errors import (AuthError, BecomeError, CommandTimeout, ConnectError, Host
                       UnreachableError, UsageError, WinRMCommandError)
 from ..results import CommandResult
 from ..secrets import MASK
+from ..spill import Collected, SpilledText
 from .base import Connection, ConnectOptions
 from .shells import CMD, POWERSHELL, encode_ps, ps_quote
 
@@ -161,8 +162,8 @@ _CLIXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 
 def clean_stderr(text: str) -> str:
     """powershell.exe's stderr without CLIXML: progress records dropped, error/warning text kept as text."""
-    if _CLIXML not in text:
-        return text
+    if _CLIXML not in text or isinstance(text, SpilledText):
+        return text  # a spilled stream's head and tail are no whole document: kept as it came
     import xml.etree.ElementTree as ET
 
     before, _, rest = text.partition(_CLIXML)
@@ -255,9 +256,53 @@ class WinRMConnection(Connection):
         self.start_clock()  # a reopen (after a reboot) keeps the host's deadline
         self.settings = resolve_settings(self.host, self.options)
         self._protocol = protocol = self._new_protocol()
+        s = self.settings
+        # --host-timeout bounds the connect and the first answer too: no wait of the Identify (TCP connect,
+        # each HTTP read of the auth exchange) is longer than what is left of it
+        if self._deadline is not None:
+            left = self._deadline - time.monotonic()
+            if left <= 0:
+                raise self._host_timeout()
+            protocol.transport.read_timeout_sec = (min(s.connect_timeout, left), min(s.read_timeout, left))
         # One WS-Man Identify proves reachability, TLS trust, credentials and encryption up front, without a
         # shell: every command then opens exactly one shell.
-        self._call(protocol.send_message, _IDENTIFY)
+        try:
+            if self._deadline is None:
+                self._call(protocol.send_message, _IDENTIFY)
+            else:
+                self._identify_by_deadline(protocol)
+        except ConnectError:
+            if self._deadline is not None and time.monotonic() >= self._deadline - 0.05:
+                raise self._host_timeout() from None
+            raise
+        finally:
+            protocol.transport.read_timeout_sec = (s.connect_timeout, s.read_timeout)
+
+    def _identify_by_deadline(self, protocol) -> None:
+        """The Identify in a thread of its own, given up at the host deadline: a server that trickles its
+        answer a byte at a time never lets a read time out. The abandoned thread ends with its socket."""
+        outcome: dict[str, BaseException] = {}
+
+        def identify() -> None:
+            try:
+                self._call(protocol.send_message, _IDENTIFY)
+            except BaseException as exc:  # noqa: BLE001 - handed to the opening thread, which raises it
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=identify, name=f"winrm-identify-{self.host.name}", daemon=True)
+        worker.start()
+        while worker.is_alive() and time.monotonic() < self._deadline and not self._closing.is_set():
+            worker.join(min(0.2, max(0.0, self._deadline - time.monotonic())))
+        if worker.is_alive():
+            self._protocol = None  # still in use by the abandoned thread: never again by us
+            self._check_open()
+            raise self._host_timeout()
+        if "error" in outcome:
+            raise outcome["error"]
+
+    def _host_timeout(self) -> UnreachableError:
+        return UnreachableError(self.host.name, f"unreachable: host timeout ({self.options.host_timeout:g}s) "
+                                "reached while connecting", "raise --host-timeout if the host is just slow")
 
     def _new_protocol(self):
         """A pywinrm Protocol with its own transport session (authenticated on its first message)."""
@@ -378,7 +423,8 @@ class WinRMConnection(Connection):
             raise CommandTimeout(self.host.name, "host timeout reached before the command could start")
         started = time.monotonic()
         deadline = started + limit if limit is not None else None
-        stdout, stderr = bytearray(), bytearray()
+        # a stream past SPILL_AT bytes goes to a temp file as it arrives (a host may print 300 MB)
+        stdout, stderr = Collected(), Collected()
         shell_id = self._call(protocol.open_shell, codepage=CODEPAGE_UTF8, noprofile=True)
         with self._active_lock:
             self._active[shell_id] = None
@@ -411,11 +457,11 @@ class WinRMConnection(Connection):
                     out, err, rc, done = self._call(protocol.get_command_output_raw, shell_id, command_id)
                 except WinRMOperationTimeoutError:
                     continue  # nothing new yet: poll again (until the deadline)
-                stdout += out
-                stderr += err
+                stdout.add(out)
+                stderr.add(err)
             self._check_open()
             if not done:
-                partial = CommandResult(command, _text(stdout), clean_stderr(_text(stderr)), None,
+                partial = CommandResult(command, stdout.text(MASK), clean_stderr(stderr.text(MASK)), None,
                                         time.monotonic() - started)
                 raise CommandTimeout(self.host.name, f"command timed out after {limit:g}s and was stopped",
                                      partial=partial)
@@ -433,7 +479,8 @@ class WinRMConnection(Connection):
                 if command_id is not None:
                     self._quietly(protocol.cleanup_command, shell_id, command_id)  # Signal terminate
                 self._quietly(protocol.close_shell, shell_id, close_session=False)
-        return CommandResult(command, _text(stdout), clean_stderr(_text(stderr)), rc, time.monotonic() - started)
+        return CommandResult(command, stdout.text(MASK), clean_stderr(stderr.text(MASK)), rc,
+                             time.monotonic() - started)
 
     def _check_open(self) -> None:
         """Stop a command whose connection was closed under it (Ctrl-C, SIGTERM): no more polling."""
@@ -615,10 +662,6 @@ def _kerberos_detail(text: str) -> str:
     """The most useful message of a pykerberos error tuple: the minor (krb5) one when there is one."""
     messages = re.findall(r"\('([^']*)', -?\d+\)", text)
     return messages[-1] if messages else _short(Exception(text))
-
-
-def _text(data: bytes | bytearray) -> str:
-    return MASK(bytes(data).decode("utf-8", "replace"))
 
 
 def _first_line(text: str) -> str:

@@ -9,7 +9,8 @@ Send, Receive (long-poll, ``w:TimedOut`` fault 2150858793), Signal and Delete in
 
 Commands do not run: they are answered from a table of canned Windows behaviours (:data:`CMD_COMMANDS`,
 :data:`PS_SCRIPTS`): ``hostname``, ``whoami``, ``ipconfig /flushdns``, ``cmd /c exit N``, ``echo``,
-a 1 MB ``type C:\\lab\\big.log``, ``ping -t`` (runs until signalled), ``powershell -EncodedCommand``
+a 1 MB ``type C:\\lab\\big.log`` (``type C:\\lab\\huge-NNNmb.log``: NNN MB, made as they are read),
+``ping -t`` (runs until signalled), ``powershell -EncodedCommand``
 (decoded, matched statement by statement, errors and progress as CLIXML on stderr like the real thing),
 the 8191-character command-line limit, unknown commands (``'x' is not recognized ...``, rc 1). Files
 written by remote-support's own upload script live in an in-memory file system (:attr:`files`).
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -186,8 +188,27 @@ def _big_output_lines() -> bytes:
 BIG_LOG = _big_output_lines()
 
 
+def _huge_log(proc: Process, size: int) -> None:
+    """``size`` bytes of BIG_LOG's lines (then ``the-end``), made as the client reads them: a program that
+    prints hundreds of MB without the lab server holding them (it waits while 1 MB is unread)."""
+    sent = 0
+    while sent < size:
+        piece = BIG_LOG[:min(256 * 1024, size - sent)]
+        with proc.cond:
+            if not proc.cond.wait_for(lambda: len(proc.stdout) < 1024 * 1024 or proc.signalled, timeout=60) \
+                    or proc.signalled:
+                return
+        proc.out(piece)
+        sent += len(piece)
+    proc.out(b"the-end\r\n")
+    proc.finish(0)
+
+
 def _type(server: "WinRMLabServer", proc: Process, args: str) -> None:
     path = args.strip().strip('"')
+    huge = re.fullmatch(r"c:\\lab\\huge-(\d+)mb\.log", path.lower())
+    if huge:  # type C:\lab\huge-300mb.log: that many MB, generated as they are read
+        return _huge_log(proc, int(huge.group(1)) * 1024 * 1024)
     if path.lower() == r"c:\lab\big.log":
         for start in range(0, len(BIG_LOG), 256 * 1024):  # written in pieces, as a real program would
             proc.out(BIG_LOG[start:start + 256 * 1024])
@@ -982,6 +1003,9 @@ class FakeWindows:
             name = params.get("name")
             if name is not None and str(name).lower() in key["values"]:
                 _, kind, data = key["values"][str(name).lower()]
+                if params.get("digest"):  # as the script does: an HMAC of the data under the given key
+                    text = "\0".join(map(str, data)) if isinstance(data, list) else "" if data is None else str(data)
+                    data = hmac.new(str(params["digest"]).encode(), text.encode("utf-8"), hashlib.sha256).hexdigest()
                 answer.update(exists=True, type=kind, data=data)
         return answer
 
@@ -1815,6 +1839,7 @@ class WinRMLabServer:
                     budget -= size
                     chunks.append(f'<rsp:Stream Name="{name}" CommandId="{proc.id}">'
                                   f'{base64.b64encode(data).decode()}</rsp:Stream>')
+            proc.cond.notify_all()  # a program waiting for its output to be read goes on
             finished = proc.done and not proc.stdout and not proc.stderr
             if finished:
                 chunks.append(f'<rsp:Stream Name="stdout" CommandId="{proc.id}" End="true"></rsp:Stream>'

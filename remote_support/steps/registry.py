@@ -15,14 +15,22 @@ Without ``name`` the step is about the key itself (``state: absent`` removes it 
 ``name: ''`` is the key's default value. Types: string, expand_string, multi_string (a list), dword,
 qword (numbers, also ``0x...``), binary (hex digits, e.g. ``"01ff"``). Scripts: ``registry-get`` and
 ``registry-set`` (steps/winscripts.py); not verified on a real Windows host.
+
+``data`` is a secret argument (it may be a licence key or a service's password): the output, ``--diff``, the
+journal and reports show ``********`` for it. The step still compares it: registry-get answers an HMAC-SHA256
+of the current data under a key that lives only as long as the process, never the data itself.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import secrets
 from typing import Any
 
 from ..errors import TaskError
+from ..secrets import MASK, MASKED
 from .base import Arg, Outcome, StepContext, StepKind
 from .winscripts import Problem, WindowsStep, register
 
@@ -51,6 +59,14 @@ if (Test-Path -LiteralPath $path) {
             elseif ($r.type -eq 'MultiString') { $r.data = @($v) }
             elseif ($r.type -eq 'DWord') { $r.data = [int64][BitConverter]::ToUInt32([BitConverter]::GetBytes([int32]$v), 0) }
             else { $r.data = $v }
+            if ($digest) {
+                # the data is a secret: answer an HMAC of it under this run's key, so the answer (which the
+                # connection masks) can be compared and the data itself never comes back
+                $text = if ($r.data -is [array]) { $r.data -join [char]0 } else { [string]$r.data }
+                $hmac = [Security.Cryptography.HMACSHA256]::new([Text.Encoding]::UTF8.GetBytes($digest))
+                $sum = $hmac.ComputeHash([Text.Encoding]::UTF8.GetBytes($text))
+                $r.data = -join ($sum | ForEach-Object { $_.ToString('x2') })
+            }
         }
     }
 }
@@ -84,6 +100,18 @@ register("registry-get", _GET, _ANSWER)
 register("registry-set", _SET + _GET, _ANSWER)
 
 
+#: the key of the data digests for this process; registered with MASK, as it is sent in each script's prelude
+_DIGEST_KEY = secrets.token_hex(32)
+MASK.add(_DIGEST_KEY)
+
+
+def data_digest(data: Any) -> str:
+    """The HMAC-SHA256 under this process's key of ``data`` as registry-get renders it (lists joined by NUL,
+    numbers in decimal), i.e. what registry-get answers for the data when asked with ``$digest``."""
+    text = "\0".join(map(str, data)) if isinstance(data, (list, tuple)) else "" if data is None else str(data)
+    return hmac.new(_DIGEST_KEY.encode(), text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
 def registry_path(value: Any) -> str:
     """``HKLM:\\...`` from the forms people write (HKEY_LOCAL_MACHINE\\..., HKLM\\..., /), or ValueError."""
     text = str(value).replace("/", "\\").strip().rstrip("\\")
@@ -100,14 +128,15 @@ def registry_path(value: Any) -> str:
 
 
 def normalize_data(kind: str, data: Any) -> Any:
-    """``data`` as the registry-get script reports it for a value of type ``kind``, or ValueError."""
+    """``data`` as the registry-get script reports it for a value of type ``kind``, or ValueError (whose
+    message never holds the data: it is a secret argument)."""
     if kind in ("DWord", "QWord"):
         try:
             number = int(data, 0) if isinstance(data, str) else int(data)
         except (TypeError, ValueError):
-            raise ValueError(f"{kind} data must be a number, not {data!r}") from None
+            raise ValueError(f"{kind} data must be a number (decimal or 0x...)") from None
         if isinstance(data, bool) or not 0 <= number < (2 ** 32 if kind == "DWord" else 2 ** 64):
-            raise ValueError(f"{kind} data {data!r} is out of range (0 to {2 ** 32 - 1 if kind == 'DWord' else 2 ** 64 - 1})")
+            raise ValueError(f"{kind} data is out of range (0 to {2 ** 32 - 1 if kind == 'DWord' else 2 ** 64 - 1})")
         return number
     if kind == "MultiString":
         if not isinstance(data, (list, tuple)):
@@ -116,7 +145,7 @@ def normalize_data(kind: str, data: Any) -> Any:
     if kind == "Binary":
         text = str(data or "").lower().replace(" ", "").removeprefix("0x")
         if not re.fullmatch(r"(?:[0-9a-f]{2})*", text):
-            raise ValueError(f"binary data {data!r} must be hex digits in pairs, e.g. \"01ff\"")
+            raise ValueError("binary data must be hex digits in pairs, e.g. \"01ff\"")
         return text
     return "" if data is None else str(data)
 
@@ -125,6 +154,10 @@ class Registry(WindowsStep, StepKind):
     name = "registry"
     script = "registry"
     description = "A Windows registry key or value: present with data and type, or absent (check mode, diff)."
+    # The data may be a secret (a service's password, a licence key), so it is one: masked in the output, the
+    # diff, the journal and every report. It is compared by digest (registry-get answers an HMAC of the data),
+    # because the connection masks the host's answer and the data itself should not come back at all.
+    secret_args = frozenset({"data"})
     args = {
         "path": Arg("str", required=True, help="the key, e.g. HKLM:\\SOFTWARE\\Contoso (HKEY_LOCAL_MACHINE\\... too)"),
         "name": Arg("str", help="the value in the key ('' = its default value); unset: the key itself"),
@@ -161,14 +194,14 @@ class Registry(WindowsStep, StepKind):
 
     def query(self, args: dict[str, Any]) -> dict[str, Any]:
         name = args.get("name")
-        return {"path": self._path(args), "name": None if name is None else str(name)}
+        return {"path": self._path(args), "name": None if name is None else str(name), "digest": _DIGEST_KEY}
 
     def plan(self, args, current):
         name = args.get("name")
         if args.get("state") == "absent":
             if name is None:
                 return ([("remove key", None, None)], {"state": "absent"}) if current["key"] else ([], {})
-            return ([("remove value", current["data"], None)], {"state": "absent"}) if current["exists"] else ([], {})
+            return ([("remove value", MASKED, None)], {"state": "absent"}) if current["exists"] else ([], {})
         changes = []
         if not current["key"]:
             changes.append(("create key", None, None))
@@ -183,9 +216,13 @@ class Registry(WindowsStep, StepKind):
             raise Problem(f"registry: {exc}") from None
         if current["exists"] and current["type"] != kind:
             changes.append(("type", current["type"], kind))
-        if not current["exists"] or current["data"] != wanted:
-            changes.append(("data", current["data"] if current["exists"] else None, wanted))
+        if not current["exists"] or current["data"] != data_digest(wanted):
+            changes.append(("data", MASKED if current["exists"] else None, MASKED))
         return changes, {"state": "present", "type": kind, "data": wanted}
+
+    def shown_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        # what is recorded of an answer: the digest is no use to a reader, and is no data
+        return {**state, "data": MASKED} if state.get("exists") else state
 
     def run(self, ctx: StepContext, args: dict[str, Any]) -> Outcome:
         return self.run_windows(ctx, args)

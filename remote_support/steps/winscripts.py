@@ -197,6 +197,10 @@ class WindowsStep:
     #: changes that are made every time they are asked for (a password cannot be read back to compare)
     always: frozenset[str] = frozenset()
 
+    def shown_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        """An answer of the get script as it is recorded (in the step's data): a kind with secrets hides them."""
+        return state
+
     def run_windows(self, ctx: "StepContext", args: dict[str, Any]):
         from .base import Outcome
         from .powershell import runs_powershell
@@ -215,7 +219,7 @@ class WindowsStep:
         except ScriptError as exc:
             return Outcome(failed=True, rc=exc.rc, stderr=exc.stderr, msg=str(exc))
         shown = f"{kind} {target}"
-        data: dict[str, Any] = {"before": current, "after": current}
+        data: dict[str, Any] = {"before": self.shown_state(current), "after": self.shown_state(current)}
         if not changes:
             return Outcome(command=shown, msg=f"{target} is as asked", data=data)
         diff = "".join(f"{target}: {what}\n" if old is None and new is None else
@@ -233,7 +237,7 @@ class WindowsStep:
         except ScriptError as exc:
             return Outcome(failed=True, command=shown, rc=exc.rc, stderr=exc.stderr, data=data,
                            msg=f"cannot change {target}: {exc}")
-        data["after"] = after
+        data["after"] = self.shown_state(after)
         left = [change for change in left if change[0] not in self.always]
         if left:
             still = "; ".join(f"{what} is {_show(old)}, not {_show(new)}" for what, old, new in left)

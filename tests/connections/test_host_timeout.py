@@ -2,7 +2,8 @@
 
 Three servers that hold a client: one whose accept queue is full (the TCP connect hangs), one that
 accepts and never speaks, one that trickles a banner a byte at a time. With --connect-timeout 60 and
---host-timeout 2 the host must be unreachable because of the host timeout, long before 60 s.
+--host-timeout 2 the host must be unreachable because of the host timeout, long before 60 s. A WinRM host
+is held the same way (its port never accepting, never answering HTTP, or trickling an answer).
 """
 
 from __future__ import annotations
@@ -98,3 +99,26 @@ def test_host_timeout_bounds_connect_and_handshake(mode, tmp_path):
     assert result.returncode == 4, result.stdout + result.stderr
     assert "host timeout (2s)" in result.stdout, result.stdout
     assert elapsed < 40  # the bound itself is what is under test; 2 s plus start-up is expected
+
+
+@pytest.mark.parametrize("mode", ["full-backlog", "silent", "trickle"])
+def test_host_timeout_bounds_the_winrm_connect_and_first_answer(mode, tmp_path):
+    """A WinRM host whose port never accepts, accepts and never answers HTTP, or trickles an answer a byte at
+    a time (no read ever times out): the host timeout holds."""
+    server = HoldingServer(mode)
+    try:
+        inv = tmp_path / "inv.yml"
+        inv.write_text(f"hosts:\n  holder: {{connection: winrm, address: {server.address}, winrm_port: {server.port}, "
+                       "user: lab, password: {secret: env:RS_TEST_HOLDER_PASSWORD}, winrm_read_timeout: 120}\n")
+        env = {**os.environ, "REMOTE_SUPPORT_JOURNAL": str(tmp_path / "j.sqlite"), "RS_TEST_HOLDER_PASSWORD": "x"}
+        started = time.monotonic()
+        # without the bound this waits the 60 s connect or the 120 s read timeout and fails here at 40 s
+        result = subprocess.run([sys.executable, "-m", "remote_support", "exec", "all", "-i", str(inv),
+                                 "--connect-timeout", "60", "--host-timeout", "2", "-o", "--", "hostname"],
+                                capture_output=True, text=True, timeout=40, env=env)
+        elapsed = time.monotonic() - started
+    finally:
+        server.close()
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "host timeout (2s)" in result.stdout, result.stdout
+    assert elapsed < 40

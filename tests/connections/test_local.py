@@ -26,6 +26,18 @@ def test_run_stdin_and_exit_codes():
     assert (result.stdout, result.stderr, result.rc) == ("HELLO", "err\n", 3)
 
 
+def test_big_stdin_and_outputs_on_both_streams_flow_at_once_and_a_big_one_is_spilled():
+    from remote_support.spill import SPILL_AT, SpilledText
+
+    data = os.urandom(3 * 1024 * 1024).hex().encode()  # 6 MB: far past any pipe's buffer, both ways
+    result = local().run("tee /dev/stderr | wc -c", stdin=data)
+    assert result.rc == 0 and result.stdout.strip() == str(len(data)) and result.stderr == data.decode()
+    big = local().run(f"head -c {SPILL_AT + 1024 * 1024} /dev/zero | tr '\\0' y; echo; echo end")
+    assert isinstance(big.stdout, SpilledText) and big.stdout.size == SPILL_AT + 1024 * 1024 + 5
+    assert big.stdout.startswith("yyyy") and big.stdout.endswith("y\nend\n") and len(big.stdout) < SPILL_AT
+    assert sum(len(chunk) for chunk in big.stdout.chunks()) == big.stdout.size
+
+
 def test_timeout_kills_the_whole_process_group(tmp_path):
     marker = f"61.{os.getpid()}"
     with pytest.raises(CommandTimeout) as caught:

@@ -89,6 +89,17 @@ def test_bad_arguments_fail_when_the_task_is_loaded(tmp_path):
             load_task(task)
 
 
+def test_a_bad_registry_data_error_never_echoes_the_data(tmp_path):
+    for step in ("registry: {path: 'HKLM:\\x', name: a, type: dword, data: Pin-notanumber-4411}",
+                 "registry: {path: 'HKLM:\\x', name: a, type: qword, data: '99999999999999999999999'}",
+                 "registry: {path: 'HKLM:\\x', name: a, type: binary, data: Pin-nothex-4412}"):
+        task = write_task(tmp_path, f"name: t\nsteps:\n  - {{name: s, {step}}}\n")
+        with pytest.raises(TaskError) as caught:
+            load_task(task)
+        assert "4411" not in str(caught.value) and "4412" not in str(caught.value), caught.value
+        assert "99999999999" not in str(caught.value), caught.value
+
+
 # ---------------------------------------------------------------- registry
 
 
@@ -103,7 +114,7 @@ def test_registry_value_check_mode_change_and_idempotency(tmp_path, winrm_server
     key = winrm_server.windows.registry[INTERNET.lower()]["values"]
     check = _run(tmp_path, winrm_server, text, check=True, diff=True)
     assert [check[n].status for n in ("enable", "server", "list")] == [Status.CHANGED] * 3
-    assert check["enable"].reason == f"check mode: would change {INTERNET} value ProxyEnable: data 0 -> 1"
+    assert check["enable"].reason == f"check mode: would change {INTERNET} value ProxyEnable: data ******** -> ********"
     assert check["list"].diff.startswith("HKLM:\\SOFTWARE\\Contoso\\App value Paths: create key\n")
     assert key["proxyenable"][2] == 0 and "proxyserver" not in key
 
@@ -112,11 +123,64 @@ def test_registry_value_check_mode_change_and_idempotency(tmp_path, winrm_server
     assert key["proxyenable"] == ["ProxyEnable", "DWord", 1]
     assert key["proxyserver"] == ["ProxyServer", "String", "proxy.corp.example:8080"]
     assert winrm_server.windows.registry["hklm:\\software\\contoso\\app"]["values"]["paths"][2] == ["a", "b"]
-    assert steps["enable"].data["before"]["data"] == 0 and steps["enable"].data["after"]["data"] == 1
+    assert steps["enable"].data["before"]["data"] == steps["enable"].data["after"]["data"] == "********"
 
     again = _run(tmp_path, winrm_server, text)
     assert [again[n].status for n in ("enable", "server", "list")] == [Status.OK] * 3
     assert winrm_server.counters["script:registry-set"] == 3  # nothing sent to change on the second run
+
+
+def test_registry_secret_data_is_set_idempotently_and_never_shown_or_recorded(tmp_path, winrm_server):
+    """The step declares `data` secret: the CLI's output, --diff, the journal (raw bytes) and every report show
+    ******** for it, and the step still finds a second run has nothing to do (it compares digests)."""
+    import json
+    import subprocess
+    import sys
+
+    from test_secrets import _journal_text
+    from winrm_support import cli_env, win_inventory
+
+    secret, old = "Licence-Key-7H3X-99QZ", "Old-Licence-1234-ABCD"
+    service = r"HKLM:\SOFTWARE\Contoso\Agent"
+    winrm_server.windows.registry_key(service, create=True)["values"]["licence"] = ["Licence", "String", old]
+    inventory = win_inventory(tmp_path / "inventory.yml", winrm_server, hosts=("win-a",))
+    task = write_task(tmp_path, rf"""
+        name: licence
+        vars: {{licence: '{secret}'}}
+        steps:
+          - {{name: licence, registry: {{path: '{service}', name: Licence, data: '{{{{ licence }}}}'}}}}
+          - {{name: codes, registry: {{path: '{service}', name: Codes, type: multi_string, data: ['{secret}-b', x]}}}}
+    """)
+    journal = tmp_path / "j.sqlite"
+    env = {**cli_env(tmp_path), "REMOTE_SUPPORT_JOURNAL": str(journal)}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "remote_support", *args], capture_output=True, text=True,
+                              env=env, timeout=120)
+
+    # in a task's vars under a name that says nothing: the step's declaration is what masks it
+    runs = [cli("run", str(task), "-i", str(inventory), "--diff", *extra)
+            for extra in (["--check"], [], [], ["--json"])]
+    assert [r.returncode for r in runs] == [0, 0, 0, 0], [r.stdout + r.stderr for r in runs]
+    values = winrm_server.windows.registry[service.lower()]["values"]
+    assert values["licence"] == ["Licence", "String", secret] and values["codes"][2] == [f"{secret}-b", "x"]
+    assert winrm_server.counters["script:registry-set"] == 2  # once each; the later runs found nothing to do
+    steps = {s["name"]: s for s in json.loads(runs[3].stdout)["hosts"][0]["steps"]}
+    assert [steps[n]["status"] for n in ("licence", "codes")] == ["ok", "ok"], steps
+    assert "data ******** -> ********" in runs[0].stdout + runs[0].stderr + runs[1].stdout + runs[1].stderr
+
+    shown = [r.stdout + r.stderr for r in runs]
+    for record in json.loads(cli("runs", "list", "--json").stdout):
+        shown.append(cli("runs", "show", record["id"]).stdout)
+        for fmt in ("html", "json", "junit"):
+            report = cli("report", record["id"], "--format", fmt)
+            assert report.returncode == 0, report.stderr
+            shown.append(report.stdout)
+    shown.append(_journal_text(journal))
+    everything = "\n".join(shown)
+    assert "Licence" in everything and len(shown) > 10
+    for value in (secret, old, "7H3X"):
+        assert value not in everything, value
 
 
 def test_registry_type_change_and_absent(tmp_path, winrm_server):
@@ -344,3 +408,31 @@ def test_real_windows_host_answers_the_read_only_scripts_within_their_contracts(
         assert run_script(ctx, "win-user-get", {"name": "Administrator"})["exists"] in (True, False)
         run_script(ctx, "win-task-get", {"name": "Scheduled Start", "folder": "\\Microsoft\\Windows\\WindowsUpdate\\"})
         run_script(ctx, "win-feature-get", {"name": "TelnetClient", "kind": "optional"})
+
+
+def test_a_clear_value_given_with_e_that_a_step_declares_secret_leaves_no_trace_in_the_record(tmp_path,
+                                                                                              winrm_server):
+    """-e licence=VALUE is recorded with the run's request before any step runs; once the registry step
+    declared it secret, the record is masked again when the run ends."""
+    import subprocess
+    import sys
+
+    from test_secrets import _journal_text
+    from winrm_support import cli_env, win_inventory
+
+    secret = "Licence-Key-5J2K-77PL"
+    service = r"HKLM:\SOFTWARE\Contoso\Agent2"
+    inventory = win_inventory(tmp_path / "inventory.yml", winrm_server, hosts=("win-a",))
+    task = write_task(tmp_path, rf"""
+        name: licence by -e
+        params: [{{name: licence, type: str, required: true}}]
+        steps:
+          - {{name: licence, registry: {{path: '{service}', name: Licence, data: '{{{{ licence }}}}'}}}}
+    """)
+    journal = tmp_path / "j.sqlite"
+    env = {**cli_env(tmp_path), "REMOTE_SUPPORT_JOURNAL": str(journal)}
+    done = subprocess.run([sys.executable, "-m", "remote_support", "run", str(task), "-i", str(inventory),
+                           "-e", f"licence={secret}"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert winrm_server.windows.registry[service.lower()]["values"]["licence"][2] == secret
+    assert secret not in _journal_text(journal) and secret not in done.stdout + done.stderr

@@ -18,6 +18,14 @@ if (Test-Path -LiteralPath $path) {
             elseif ($r.type -eq 'MultiString') { $r.data = @($v) }
             elseif ($r.type -eq 'DWord') { $r.data = [int64][BitConverter]::ToUInt32([BitConverter]::GetBytes([int32]$v), 0) }
             else { $r.data = $v }
+            if ($digest) {
+                # the data is a secret: answer an HMAC of it under this run's key, so the answer (which the
+                # connection masks) can be compared and the data itself never comes back
+                $text = if ($r.data -is [array]) { $r.data -join [char]0 } else { [string]$r.data }
+                $hmac = [Security.Cryptography.HMACSHA256]::new([Text.Encoding]::UTF8.GetBytes($digest))
+                $sum = $hmac.ComputeHash([Text.Encoding]::UTF8.GetBytes($text))
+                $r.data = -join ($sum | ForEach-Object { $_.ToString('x2') })
+            }
         }
     }
 }
