@@ -644,8 +644,13 @@ class SQLiteJournal:
                                                     (run_id,))}
             status, exit_code = outcome_of(statuses, interrupted=result.interrupted,
                                            aborted=bool(result.aborted_reason))
-            conn.execute("UPDATE runs SET status = ?, exit_code = ?, ended_at = ?, aborted_reason = ? WHERE id = ?",
-                         (status.value, exit_code, now, _text(result.aborted_reason), run_id))
+            # as Journal.finish_run: a value a step declared secret only while running was recorded in clear
+            # with the request at the start: mask it there now
+            params, request = conn.execute("SELECT params, request FROM runs WHERE id = ?", (run_id,)).fetchone()
+            conn.execute("UPDATE runs SET status = ?, exit_code = ?, ended_at = ?, aborted_reason = ?, params = ?, "
+                         "request = ? WHERE id = ?",
+                         (status.value, exit_code, now, _text(result.aborted_reason), _text(params),
+                          _text(request) if request else None, run_id))
 
     def add_note(self, run_id: str, text: str, author: str | None = None):
         """As :meth:`Journal.add_note` for a run id given in full (a prefix goes to the full Journal)."""

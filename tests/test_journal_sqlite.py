@@ -53,13 +53,14 @@ def backup(config: str) -> StepResult:
                 data={"config": config, "config_backup": {"sha256": "x", "lines": config.count("\n")}})
 
 
-def record_runs(j) -> list[str]:
+def record_runs(j, late: str = "late-s3cret") -> list[str]:
     """Everything the recording path does: planned, unplanned and re-recorded hosts, in-flight marks,
     secrets, NULs and lone surrogates, long output (blobs), config versions, notes, finish with pending hosts."""
     MASK.add("s3cr3t-value")
     first = j.start_run(kind="exec", name="uname -a; echo s3cr3t-value", command="uname -a; echo s3cr3t-value",
                         params={"password": "hunter2", "x": "a\x00b", "nested": {"api_token": "t0k", "n": 3},
-                                "ref": SecretRef("env:DB_PASSWORD"), "flag": True, "none": None},
+                                "ref": SecretRef("env:DB_PASSWORD"), "flag": True, "none": None,
+                                "plain": late},
                         inventory=["inv/prod.yml", "lab"], pattern="web:db", check=False, diff=True,
                         ticket="INC-7", operator="alice", hosts=["web1", "web2", "db1", "sw1", "web1"],
                         tool_version="0.1.0", request={"kind": "exec", "what": "uname", "forks": 50})
@@ -78,6 +79,7 @@ def record_runs(j) -> list[str]:
                                                   step("show", Status.OK, command=None, rc=None)], started=0.0))
     j.mark_changing(first, "web2")
     j.add_note(first, "run with --insecure: noted")
+    MASK.add(late)  # declared secret by a step while running: masked in the run's row at the end
     j.finish_run(first, RunResult(hosts=(host("web2", Status.CHANGED, [step("late")]),), interrupted=False,
                                   aborted_reason="max-fail reached"))
     second = j.start_run(kind="task", name="net-backup", command=None, params={}, inventory=[], pattern="all",
@@ -119,7 +121,7 @@ def test_both_writers_store_the_same_bytes(tmp_path, monkeypatch):
         fixed_clock(monkeypatch)
         assert isinstance(j, SQLiteJournal) is fast
         with j:
-            ids.append(record_runs(j))
+            ids.append(record_runs(j, late=f"late-s3cret-{name}"))  # new to MASK in each pass
         dumps.append(dump(path))
     assert ids[0] == ids[1]
     reference, fast = dumps
@@ -132,6 +134,7 @@ def test_both_writers_store_the_same_bytes(tmp_path, monkeypatch):
     assert rows["search_index"] == 8  # 7 steps and the note (the re-recorded host's first steps taken out)
     everything = repr(reference)
     assert "s3cr3t-value" not in everything and "hunter2" not in everything and MASKED in everything
+    assert "late-s3cret" not in everything and "late-s3cret" not in repr(fast)
     changing = reference["run_hosts"][0].index("changing_at")
     assert sum(1 for row in reference["run_hosts"][1:] if row[changing] != "NULL") == 2  # web1 and web2
 
