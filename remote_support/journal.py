@@ -968,7 +968,11 @@ class Journal:
                     replaced = conn.execute(steps.delete().where(steps.c.host_id == host_id)).rowcount
             from .journal_search import index_steps
 
-            index_steps(conn, run_id, result.host, step_rows, values["ended_at"], replace=replaced > 0)
+            # a recorded session's one step holds its screen text, which is in the index as kind "session"
+            is_session = (len(step_rows) == 1 and step_rows[0].get("name") == "session"
+                          and conn.execute(sa.select(runs.c.kind).where(runs.c.id == run_id)).scalar() == "session")
+            index_steps(conn, run_id, result.host, [] if is_session else step_rows, values["ended_at"],
+                        replace=replaced > 0)
             if step_rows:
                 for row in step_rows:
                     row["host_id"] = host_id
