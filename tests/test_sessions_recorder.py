@@ -155,33 +155,3 @@ def test_keystrokes_typed_fast_are_matched_to_their_echo_in_order(journal):
     typed = [d for _, k, d in load_cast(journal, run_id).events if k == "i"]
     assert typed == ["l", "s", "\r"]
 
-
-def test_screen_text_is_in_the_one_search_table_and_replaced_when_rendered_again(journal, tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from remote_support.journal_search import search
-
-    run_id, recorder = session(journal)
-    recorder.close()  # the header; the rest is written as a recorder that goes on would write it
-    (last_seq, *_), = journal.session_chunks(run_id)
-    journal.add_session_chunks(run_id, [(last_seq + 1, 0.5, "o", "$ df -h\r\nfirst-screen-word\r\n")])
-    session_screen_text(journal, run_id)
-    assert [h.run_id for h in search(journal, "first-screen-word", kind="session")] == [run_id]
-    # more of the recording arrives (a session going on): a search renders it again, one entry per session
-    journal.add_session_chunks(run_id, [(last_seq + 2, 0.9, "o", "zebrafish-overflow\r\n")])
-    (hit,) = search(journal, "zebrafish-overflow")
-    assert (hit.kind, hit.run_id, hit.host) == ("session", run_id, "h1")
-    assert len(search(journal, "first-screen-word", kind="session")) == 1
-    assert search(journal, "zebrafish-overflow", kind="step") == []
-
-    repo = Path(__file__).resolve().parents[1]
-    cli = [sys.executable, "-m", "remote_support"]
-    by_runs = subprocess.run(cli + ["runs", "search", "zebrafish-overflow", "--kind", "session", "--json",
-                                    "--journal", journal.where], capture_output=True, text=True, cwd=repo)
-    by_sessions = subprocess.run(cli + ["sessions", "search", "zebrafish-overflow", "--json",
-                                        "--journal", journal.where], capture_output=True, text=True, cwd=repo)
-    assert by_runs.returncode == 0 and by_sessions.returncode == 0, by_runs.stderr + by_sessions.stderr
-    assert json.loads(by_runs.stdout) == json.loads(by_sessions.stdout)
-    assert [h["run_id"] for h in json.loads(by_runs.stdout)] == [run_id]
