@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from ..errors import LoginError, PermissionRefused, UnknownRunError, UsageError
 from ..journal_search import KINDS, search
 from ..report import STATUS_ORDER, _compliance
+from ..secrets import MASK
 from . import queries
 from .app import PAGE_SIZE, PLAYER_CSP, _since, login_page, remote, render, set_session_cookie, who_with_csrf
 from .auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, caller, csrf_matches
@@ -114,7 +115,8 @@ def register(app: FastAPI) -> None:
 
         caller(request)
         cast = load_cast(journal, run_id)
-        return Response(cast.text(), media_type="application/x-asciicast",
+        # masked when recorded; masked again for secrets the server has learnt since, as every page is
+        return Response(MASK(cast.text()), media_type="application/x-asciicast",
                         headers={"Content-Disposition": f'inline; filename="{cast.run_id}.cast"'})
 
     @app.get("/runs/{run_id}/progress", response_class=HTMLResponse, include_in_schema=False)
