@@ -154,4 +154,3 @@ def test_keystrokes_typed_fast_are_matched_to_their_echo_in_order(journal):
     recorder.close()
     typed = [d for _, k, d in load_cast(journal, run_id).events if k == "i"]
     assert typed == ["l", "s", "\r"]
-
