@@ -947,7 +947,11 @@ class Journal:
                     replaced = conn.execute(steps.delete().where(steps.c.host_id == host_id)).rowcount
             from .journal_search import index_steps
 
-            index_steps(conn, run_id, result.host, step_rows, values["ended_at"], replace=replaced > 0)
+            # a recorded session's one step holds its screen text, which is in the index as kind "session"
+            is_session = (len(step_rows) == 1 and step_rows[0].get("name") == "session"
+                          and conn.execute(sa.select(runs.c.kind).where(runs.c.id == run_id)).scalar() == "session")
+            index_steps(conn, run_id, result.host, [] if is_session else step_rows, values["ended_at"],
+                        replace=replaced > 0)
             if step_rows:
                 for row in step_rows:
                     row["host_id"] = host_id
@@ -1286,9 +1290,15 @@ class Journal:
         return (row.last_seq, row.text) if row else None
 
     def store_session_screen(self, run_id: str, last_seq: int, text: str) -> None:
+        """Keep a session's screen text, and put it in the full-text search table in its place (a text
+        rendered again, as more of the recording arrived, replaces the one before)."""
+        from .journal_search import replace_text
+
         with self._write() as conn:
             conn.execute(session_screens.delete().where(session_screens.c.run_id == run_id))
             conn.execute(session_screens.insert().values(run_id=run_id, last_seq=last_seq, text=_text(text)))
+            host = conn.execute(sa.select(runs.c.pattern).where(runs.c.id == run_id)).scalar()
+            replace_text(conn, run_id, "session", _text(text), datetime.now(timezone.utc), host=host)
 
     def stale_session_screens(self) -> list[str]:
         """Sessions with a recording whose screen text is missing or older than their last event."""

@@ -63,6 +63,23 @@ def index_text(conn: sa.Connection, run_id: str, kind: str, text: str, when: dat
                                "created_at": when.replace(tzinfo=None)})
 
 
+def replace_text(conn: sa.Connection, run_id: str, kind: str, text: str, when: datetime, *,
+                 host: str | None = None, ref: str | None = None) -> None:
+    """Put ``text`` in place of the run's earlier entry of this kind (a session's screen text, rendered
+    again as more of its recording arrived)."""
+    conn.execute(search_index.delete().where(search_index.c.run_id == run_id, search_index.c.kind == kind))
+    index_text(conn, run_id, kind, text, when, host=host, ref=ref)
+
+
+def refresh_sessions(journal: "Journal") -> None:
+    """Render the screen text of sessions whose recording went on after it was last rendered (one still
+    going, or one whose tool was killed), so a search sees what their screens showed."""
+    from .sessions.cast import session_screen_text
+
+    for run_id in journal.stale_session_screens():
+        session_screen_text(journal, run_id)
+
+
 @dataclass
 class SearchHit:
     """One place the words were found: a step of a host in a run, or a note/escalation of a run."""
@@ -105,6 +122,8 @@ def search(journal: "Journal", text: str, *, kind: str | None = None, limit: int
         raise UsageError("search: give one or more words to look for")
     if kind is not None and kind not in KINDS:
         raise UsageError(f"search --kind {kind!r}: use one of {', '.join(KINDS)}")
+    if kind in (None, "session"):
+        refresh_sessions(journal)
     params: dict[str, Any] = {"limit": limit, "offset": offset}
     kind_sql = ""
     if kind:

@@ -252,7 +252,10 @@ def test_a_command_and_its_output_are_in_the_recording(tmux, lab, journal_path, 
                             "--journal", str(journal_path)], capture_output=True, text=True, cwd=REPO)
     assert found.returncode == 0, found.stderr
     (hit,) = json.loads(found.stdout)
-    assert hit["id"] == run.id and "rs-42-ok" in hit["lines"]
+    assert hit["run_id"] == run.id and hit["kind"] == "session" and "rs-42-ok" in hit["snippet"].lower()
+    everywhere = subprocess.run([sys.executable, "-m", "remote_support", "runs", "search", "rs-42-OK", "--json",
+                                 "--journal", str(journal_path)], capture_output=True, text=True, cwd=REPO)
+    assert json.loads(everywhere.stdout) == [hit]  # once, as the session (not again as its step's output)
     listed = subprocess.run([sys.executable, "-m", "remote_support", "sessions", "list", "--journal",
                              str(journal_path)], capture_output=True, text=True, cwd=REPO)
     assert run.id in listed.stdout and "INC-7001" in listed.stdout

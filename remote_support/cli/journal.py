@@ -153,7 +153,8 @@ def runs_escalate(run_id, ticket, to, note, files, output, operator, journal_url
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @journal_option
 def runs_search(text, kind, limit, as_json, journal_url) -> None:
-    """Search past work: step output, notes and escalations, best matches first, with their ticket."""
+    """Search past work: step output, notes, escalations and session screen text, best matches first, with
+    their ticket."""
     from ..journal_search import search
 
     hits = search(_journal(journal_url), text, kind=kind, limit=limit)

@@ -154,27 +154,13 @@ def sessions_export(run_id, out, journal_url) -> None:
   remote-support sessions search 'No space left on device'
   remote-support sessions search nginx --json""")
 @click.argument("text")
-@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--limit", type=int, default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @journal_option
-def sessions_search(text, limit, as_json, journal_url) -> None:
-    """Sessions whose screen showed TEXT (as the technician saw it), newest first, with the lines found."""
-    from ..sessions.cast import search, session_screen_text
+@click.pass_context
+def sessions_search(ctx, text, limit, as_json, journal_url) -> None:
+    """Sessions whose screen showed TEXT (as the technician saw it), best matches first: the same as
+    `runs search TEXT --kind session`."""
+    from .journal import runs_search
 
-    journal = _journal(journal_url)
-    found = []
-    for run_id in search(journal, text, limit=limit):
-        record = journal.get_run(run_id, host=None)
-        lines = [line for line in session_screen_text(journal, run_id).splitlines() if text.lower() in line.lower()]
-        found.append((record, lines))
-    if as_json:
-        click.echo(json.dumps([{"id": r.id, "host": r.pattern, "ticket": r.ticket, "started_at": r.started_at,
-                                "lines": lines} for r, lines in found], indent=2, default=str))
-        return
-    if not found:
-        click.echo(f"no session showed {text!r}", err=True)
-        sys.exit(1)
-    for record, lines in found:
-        click.echo(f"{record.id}  {record.pattern}  {record.ticket or '-'}  {record.started_at:%Y-%m-%d %H:%M}")
-        for line in lines[:5]:
-            click.echo(f"    {line.strip()}")
+    ctx.invoke(runs_search, text=text, kind="session", limit=limit, as_json=as_json, journal_url=journal_url)

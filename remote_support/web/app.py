@@ -35,6 +35,9 @@ PAGE_SIZE = 50
 
 _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
         "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+#: the page of a recorded session: asciinema-player's terminal emulator is WebAssembly, which Chromium only
+#: compiles with 'wasm-unsafe-eval' (it allows WebAssembly, not eval of JavaScript: scripts stay 'self')
+PLAYER_CSP = _CSP.replace("script-src 'self';", "script-src 'self' 'wasm-unsafe-eval';")
 
 
 def _mark(snippet: str) -> markupsafe.Markup:

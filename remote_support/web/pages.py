@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from ..errors import LoginError, PermissionRefused, UnknownRunError, UsageError
 from ..journal_search import KINDS, search
 from ..report import STATUS_ORDER, _compliance
+from ..secrets import MASK
 from . import queries
-from .app import PAGE_SIZE, _since, login_page, remote, render, set_session_cookie, who_with_csrf
+from .app import PAGE_SIZE, PLAYER_CSP, _since, login_page, remote, render, set_session_cookie, who_with_csrf
 from .auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, caller, csrf_matches
 from .runs import find, form_variables, library, request_for_approval
 
@@ -97,12 +98,26 @@ def register(app: FastAPI) -> None:
                 needs_approval = find(_task_name(record)).task.requires_approval
             except UnknownRunError:
                 needs_approval = False
-        return render(request, "run.html", title=f"Run {record.id}", run=record, counts=counts,
+        page = render(request, "run.html", title=f"Run {record.id}", run=record, counts=counts,
                       compliance=_compliance(record), live=handle is not None and not handle.done,
                       can_cancel=handle is not None and not handle.done and who.user.level >= 1,
                       needs_approval=needs_approval, running=record.status == "running",
                       done=sum(n for s, n in record.counts.items() if s != "pending"),
                       total=sum(record.counts.values()))
+        if record.kind == "session":
+            page.headers["Content-Security-Policy"] = PLAYER_CSP
+        return page
+
+    @app.get("/runs/{run_id}/session.cast", include_in_schema=False)
+    def session_cast(request: Request, run_id: str):
+        """A session run's recording as asciicast v2, for the page's player (a viewer may watch it)."""
+        from ..sessions.cast import load_cast
+
+        caller(request)
+        cast = load_cast(journal, run_id)
+        # masked when recorded; masked again for secrets the server has learnt since, as every page is
+        return Response(MASK(cast.text()), media_type="application/x-asciicast",
+                        headers={"Content-Disposition": f'inline; filename="{cast.run_id}.cast"'})
 
     @app.get("/runs/{run_id}/progress", response_class=HTMLResponse, include_in_schema=False)
     def run_progress(request: Request, run_id: str):
