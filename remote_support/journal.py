@@ -52,12 +52,10 @@ from typing import Any, Callable, Iterator, Sequence
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from .connections.base import data_dir
 from .errors import JournalError, UnknownRunError
 from .results import (EXIT_INTERRUPTED, JSON_FORMAT_VERSION, HostResult, RunResult, Status, StepResult, outcome_of,
                       summary)
-from .secrets import MASK, MASKED, SecretRef, is_secret_name, register_secrets
-from .spill import SpilledText
+from .secrets import MASK
 # what both writers share (constants, masking, clipping, blobs, the recorder): one definition, so the
 # SQLAlchemy path and the sqlite3 fast path (journal_sqlite.py) cannot store different things
 from . import journal_sqlite

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import os
-import select
 import shlex
 import socket
 import subprocess
