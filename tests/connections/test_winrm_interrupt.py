@@ -87,9 +87,12 @@ def _second_ctrl_c(tmp_path, server):
 
 
 def test_host_deadline_stops_the_command_and_deletes_its_shell(tmp_path, winrm_server):
-    process = _start(tmp_path, winrm_server, "--json", "--host-timeout", "3", "--", "ping", "-t", "10.0.0.1")
+    # long enough that connecting fits in it on a loaded machine (a deadline reached while connecting is,
+    # rightly, unreachable), short enough that the hanging ping is what it stops
+    deadline = 8
+    process = _start(tmp_path, winrm_server, "--json", "--host-timeout", str(deadline), "--", "ping", "-t", "10.0.0.1")
     try:
-        stdout, stderr = process.communicate(timeout=3 + HANG_LIMIT)
+        stdout, stderr = process.communicate(timeout=deadline + HANG_LIMIT)
     except subprocess.TimeoutExpired:
         process.kill()
         pytest.fail("the host deadline did not stop the command")
