@@ -46,6 +46,7 @@ class SecretNames:
     def configure(self, extra: Any = (), exempt: Any = ()) -> None:
         self.extra = tuple(str(n).lower() for n in extra)
         self.exempt = tuple(str(n).lower() for n in exempt)
+        _JUDGED.clear()
 
 
 NAMES = SecretNames()
@@ -59,16 +60,30 @@ def _singular(word: str) -> str:
     return word[:-1] if word.endswith("s") and word[:-1] in SECRET_WORDS | {"key"} else word
 
 
+#: names judged so far (the same few names are asked about for every host and step); cleared by configure()
+_JUDGED: dict[str, bool] = {}
+
+
 def is_secret_name(name: str) -> bool:
     """Whether a variable called ``name`` holds a secret, by the whole-word rule and the inventory's lists."""
-    lowered = str(name).lower()
+    name = str(name)
+    judged = _JUDGED.get(name)
+    if judged is None:
+        if len(_JUDGED) > 4096:
+            _JUDGED.clear()
+        judged = _JUDGED[name] = _judge(name)
+    return judged
+
+
+def _judge(name: str) -> bool:
+    lowered = name.lower()
     if any(fnmatch.fnmatchcase(lowered, p) for p in NAMES.exempt):
         return False
     if any(fnmatch.fnmatchcase(lowered, p) for p in NAMES.extra) or lowered in CONNECTION_SECRETS:
         return True
     if lowered in _NAME_LISTS:
         return False
-    words = [_singular(w) for w in _words(str(name))]
+    words = [_singular(w) for w in _words(name)]
     if not words or words[-1] in _NOT_SECRET_LAST_WORDS:
         return False
     if any(w in SECRET_WORDS for w in words):

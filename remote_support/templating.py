@@ -345,7 +345,11 @@ class Templar:
         self.shell_env = self._environment(loader, finalize=_shell_finalize)
         self.cmd_env = self._environment(loader, finalize=_cmd_finalize)
         self.ps_env = self._environment(loader, finalize=_ps_finalize)
-        self._lock = threading.Lock()  # jinja's template cache is thread-safe; compiling twice is only waste
+        # Compiled strings and expressions, by source: a task renders the same few strings on every host,
+        # and compiling one costs ~100x rendering it (jinja caches files itself, not from_string). Compiled
+        # templates are immutable, so threads share them; two threads compiling the same source at once
+        # only waste one compile. Bounded: a source can differ per host (a host variable holding a template).
+        self._compiled: dict[tuple[int, str], Any] = {}
 
     @staticmethod
     def _environment(loader, finalize=None) -> ImmutableSandboxedEnvironment:
@@ -357,6 +361,14 @@ class Templar:
         env.filters.update(FILTERS)
         env.tests.update(TESTS)
         return env
+
+    _CACHE_LIMIT = 2048
+
+    def _remember(self, key: tuple[int, str], compiled: Any) -> Any:
+        if len(self._compiled) >= self._CACHE_LIMIT:
+            self._compiled.clear()
+        self._compiled[key] = compiled
+        return compiled
 
     # -- rendering
 
@@ -378,7 +390,9 @@ class Templar:
             env = {"cmd": self.cmd_env, "powershell": self.ps_env, "network-cli": self.env}.get(
                 shell, self.shell_env) if shell else self.env
             try:
-                template = env.from_string(text)
+                template = self._compiled.get((id(env), text))
+                if template is None:
+                    template = self._remember((id(env), text), env.from_string(text))
                 return render_bounded(template, variables)
             except jinja2.TemplateError as exc:
                 raise _error(exc, where, text) from None
@@ -414,7 +428,10 @@ class Templar:
         if expression.startswith("{{") and expression.endswith("}}"):
             expression = expression[2:-2]
         try:
-            compiled = self.env.compile_expression(expression, undefined_to_none=False)
+            compiled = self._compiled.get((0, expression))
+            if compiled is None:
+                compiled = self._remember((0, expression),
+                                          self.env.compile_expression(expression, undefined_to_none=False))
             with _TimeBound():
                 value = compiled(**variables)
         except jinja2.TemplateError as exc:

@@ -120,9 +120,6 @@ _TYPES = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), 
 def check_arg(kind: str, name: str, spec: Arg, value: Any, where: str, *, secret: bool = False) -> None:
     """Check one argument; a value still holding a template is checked after rendering. The message
     never shows the value of a secret argument."""
-    from ..secrets import MASKED, is_secret_name
-
-    shown = MASKED if secret or is_secret_name(name) else repr(value)
     if value is None or (isinstance(value, str) and ("{{" in value or "{%" in value)):
         return
     types = _TYPES[spec.type]
@@ -130,10 +127,17 @@ def check_arg(kind: str, name: str, spec: Arg, value: Any, where: str, *, secret
         return
     if spec.type in ("int", "float") and isinstance(value, bool) or not isinstance(value, types):
         raise TaskError(f"{where}: {kind} argument {name!r} must be {spec.type}, not {type(value).__name__} "
-                        f"({shown})")
+                        f"({_shown(name, value, secret)})")
     if spec.choices and value not in spec.choices:
-        raise TaskError(f"{where}: {kind} argument {name!r} is {shown}: use one of "
+        raise TaskError(f"{where}: {kind} argument {name!r} is {_shown(name, value, secret)}: use one of "
                         f"{', '.join(map(str, spec.choices))}")
+
+
+def _shown(name: str, value: Any, secret: bool) -> str:
+    """A bad argument's value as an error shows it: never a secret one."""
+    from ..secrets import MASKED, is_secret_name
+
+    return MASKED if secret or is_secret_name(name) else repr(value)
 
 
 def unified_diff(before: str, after: str, path: str) -> str:

@@ -43,6 +43,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import secrets
 import shlex
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -57,6 +58,9 @@ from .modes import parse_mode as parse_any_mode
 DIFF_LIMIT = 256 * 1024
 #: a file a kind edits (``content="step"``) is read only up to this size
 EDIT_LIMIT = 16 * 1024 * 1024
+#: content up to this size is written in one command (sent even when the host has it already); a bigger
+#: file is compared first, by its sha256, and sent only when it differs
+ONE_TRIP_LIMIT = 256 * 1024
 
 #: the arguments every file-writing kind has besides its source and ``dest``
 FILE_ARGS = {
@@ -219,6 +223,14 @@ def refusal(fields: Mapping[str, str], dest: str, kind_hint: str = "") -> str | 
                 f"link, or set follow: true to write the file it points to{kind_hint}")
     if state == "raced":
         return f"cannot use {dest}: a directory on its path changed while it was checked; run the step again"
+    if state == "dir":
+        return f"cannot write {dest}: it is a directory; give the full path of the file"
+    if state == "special":
+        return f"cannot write {dest}: it is not a regular file (a device, socket or pipe)"
+    if state == "temp":
+        return (f"cannot write {dest}: its temporary file {fields.get('temp', '')} was replaced by something else "
+                "(a link or a device someone put there?) before it was written; nothing was written through it: "
+                "look at who can write that directory, then run the step again")
     return None
 
 
@@ -339,6 +351,10 @@ def write_file(ctx: StepContext, dest: str, content: bytes, *, mode: str | int |
     group = str(group) if group not in (None, "") else None
     checksum = hashlib.sha256(content).hexdigest()
     want_text = ctx.diff or ctx.check
+    if not want_text and old_text is None and len(content) <= ONE_TRIP_LIMIT \
+            and (wanted is None or wanted.octal is not None):
+        return _write_in_one_trip(ctx, dest, content, checksum, wanted.octal if wanted else None, owner, group,
+                                  as_bool(backup), validate, follow, mkdirs)
     current = inspect_file(ctx, dest, follow=follow, content="login" if want_text and old_text is None
                            else "none", skip_if_sha=checksum)
     if old_text is not None:
@@ -368,8 +384,8 @@ def write_file(ctx: StepContext, dest: str, content: bytes, *, mode: str | int |
         return Outcome(changed=True, msg=f"check mode: would {what} {dest}", diff=diff, data=data)
 
     if content_changed:
-        script = walk_script(dest, follow=follow, refuse_rc=_REFUSED, mkdir=mkdirs) + _write_script(
-            checksum, wanted_mode, owner, group, as_bool(backup), validate, exists)
+        script = walk_script(dest, follow=follow, refuse_rc=_REFUSED, mkdir=mkdirs) + _replace_script(
+            checksum, wanted_mode, owner, group, as_bool(backup), validate)
         result = ctx.run(script, stdin=content)
         if result.rc != 0:
             return _write_failure(result, current.path, validate, data, dest)
@@ -388,11 +404,49 @@ def write_file(ctx: StepContext, dest: str, content: bytes, *, mode: str | int |
     return Outcome(changed=True, msg=f"{past} {dest}", diff=diff if want_text else "", data=data)
 
 
+def _write_in_one_trip(ctx: StepContext, dest: str, content: bytes, checksum: str, mode: int | None,
+                       owner: str | None, group: str | None, backup: bool, validate: str | None, follow: bool,
+                       mkdirs: bool) -> Outcome:
+    """:func:`write_file` without check or diff, in one command: the host compares what is there with what
+    arrives and writes only when it differs, so a file costs one round trip and a handful of processes
+    (two commands and twice the processes otherwise: this is the hot path of a batch of templates)."""
+    data: dict[str, Any] = {"dest": dest, "path": dest, "checksum": checksum, "size": len(content), "backup": None}
+    script = walk_script(dest, follow=follow, refuse_rc=_REFUSED, mkdir=mkdirs) + _replace_script(
+        checksum, mode, owner, group, backup, validate, compare=True,
+        attributes=mode is not None or owner is not None or group is not None)
+    result = ctx.run(script, stdin=content)
+    fields = {k[3:]: v for k, v in (line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+              if k.startswith("rs-")}
+    data["path"] = fields.get("path", dest)
+    if result.rc == _REFUSED and fields.get("state") == "unreadable":
+        return Outcome(failed=True, msg=_problem(FileState(path=data["path"], state="unreadable"), dest, ctx), data=data)
+    if result.rc != 0 or "done" not in fields:
+        return _write_failure(result, data["path"], validate, data, dest)
+    found = re.search(r"^rs-backup=(.*)$", result.stdout, re.M)
+    data["backup"] = found.group(1) if found else None
+    if fields["done"] == "created":
+        return Outcome(changed=True, msg=f"created {dest}", data=data)
+    if fields["done"] == "updated":
+        return Outcome(changed=True, msg=f"updated {dest}", data=data)
+    # the same content: are the attributes asked for there too?
+    current = FileState(path=data["path"], state="file", fields=fields)
+    if "stat" in fields:
+        mode_now, current.uid, current.user, current.gid, current.group, _size = fields["stat"].split(" ")
+        current.mode = int(mode_now, 8)
+    attributes = attribute_changes(current, mode, owner, group) if "stat" in fields else []
+    if not attributes:
+        return Outcome(msg=f"{dest} is up to date", data=data)
+    result = ctx.run(walk_script(dest, follow=follow, refuse_rc=_REFUSED) + attributes_script(mode, owner, group))
+    if result.rc != 0:
+        if result.rc in (_REFUSED, _RACED):
+            return _write_failure(result, data["path"], validate, data, dest)
+        return Outcome(failed=True, rc=result.rc, stderr=result.stderr, data=data,
+                       msg=f"cannot set {', '.join(attributes)} on {data['path']}: "
+                           f"{_last_line(result.stderr)}{_become_hint(ctx)}")
+    return Outcome(changed=True, msg=f"changed attributes of {dest}", data=data)
+
+
 def _problem(current: FileState, dest: str, ctx: StepContext) -> str:
-    if current.state == "dir":
-        return f"cannot write {dest}: it is a directory; give the full path of the file"
-    if current.state == "special":
-        return f"cannot write {dest}: it is not a regular file (a device, socket or pipe)"
     if current.state == "unreadable":
         return f"cannot read {dest} to compare it{_become_hint(ctx) or ': permission denied'}"
     if current.state.startswith("error:"):
@@ -463,13 +517,13 @@ def attributes_script(mode: int | None, owner: str | None, group: str | None) ->
     return "\n".join(lines) + "\n"
 
 
-def fill_script(fill: str, *, mode: int | None, owner: str | None, group: str | None, exists: bool) -> str:
+def fill_script(fill: str, *, mode: int | None, owner: str | None, group: str | None) -> str:
     """After :func:`walk_script`: make ``$rs_name`` hold what the shell ``fill`` writes to descriptor 3, as
     :func:`write_file` writes (a temporary file created exclusively beside it, attributes set through the
     descriptor, renamed over the name). ``fill`` must exit non-zero (with its own code, below 90) when
     the content is not the right one; nothing is replaced then. For kinds whose content comes from the
     host itself (``get_url`` downloads it); :func:`write_failure` words the other exit codes."""
-    return _write_script("", mode, owner, group, False, None, exists, fill=fill)
+    return _replace_script("", mode, owner, group, False, None, fill=fill)
 
 
 def write_failure(result, path: str, dest: str = "") -> Outcome:
@@ -477,54 +531,94 @@ def write_failure(result, path: str, dest: str = "") -> Outcome:
     return _write_failure(result, path, None, {"dest": dest or path, "path": path}, dest)
 
 
-def _write_script(checksum: str, mode: int | None, owner: str | None, group: str | None,
-                  backup: bool, validate: str | None, exists: bool, fill: str | None = None) -> str:
+def _replace_script(checksum: str, mode: int | None, owner: str | None, group: str | None, backup: bool,
+                    validate: str | None, *, fill: str | None = None, compare: bool = False,
+                    attributes: bool = False) -> str:
+    """After :func:`walk_script`: make ``$rs_name`` hold the content on stdin (sha256 ``checksum``), or what
+    the shell ``fill`` writes to descriptor 3.
+
+    The new content goes into a temporary file beside the name; its name comes from here (no ``mktemp``)
+    and it is opened once, exclusively (``set -C``), on descriptor 3, which must then be a regular file
+    that the name still is (``-ef``, a shell builtin); mode and owner are set through the descriptor; it is
+    validated, the old file hard-linked as the backup, and the temporary file renamed over the name, which
+    must then be the descriptor's file. Few processes, because each costs the host about a millisecond and
+    a batch pays that on every host. A new file without a mode is created with what the umask allows, as any
+    new file; otherwise nobody else may read it until its own mode is set (umask 077).
+
+    ``compare``: one ``sha256sum`` also reads the old file and, when it holds the content already, nothing
+    is written (``rs-done=same``, with ``rs-stat=`` when ``attributes`` are asked for, for the caller to
+    compare). Prints ``rs-path=``, then ``rs-done=created|updated`` (or ``same``);
+    ``rs-state=dir|special|unreadable`` with exit REFUSED when the name cannot be written.
+    """
     q = shlex.quote
     fd = "/proc/self/fd/3"
     lines = [
-        f'[ -d "$rs_name" ] && {{ echo "$rs_path is a directory" >&2; exit {_MOVE_FAILED}; }}',
-        "rs_umask=$(umask); umask 077",
-        f't=$(mktemp -u "./.$rs_name.rs-XXXXXXXX") || exit {_TEMP_FAILED}',
-        # created exclusively (O_EXCL), so it is our new file and nothing planted under that name
-        f'(set -C; : > "$t") 2>/dev/null || {{ echo "cannot create a temporary file in $rs_dir" >&2; '
-        f'exit {_TEMP_FAILED}; }}',
+        'printf \'rs-path=%s\\n\' "$rs_path"',
+        f'[ -d "$rs_name" ] && {{ echo rs-state=dir; exit {_REFUSED}; }}',
+        "rs_old=0",
+        'if [ -e "$rs_name" ]; then',
+        f'  [ -f "$rs_name" ] || {{ echo rs-state=special; exit {_REFUSED}; }}',
+        f'  [ -r "$rs_name" ] || {{ echo rs-state=unreadable; exit {_REFUSED}; }}',
+        "  rs_old=1",
+        "fi",
+        f't="./.$rs_name.rs-{secrets.token_hex(4)}"',
+        f'[ $rs_old = 0 ] && [ {int(mode is not None)} = 0 ] || umask 077',
+        # `command` keeps a failed redirection from ending the shell (exec is a special builtin); the braces
+        # keep the 2>/dev/null to this line (exec would make it the script's)
+        f'set -C; {{ command exec 3>"$t"; }} 2>/dev/null || {{ echo "cannot create a temporary file in $rs_dir" >&2; '
+        f'exit {_TEMP_FAILED}; }}; set +C',
+        # set -C opens a name that exists only when it is not a regular file: the descriptor must be one,
+        # and still the file by that name (only then is the name ours to remove)
+        f'[ -f {fd} ] && [ ! -L "$t" ] && [ "$t" -ef {fd} ] || {{ echo "rs-state=temp"; '
+        f'echo "rs-temp=$rs_dir/${{t#./}}"; exit {_RACED}; }}',
         "trap 'rm -f -- \"$t\"' EXIT",
-        'exec 3<> "$t"',
-        # the descriptor is the file we created, not a link swapped in before it was opened (lstat the name)
-        f'[ "$(stat -c %d:%i:%u:%h -- "$t")" = "$(stat -L -c %d:%i:%u:%h {fd})" ] || '
-        f'{{ echo "rs-state=raced"; exit {_RACED}; }}',
     ]
     if fill is not None:
         lines.append(fill)
     else:
-        lines += [f'cat >&3 || exit {_UPLOAD_FAILED}',
-                  f'h=$(sha256sum < {fd}) || exit 1',
-                  f'[ "${{h%% *}}" = {checksum} ] || {{ echo "the content arrived incomplete" >&2; '
-                  f'exit {_UPLOAD_FAILED}; }}']
-    # attributes not asked for: keep the old file's, or a new file gets what the umask allows
-    if exists:
-        if mode is None:
-            lines.append(f'chmod --reference="./$rs_name" -- {fd} || exit {_ATTRS_FAILED}')
-        if owner is None or group is None:
-            lines.append(f'chown --reference="./$rs_name" -- {fd} 2>/dev/null || :')
-    elif mode is None:
-        lines.append(f'chmod -- "$(printf %o $(( 0666 & ~0$rs_umask )))" {fd} || exit {_ATTRS_FAILED}')
+        lines.append(f"cat >&3 || exit {_UPLOAD_FAILED}")
+        if compare:
+            lines += ['if [ $rs_old = 1 ]; then',
+                      f'  set -- $(sha256sum {fd} - < "./$rs_name") && [ $# = 4 ] || exit 1',
+                      "  rs_old_sum=$3",
+                      "else",
+                      f"  set -- $(sha256sum < {fd}) || exit 1",
+                      "  rs_old_sum=",
+                      "fi"]
+        else:
+            lines += [f"set -- $(sha256sum < {fd}) || exit 1", "rs_old_sum="]
+        lines.append(f'[ "$1" = {checksum} ] || {{ echo "the content arrived incomplete" >&2; exit {_UPLOAD_FAILED}; }}')
+        if compare:
+            lines += [f'if [ "$rs_old_sum" = {checksum} ]; then',
+                      *(['  stat -c \'rs-stat=%a %u %U %g %G %s\' -- "$rs_name" || exit 1'] if attributes else []),
+                      "  echo rs-done=same; exit 0",
+                      "fi"]
+    # attributes not asked for: the old file's, or what a new file gets
+    if mode is None:
+        lines.append(f'[ $rs_old = 0 ] || chmod --reference="./$rs_name" -- {fd} || exit {_ATTRS_FAILED}')
+    if owner is None or group is None:
+        # the new file is ours: the old one's owner and group are copied unless they are ours as well
+        lines.append(f'[ $rs_old = 0 ] || {{ [ -O "$rs_name" ] && [ -G "$rs_name" ] && [ -G {fd} ]; }} || '
+                     f'chown --reference="./$rs_name" -- {fd} 2>/dev/null || :')
     spec = _chown_spec(owner, group)
     if spec:
-        lines.append(f'chown -- {q(spec)} {fd} || exit {_ATTRS_FAILED}')
+        lines.append(f"chown -- {q(spec)} {fd} || exit {_ATTRS_FAILED}")
     if mode is not None:
-        lines.append(f'chmod -- {mode:04o} {fd} || exit {_ATTRS_FAILED}')
+        lines.append(f"chmod -- {mode:04o} {fd} || exit {_ATTRS_FAILED}")
     if validate:
         command = validate.replace("%s", '"$rs_dir/${t#./}"')
         lines.append(f'( {command} ) < /dev/null || {{ echo "rs-validate-rc=$?" >&2; exit {_VALIDATE_FAILED}; }}')
-    if backup and exists:
+    if backup:
         # a hard link keeps the old file (its inode, mode and owner) under the new name; never through a link
-        lines += ['b="$rs_name.$(date +%Y-%m-%d@%H:%M:%S)~"',
-                  f'ln -P -- "./$rs_name" "./$b" || exit {_BACKUP_FAILED}',
-                  'printf "rs-backup=%s\\n" "$rs_dir/$b"']
+        lines += ["if [ $rs_old = 1 ]; then",
+                  '  b="$rs_name.$(date +%Y-%m-%d@%H:%M:%S)~"',
+                  f'  ln -P -- "./$rs_name" "./$b" || exit {_BACKUP_FAILED}',
+                  '  printf "rs-backup=%s\\n" "$rs_dir/$b"',
+                  "fi"]
     lines += [f'mv -fT -- "$t" "./$rs_name" || exit {_MOVE_FAILED}', "trap - EXIT",
-              f'set -- $(stat -L -c %d:%i -- "./$rs_name" {fd}) && [ "$1" = "$2" ] || '
-              f'{{ echo "$rs_path was replaced while it was written" >&2; exit {_MOVE_FAILED}; }}']
+              f'[ ! -L "./$rs_name" ] && [ "./$rs_name" -ef {fd} ] || '
+              f'{{ echo "$rs_path was replaced while it was written" >&2; exit {_MOVE_FAILED}; }}',
+              "[ $rs_old = 1 ] && echo rs-done=updated || echo rs-done=created"]
     return "\n".join(lines) + "\n"
 
 

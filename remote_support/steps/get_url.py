@@ -132,7 +132,7 @@ class GetUrl(StepKind):
                            msg=f"set {', '.join(attributes)} on {path}", diff=diff if ctx.diff else "", data=data)
         proxies = _host_proxies(ctx) if as_bool(args.get("use_proxy")) else {}
         script = _download_script(url, path, tool, digest, int(args["timeout"]), as_bool(args.get("validate_certs")),
-                                  as_bool(args.get("use_proxy")), mode, owner, group, fields["state"] == "file")
+                                  as_bool(args.get("use_proxy")), mode, owner, group)
         stdin = "".join(f"{k}={v}\n" for k, v in proxies.items())
         result = ctx.run(SBIN_PATH + script, stdin=stdin, timeout=float(args["timeout"]) + 30)
         data["proxy"] = sorted(proxies)
@@ -187,7 +187,7 @@ elif [ -e "$rs_name" ]; then echo rs-state=other; else echo rs-state=absent; fi"
 
 
 def _download_script(url: str, path: str, tool: str, digest: str, timeout: int, verify: bool, proxy: bool,
-                     mode: int | None, owner: str | None, group: str | None, exists: bool) -> str:
+                     mode: int | None, owner: str | None, group: str | None) -> str:
     """Proxies from stdin, the safe walk to ``path``, then the download written through descriptor 3."""
     q = shlex.quote
     curl = ["curl", "-fsSL", "--max-time", str(timeout)]
@@ -211,7 +211,7 @@ def _download_script(url: str, path: str, tool: str, digest: str, timeout: int, 
     ])
     proxies = 'while IFS= read -r line; do case "$line" in *=*) export "$line" ;; esac; done\n'
     return proxies + walk_script(path, refuse_rc=REFUSED_RC) + fill_script(
-        fill, mode=mode, owner=owner or None, group=group or None, exists=exists)
+        fill, mode=mode, owner=owner or None, group=group or None)
 
 
 def _check(args: dict[str, Any], where: str) -> None:

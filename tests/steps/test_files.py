@@ -302,3 +302,59 @@ def test_a_directory_the_login_user_cannot_enter_gives_the_become_hint(lab, tmp_
     step = steps_of(run_task(task, [host]))["write"]
     assert step.status is Status.FAILED and "use become: true" in step.reason, step.reason
     assert not Path("/root/rs-t-never-written").exists()
+
+
+def test_same_content_with_other_attributes_changes_them_in_place(lab, tmp_path, scratch):
+    """Without --diff or --check a file is written in one command (files._ensure_script): the host compares,
+    and when only the mode differs it is set on the file as it is, with no temporary file left."""
+    host = lab_hosts(lab, [8])[0]
+    dest = existing(on_host(scratch, host), "same\n")
+    inode = dest.stat().st_ino
+    task = write_task(tmp_path, f"""
+        name: attrs
+        steps:
+          - name: write
+            copy: {{content: "same\\n", dest: "{scratch}-{{{{ inventory_hostname }}}}", mode: "{{{{ mode }}}}"}}
+        """)
+    step = steps_of(run_task(task, [host], extra_vars={"mode": "0600"}))["write"]
+    assert step.status is Status.CHANGED and step.reason == f"changed attributes of {dest}"
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o600 and dest.stat().st_ino == inode
+    again = steps_of(run_task(task, [host], extra_vars={"mode": "0600"}))["write"]
+    assert again.status is Status.OK and again.reason == f"{dest} is up to date"
+    assert dest.stat().st_ino == inode  # not rewritten
+    assert not glob.glob(f"/tmp/.{dest.name}.rs-*")
+
+
+@pytest.mark.parametrize("plant", ["link-to-device", "link-to-file", "file"])
+def test_a_name_planted_at_the_temporary_name_is_never_written_through(lab, tmp_path, scratch, monkeypatch,
+                                                                       plant):
+    """The temporary name is opened exclusively (set -C); what someone put there first (a link to a device,
+    a link to a file, a file) makes the step fail and is left as it was, and so is the destination."""
+    from remote_support.steps import files
+
+    host = lab_hosts(lab, [9])[0]
+    dest = existing(on_host(scratch, host), "old\n")
+    victim = existing(Path(f"{scratch}-victim"), "victim\n")
+    monkeypatch.setattr(files.secrets, "token_hex", lambda n: "0badc0de")
+    temp = Path(f"/tmp/.{dest.name}.rs-0badc0de")
+    if plant == "link-to-device":
+        temp.symlink_to("/dev/null")
+    elif plant == "link-to-file":
+        temp.symlink_to(victim)
+    else:
+        existing(temp, "planted\n")
+    try:
+        task = write_task(tmp_path, f"""
+            name: planted
+            steps:
+              - name: write
+                copy: {{content: "new\\n", dest: "{scratch}-{{{{ inventory_hostname }}}}"}}
+                become: true
+            """)
+        step = steps_of(run_task(task, [host]))["write"]
+        assert step.status is Status.FAILED
+        assert "temporary file" in step.reason, step.reason
+        assert dest.read_text() == "old\n" and victim.read_text() == "victim\n"
+        assert temp.is_symlink() == plant.startswith("link")
+    finally:
+        temp.unlink(missing_ok=True)
