@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from .connections.base import Connection
 from .errors import ConnectError, RemoteSupportError, TaskError, TemplateError
-from .inventory import Host
+from .inventory import CONNECTION_VARS, Host
 from .results import Status, StepResult
 from .secrets import MASK, register_secrets
 from .steps.base import Outcome, StepContext, as_bool, check_arg
@@ -126,6 +126,8 @@ class TaskRun:
         # in Ansible: `{{ p | default('x') }}` and `p is defined` then work; an unguarded use is caught early.
         self.unset = {p.name for p in task.params if p.default is None and p.name not in self.extra_vars
                       and self.params.get(p.name) is None}
+        # parameters whose name is also a connection variable, not given with -e (see _HostRun.variables)
+        self.connection_named = {p.name for p in task.params if p.name in CONNECTION_VARS} - set(self.extra_vars)
         for param in task.params:
             if param.secret and self.params.get(param.name):
                 MASK.add(str(self.params[param.name]))
@@ -199,7 +201,8 @@ class TaskRun:
     def undefined(self, host: Host) -> str | None:
         """The first variable a step needs that this host will not have, as a message; None if all are there.
         Variables read only behind ``default``, ``is defined`` or an ``if ... is defined`` are not needed."""
-        known = (set(host.vars) | (set(self.params) - self.unset) | set(self.extra_vars) | set(self.task.vars)
+        known = ((set(host.vars) - self.connection_named) | (set(self.params) - self.unset) | set(self.extra_vars)
+                 | set(self.task.vars)
                  | set(MAGIC_VARS))
         for step in self.all_steps():
             known |= set(step.vars) | {step.loop_var} | step.implementation.defines(step.args)
@@ -267,6 +270,13 @@ class _HostRun:
                     if name not in self.run_.given and name not in self.run_.unset}
         values.update(defaults)
         values.update(host.vars)
+        # A parameter named like a connection variable (user, port, password...) is the task's, not how the
+        # host is reached: the inventory's `port: 22` must not become the default of a task's `port`
+        for name in self.run_.connection_named:
+            if name in defaults:
+                values[name] = defaults[name]
+            else:
+                values.pop(name, None)
         values.update({
             "inventory_hostname": host.name,
             "host": {"name": host.name, "address": host.address, "groups": list(host.groups)},
@@ -413,6 +423,7 @@ class _HostRun:
                               secret=key in kind.secret_args)
             if key in kind.secret_args:  # the kind says so, whatever the variable was called
                 register_secrets(args[key], secret=True)
+        kind.validate(args, step.where)  # the rendered values now (TaskError: this host's step fails)
         read_only = kind.read_only or step.check_mode is False or step.changed_when in (False, "false")
         simulate = step.check_mode is True or (self.run_.check and not read_only)
         if not simulate and not (kind.read_only or step.changed_when in (False, "false")):

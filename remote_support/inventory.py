@@ -405,6 +405,12 @@ ANSIBLE_NAMES: dict[str, tuple[str, ...]] = {
     "winrm_operation_timeout": ("ansible_winrm_operation_timeout_sec",),
 }
 
+#: host variables that say how to reach the host (what ANSIBLE_NAMES translates, and the ones only we have):
+#: a task parameter of the same name is not taken from them (executor.variables)
+CONNECTION_VARS = frozenset({*ANSIBLE_NAMES, "known_hosts_file", "proxy_jump", "proxy_command", "enable_password",
+                             "private_key_passphrase", "winrm_shell", "winrm_read_timeout", "winrm_allow_basic_http",
+                             "winrm_kerberos_hostname"})
+
 #: ansible_connection value -> our connection type
 ANSIBLE_CONNECTIONS = {
     "ssh": "ssh", "paramiko": "ssh", "paramiko_ssh": "ssh", "smart": "ssh",

@@ -397,6 +397,7 @@ def _step(item: Any, src: str, line: int, number: int) -> Step:
         raise TaskError(f"unknown step kind {kind_name!r}: use one of {', '.join(kind_names())}", source=src,
                         line=_line(item, kind_name, line))
     args = kind.normalize(item[kind_name], f"{src}:{_line(item, kind_name, line)}")
+    kind.validate(args, f"{src}:{_line(item, kind_name, line)}")
 
     def number_of(key: str, cast):
         value = item.get(key)

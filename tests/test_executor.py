@@ -214,6 +214,23 @@ def test_vars_render_against_registered_results_and_inventory(lab, tmp_path):
     assert steps["set inside if"].status is Status.OK and steps["set inside if"].reason == "1"
 
 
+def test_a_parameter_named_like_a_connection_variable_is_never_the_inventorys(lab, tmp_path):
+    """The inventory's `port: 22` and `user: rslab` say how to reach the host: a task's own `port` keeps its
+    default and an optional `user` stays undefined, unless -e gives them (then -e wins, as always)."""
+    task = write_task(tmp_path, """\
+        params:
+          - {name: port, type: int, default: 8080}
+          - {name: user, type: str}
+        steps:
+          - {name: show, command: "echo {{ port }} {{ user | default('nobody') }}", changed_when: false}
+        """)
+    host = lab_hosts(lab, [54])
+    assert host[0].vars["port"] and host[0].vars["user"] == lab.user  # the lab host has both
+    assert steps_of(run_task(task, host))["show"].stdout == "8080 nobody\n"
+    given = steps_of(run_task(task, host, extra_vars={"port": "9090", "user": "alice"}))["show"]
+    assert given.stdout == "9090 alice\n"
+
+
 def test_check_mode_true_always_simulates(lab, tmp_path):
     marker = f"/tmp/rs-exec-always-check-{os.getpid()}"
     task = write_task(tmp_path, f"""\

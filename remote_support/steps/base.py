@@ -101,6 +101,11 @@ class StepKind:
             check_arg(self.name, name, spec, args[name], where, secret=name in self.secret_args)
         return args
 
+    def validate(self, args: dict[str, Any], where: str) -> None:
+        """Checks beyond each argument's type (how arguments go together, what a value may be); raise
+        TaskError. Called on the loaded arguments (a templated value is still its template then) and again
+        on the rendered ones just before the step runs, where the error fails the step on that host."""
+
     def defines(self, args: Mapping[str, Any]) -> set[str]:
         """Variables this step sets for the steps after it (known before anything runs)."""
         return set()

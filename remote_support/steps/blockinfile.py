@@ -143,9 +143,10 @@ class BlockInFile(StepKind):
     }
 
     def normalize(self, value: Any, where: str) -> dict[str, Any]:
-        args = normalize_path(super().normalize(value, where), where, self.name)
+        return normalize_path(super().normalize(value, where), where, self.name)
+
+    def validate(self, args: dict[str, Any], where: str) -> None:
         check_block_args(args, where, self.name)
-        return args
 
     def run(self, ctx: StepContext, args: dict[str, Any]) -> Outcome:
         from .winfiles import needs_posix
@@ -153,10 +154,6 @@ class BlockInFile(StepKind):
         refused = needs_posix(ctx, self.name, "a powershell step, or copy/template for the whole file")
         if refused:
             return refused
-        try:
-            check_block_args(args, ctx.where, self.name)
-        except TaskError as exc:
-            return Outcome(failed=True, msg=str(exc))
         block = args.get("block") if args.get("block") is not None else args.get("content")
         return edit_file(ctx, args, lambda original: edit_block(
             original, block="" if block is None else str(block), marker=str(args.get("marker") or DEFAULT_MARKER),

@@ -102,16 +102,10 @@ class Cron(StepKind):
         "env": Arg("bool", default=False, help="the entry is a variable NAME=job at the top of the crontab"),
     }
 
-    def normalize(self, value: Any, where: str) -> dict[str, Any]:
-        args = super().normalize(value, where)
+    def validate(self, args: dict[str, Any], where: str) -> None:
         _check(args, where)
-        return args
 
     def run(self, ctx: StepContext, args: dict[str, Any]) -> Outcome:
-        try:
-            _check(args, ctx.where)
-        except TaskError as exc:
-            return Outcome(failed=True, msg=str(exc))
         name, user = str(args["name"]), args.get("user")
         who = f"-u {shlex.quote(user)} " if user else ""
         probe = ctx.run(SBIN_PATH + f"""if out=$(crontab {who}-l 2>&1); then printf 'rs-crontab\\n%s\\n' "$out"

@@ -35,7 +35,10 @@ planted in the meantime instead of writing through it. The backup is a hard link
 command as the login user; when that one may not read it, the diff says so instead of showing it.
 
 The content travels on the command's stdin, so the file is written by whoever the step becomes and never
-crosses file systems: the final rename stays atomic, readers see the old file or the new one.
+crosses file systems: the final rename stays atomic, readers see the old file or the new one. Without
+``--check`` or ``--diff`` that is the only command (the host compares the old file's sha256 and writes only
+when it differs); with them, or for a symbolic mode or a file over ONE_TRIP_LIMIT, the path is inspected
+first and the content sent only when it must be.
 """
 
 from __future__ import annotations
@@ -351,7 +354,7 @@ def write_file(ctx: StepContext, dest: str, content: bytes, *, mode: str | int |
     group = str(group) if group not in (None, "") else None
     checksum = hashlib.sha256(content).hexdigest()
     want_text = ctx.diff or ctx.check
-    if not want_text and old_text is None and len(content) <= ONE_TRIP_LIMIT \
+    if not want_text and len(content) <= ONE_TRIP_LIMIT \
             and (wanted is None or wanted.octal is not None):
         return _write_in_one_trip(ctx, dest, content, checksum, wanted.octal if wanted else None, owner, group,
                                   as_bool(backup), validate, follow, mkdirs)

@@ -185,9 +185,10 @@ class LineInFile(StepKind):
     }
 
     def normalize(self, value: Any, where: str) -> dict[str, Any]:
-        args = normalize_path(super().normalize(value, where), where, self.name)
+        return normalize_path(super().normalize(value, where), where, self.name)
+
+    def validate(self, args: dict[str, Any], where: str) -> None:
         check_line_args(args, where, self.name)
-        return args
 
     def run(self, ctx: StepContext, args: dict[str, Any]) -> Outcome:
         from .winfiles import needs_posix
@@ -195,10 +196,6 @@ class LineInFile(StepKind):
         refused = needs_posix(ctx, self.name, "a powershell step, or copy/template for the whole file")
         if refused:
             return refused
-        try:
-            check_line_args(args, ctx.where, self.name)
-        except TaskError as exc:
-            return Outcome(failed=True, msg=str(exc))
         return edit_file(ctx, args, lambda original: edit_lines(
             original, line=_str(args.get("line")), regexp=_str(args.get("regexp")),
             search_string=_str(args.get("search_string")), insertafter=_str(args.get("insertafter")),

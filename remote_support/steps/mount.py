@@ -79,16 +79,10 @@ class Mount(StepKind):
         "boot": Arg("bool", default=True, help="false: add noauto, not mounted at boot"),
     }
 
-    def normalize(self, value: Any, where: str) -> dict[str, Any]:
-        args = super().normalize(value, where)
+    def validate(self, args: dict[str, Any], where: str) -> None:
         _check(args, where)
-        return args
 
     def run(self, ctx: StepContext, args: dict[str, Any]) -> Outcome:
-        try:
-            _check(args, ctx.where)
-        except TaskError as exc:
-            return Outcome(failed=True, msg=str(exc))
         q = shlex.quote
         path, fstab, state = str(args["path"]).rstrip("/") or "/", str(args["fstab"]), args["state"]
         probe = ctx.run(SBIN_PATH + f"""m=$(findmnt -n -o SOURCE,FSTYPE,OPTIONS --mountpoint {q(path)} 2>/dev/null)

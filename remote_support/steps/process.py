@@ -48,14 +48,11 @@ class Kill(StepKind):
         "force": Arg("bool", default=False, help="send KILL to those still there after timeout"),
     }
 
-    def normalize(self, value: Any, where: str) -> dict[str, Any]:
-        args = super().normalize(value, where)
+    def validate(self, args: dict[str, Any], where: str) -> None:
         _check(args, where)
-        return args
 
     def run(self, ctx: StepContext, args: dict[str, Any]) -> Outcome:
         try:
-            _check(args, ctx.where)
             signal = _signal(args["signal"], ctx.where)
         except TaskError as exc:
             return Outcome(failed=True, msg=str(exc))

@@ -68,16 +68,10 @@ class Sysctl(StepKind):
         "ignoreerrors": Arg("bool", default=False, help="sysctl -e: ignore unknown keys when reloading"),
     }
 
-    def normalize(self, value: Any, where: str) -> dict[str, Any]:
-        args = super().normalize(value, where)
+    def validate(self, args: dict[str, Any], where: str) -> None:
         _check(args, where)
-        return args
 
     def run(self, ctx: StepContext, args: dict[str, Any]) -> Outcome:
-        try:
-            _check(args, ctx.where)
-        except TaskError as exc:
-            return Outcome(failed=True, msg=str(exc))
         key, path = str(args["name"]), str(args["sysctl_file"])
         present = args["state"] == "present"
         value = _normal(args["value"]) if present else None
