@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -10,6 +11,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the package, however pytest is started
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/lab_support.py
+
+# A suite started in the background by a shell without job control (`make test &` in a script, some CI
+# runners) inherits SIGINT ignored, and an ignored signal stays ignored across exec: the tools the Ctrl-C
+# tests start would never see their Ctrl-C. A handler is reset to the default on exec, so install one.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 from lab_support import LAB_NETWORK, LAB_SIZE  # noqa: E402
 
