@@ -199,6 +199,7 @@ def test_check_and_diff_show_what_a_template_would_change(lab, tmp_path):
         shutil.rmtree(target_dir, ignore_errors=True)
 
 
+@pytest.mark.slow  # 14 s: a lab of every kind, up and down
 def test_lab_with_linux_hosts_switches_and_windows_endpoints(tmp_path):
     env = {**os.environ, "REMOTE_SUPPORT_HOME": str(tmp_path)}
     try:

@@ -88,6 +88,7 @@ def test_a_failed_commit_check_fails_check_mode(junos, tmp_path):
     assert "rollback 0" in peer.commands and "set vlans BAD vlan-id 5000" not in peer.running
 
 
+@pytest.mark.slow  # 11 s: netmiko waits a fixed 10 s for the configuration prompt
 def test_a_netmiko_failure_is_a_failed_step_with_the_devices_words(junos, tmp_path):
     """Not an internal error without a step record: netmiko's exception becomes the step's reason.
 

@@ -118,6 +118,7 @@ def test_enable_without_enable_password_where_the_device_wants_one(netlab):
         opened(host)
 
 
+@pytest.mark.slow  # 11 s: netmiko waits out its read timeout on the emulator
 def test_a_timeout_names_the_wait_and_the_limit(netlab):
     from remote_support.errors import CommandTimeout
 
