@@ -71,14 +71,7 @@ def register(app: FastAPI) -> None:
         choice = find(body.task)
         run_request = registry.request(choice.short_name, pattern=body.pattern, variables=body.params,
                                        check=body.check, ticket=body.ticket, operator=who.user.name)
-        try:
-            run = registry.start(who.user, run_request)
-        except Exception as exc:
-            people.audit(who.user.name, "run.refused", choice.short_name, str(exc), remote=remote(request))
-            raise
-        people.audit(who.user.name, "run.start", run.id, {"task": choice.short_name, "pattern": body.pattern,
-                                                          "check": body.check, "ticket": body.ticket},
-                     remote=remote(request))
+        run = registry.start_audited(people, who.user, run_request, remote(request))
         return {"id": run.id, "url": f"/runs/{run.id}", "hosts": [h.name for h in run.hosts]}
 
     @app.post("/api/runs/{run_id}/cancel", tags=["runs"])

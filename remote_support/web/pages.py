@@ -249,14 +249,7 @@ def register(app: FastAPI) -> None:
         request_ = registry.request(choice.short_name, pattern=str(form.get("pattern", "")).strip(),
                                     variables=form_variables(choice.task, form), check=form.get("check") == "on",
                                     ticket=str(form.get("ticket", "")).strip(), operator=who.user.name)
-        try:
-            run = registry.start(who.user, request_)
-        except Exception as exc:
-            people.audit(who.user.name, "run.refused", choice.short_name, str(exc), remote=remote(request))
-            raise
-        people.audit(who.user.name, "run.start", run.id, {"task": choice.short_name, "pattern": request_.pattern,
-                                                          "check": request_.check, "ticket": request_.ticket},
-                     remote=remote(request))
+        run = registry.start_audited(people, who.user, request_, remote(request))
         return _see_other(f"/runs/{run.id}")
 
     @app.post("/runs/{run_id}/cancel", include_in_schema=False)

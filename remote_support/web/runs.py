@@ -102,6 +102,20 @@ class RunRegistry:
         run.start()
         return run
 
+    def start_audited(self, people: Any, user: User, request: api.RunRequest, remote: str) -> api.Run:
+        """:meth:`start`, with the audit trail's entry either way: ``run.refused`` (and why) or ``run.start``
+        (what runs: task, pattern, check, ticket). The form and the JSON API both start runs so."""
+        task = find(request.what).short_name
+        try:
+            run = self.start(user, request)
+        except Exception as exc:
+            people.audit(user.name, "run.refused", task, str(exc), remote=remote)
+            raise
+        people.audit(user.name, "run.start", run.id, {"task": task, "pattern": request.pattern,
+                                                      "check": request.check, "ticket": request.ticket},
+                     remote=remote)
+        return run
+
     def get(self, run_id: str) -> api.Run | None:
         with self._lock:
             return self._runs.get(run_id)
