@@ -73,14 +73,8 @@ def write_bundle(target: Path, run: RunRecord, note: NoteRecord, files: list[Pat
     """The evidence zip of an escalation (mode 0600: it holds raw outputs); ``casts`` are recorded
     sessions (id -> asciicast text), written as ``sessions/ID.cast``."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
-    fd = os.open(partial, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
-    listing = []
-    with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as bundle:
-        def add(name: str, data: str | bytes) -> None:
-            bundle.writestr(name, data)
-            listing.append(name)
-
+    with _Bundle(target) as bundle:
+        add, listing = bundle.add, bundle.listing
         add("report.html", render_html(run))
         add("report.json", render_json(run))
         for host in run.hosts:
@@ -95,18 +89,7 @@ def write_bundle(target: Path, run: RunRecord, note: NoteRecord, files: list[Pat
                         add(f"{stem}.{suffix}", text)
         for session_id, text in (casts or {}).items():
             add(f"sessions/{_slug(session_id)}.cast", text)  # masked when recorded
-        seen: set[str] = set()
-        for path in files:
-            data = path.read_bytes()
-            try:
-                data = MASK(data.decode("utf-8")).encode("utf-8")
-            except UnicodeDecodeError:
-                pass  # binary: kept as fetched
-            name = _slug(path.name)
-            while name in seen:
-                name = "_" + name
-            seen.add(name)
-            add(f"fetched/{name}", data)
+        bundle.add_fetched(files)
         readme = (f"Evidence for run {run.id} ({run.kind} {run.name})\n"
                   f"Ticket: {run.ticket or '-'}\nRun by: {run.who} on {run.controller}\n"
                   f"Status: {run.status} (exit code {run.exit_code})\n\n"
@@ -115,8 +98,50 @@ def write_bundle(target: Path, run: RunRecord, note: NoteRecord, files: list[Pat
                   ("\nsessions/*.cast are recorded terminal sessions (asciicast v2): `asciinema play FILE`.\n"
                    if casts else "") +
                   "\nSecrets known to remote-support are masked as ******** everywhere in this bundle.\n")
-        bundle.writestr("README.txt", readme)
-    os.replace(partial, target)
+        bundle.zip.writestr("README.txt", readme)
+
+
+class _Bundle:
+    """An evidence zip being written: as TARGET.part (mode 0600: it holds raw outputs), renamed over the
+    target only once complete; ``listing`` is what :meth:`add` put in, for the README."""
+
+    def __init__(self, target: Path):
+        self.target = target
+        self.partial = target.with_name(target.name + ".part")
+        self.listing: list[str] = []
+
+    def __enter__(self) -> "_Bundle":
+        fd = os.open(self.partial, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+        self._raw = os.fdopen(fd, "wb")
+        self.zip = zipfile.ZipFile(self._raw, "w", zipfile.ZIP_DEFLATED)
+        return self
+
+    def __exit__(self, kind, *exc: object) -> None:
+        try:
+            self.zip.close()
+        finally:
+            self._raw.close()
+        if kind is None:
+            os.replace(self.partial, self.target)
+
+    def add(self, name: str, data: str | bytes) -> None:
+        self.zip.writestr(name, data)
+        self.listing.append(name)
+
+    def add_fetched(self, files: Sequence[Path]) -> None:
+        """Fetched files under fetched/ (text masked; binary kept as fetched), names made unique."""
+        seen: set[str] = set()
+        for path in files:
+            data = path.read_bytes()
+            try:
+                data = MASK(data.decode("utf-8")).encode("utf-8")
+            except UnicodeDecodeError:
+                pass
+            name = _slug(path.name)
+            while name in seen:
+                name = "_" + name
+            seen.add(name)
+            self.add(f"fetched/{name}", data)
 
 
 # --------------------------------------------------------------------------------------------- by ticket
@@ -203,14 +228,8 @@ def _write_ticket_bundle(target: Path, ticket: str, records: Sequence[RunRecord]
             part = with_runs / f"{record.id}.zip"
             write_bundle(part, record, note, [])
             parts.append((record, part))
-        partial = target.with_name(target.name + ".part")
-        fd = os.open(partial, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
-        listing = []
-        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as bundle:
-            def add(name: str, data: str | bytes) -> None:
-                bundle.writestr(name, data)
-                listing.append(name)
-
+        with _Bundle(target) as bundle:
+            add, listing = bundle.add, bundle.listing
             add("ticket.html", render_ticket_html(ticket, records))
             add("ticket.json", render_ticket_json(ticket, records))
             for record, part in parts:
@@ -218,26 +237,14 @@ def _write_ticket_bundle(target: Path, ticket: str, records: Sequence[RunRecord]
                     for name in inner.namelist():
                         if name != "README.txt":
                             add(f"runs/{record.id}/{name}", inner.read(name))
-            seen: set[str] = set()
-            for path in files:
-                data = path.read_bytes()
-                try:
-                    data = MASK(data.decode("utf-8")).encode("utf-8")
-                except UnicodeDecodeError:
-                    pass
-                name = _slug(path.name)
-                while name in seen:
-                    name = "_" + name
-                seen.add(name)
-                add(f"fetched/{name}", data)
+            bundle.add_fetched(files)
             readme = (f"Evidence for ticket {ticket}: {len(records)} run(s)\n"
                       + "".join(f"  {r.id}  {r.started_at:%Y-%m-%d %H:%M} UTC  {r.kind} {r.name}  {r.status}  by {r.who}\n"
                                 for r in records)
                       + f"\nEscalated to {note.escalated_to} by {note.author} at {note.created_at:%Y-%m-%d %H:%M:%S} "
                         f"UTC:\n{note.text}\n\nFiles:\n" + "".join(f"  {n}\n" for n in listing)
                       + "\nSecrets known to remote-support are masked as ******** everywhere in this bundle.\n")
-            bundle.writestr("README.txt", readme)
-        os.replace(partial, target)
+            bundle.zip.writestr("README.txt", readme)
     finally:
         for _record, part in parts:
             part.unlink(missing_ok=True)
