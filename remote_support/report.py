@@ -43,14 +43,7 @@ def render_json(run: "RunRecord") -> str:
     return json.dumps(_masked(run.to_dict()), indent=2, ensure_ascii=False) + "\n"
 
 
-def _masked(value: Any) -> Any:
-    if isinstance(value, str):
-        return MASK(value)
-    if isinstance(value, dict):
-        return {k: _masked(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_masked(v) for v in value]
-    return value
+_masked = MASK.deep  # every text in the JSON masked
 
 
 # --------------------------------------------------------------------------------------------- JUnit

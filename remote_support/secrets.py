@@ -232,6 +232,16 @@ class Mask:
         if carry:
             yield self(carry)
 
+    def deep(self, value: Any) -> Any:
+        """Every text inside JSON-like data (dicts, lists) masked; other values as they are."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, dict):
+            return {k: self.deep(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.deep(v) for v in value]
+        return value
+
     def variables(self, variables: Mapping[str, Any]) -> dict[str, Any]:
         """A copy of ``variables`` fit to show: secret-named values and references replaced."""
         return {k: masked(v, is_secret_name(str(k))) for k, v in variables.items()}

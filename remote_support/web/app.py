@@ -58,14 +58,7 @@ def _templates() -> jinja2.Environment:
     return env
 
 
-def _masked(value: Any) -> Any:
-    if isinstance(value, str):
-        return MASK(value)
-    if isinstance(value, dict):
-        return {k: _masked(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_masked(v) for v in value]
-    return value
+_masked = MASK.deep  # every text in the JSON masked
 
 
 def _since(text: str | None) -> datetime | None:
